@@ -1,0 +1,221 @@
+"""The common model every part of leadrelay speaks: Lead, Rep, Decision, AssignmentRecord.
+
+Plain dataclasses with ``to_dict``/``from_dict`` so the store keeps plain data (JSON), never
+pickled class instances that a refactor could break.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from workflows.errors import LeadError
+
+if TYPE_CHECKING:
+    from workflows.working_hours import DateRange, WeeklyHours
+
+NUMERIC_FIELDS = ("employees", "annual_revenue", "score")
+TEXT_FIELDS = (
+    "id", "crm", "object_type", "email", "domain", "first_name", "last_name", "company",
+    "country", "state", "postal_code", "industry", "source", "status", "language", "owner",
+    "account_owner",
+)  # fmt: skip
+LEAD_FIELDS = frozenset(TEXT_FIELDS + NUMERIC_FIELDS + ("created_at",))
+
+
+def _number(name: str, value: Any) -> float | int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise LeadError(name, f"expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        return value
+    text = str(value).strip().replace(",", "").replace("_", "")
+    if text.endswith("+"):  # HubSpot's employee ranges end like "1000+"
+        text = text[:-1]
+    if "-" in text[1:]:  # a range such as "25-50": its lower bound is what rules compare
+        text = text[: text.index("-", 1)]
+    try:
+        number = float(text)
+    except ValueError:
+        raise LeadError(name, f"expected a number, got {value!r}") from None
+    return int(number) if number.is_integer() else number
+
+
+def parse_datetime(name: str, value: Any, default_tz: tzinfo = timezone.utc) -> datetime | None:
+    """Read an ISO-8601 time (or epoch milliseconds, as HubSpot sends) as an aware UTC datetime.
+
+    A time without an offset is read in ``default_tz``.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time(0))
+    elif isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+        return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise LeadError(name, f"expected an ISO-8601 time, got {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=default_tz)
+    return moment.astimezone(timezone.utc)
+
+
+@dataclass
+class Lead:
+    """A lead or contact from any CRM, in leadrelay's normalized shape."""
+
+    id: str
+    crm: str = "none"
+    object_type: str = "lead"
+    email: str | None = None
+    domain: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    country: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    industry: str | None = None
+    employees: int | float | None = None
+    annual_revenue: int | float | None = None
+    score: int | float | None = None
+    source: str | None = None
+    status: str | None = None
+    language: str | None = None
+    owner: str | None = None
+    account_owner: str | None = None
+    created_at: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.domain is None and self.email and "@" in self.email:
+            self.domain = self.email.rsplit("@", 1)[1].strip().lower() or None
+
+    def value(self, name: str) -> Any:
+        """The value a rule compares: a model field, or ``raw.<property>`` from the CRM."""
+        if name.startswith("raw."):
+            return self.raw.get(name[4:])
+        return getattr(self, name)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Lead:
+        """Build a lead from loose input (JSON, a CSV row): unknown keys go to ``raw``."""
+        values: dict[str, Any] = {}
+        raw = dict(data.get("raw") or {})
+        for key, value in data.items():
+            if key == "raw":
+                continue
+            if key not in LEAD_FIELDS:
+                raw[key] = value
+            elif key in NUMERIC_FIELDS:
+                values[key] = _number(key, value)
+            elif key == "created_at":
+                values[key] = parse_datetime(key, value)
+            else:
+                values[key] = None if value is None or value == "" else str(value).strip()
+        if not values.get("id"):
+            raise LeadError("id", "a lead needs an id")
+        return cls(**values, raw=raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        data = dataclasses.asdict(self)
+        data["created_at"] = self.created_at.isoformat() if self.created_at else None
+        return data
+
+
+@dataclass(frozen=True)
+class Rep:
+    """A sales rep as app.yaml describes them; ``id`` is the stable key used in logs and rules."""
+
+    id: str
+    name: str
+    timezone: str
+    email: str | None = None
+    hubspot_owner_id: str | None = None
+    salesforce_user_id: str | None = None
+    hours: WeeklyHours | None = None  # None: no working-hours limit
+    out_of_office: tuple[DateRange, ...] = ()
+    languages: frozenset[str] = frozenset()
+    skills: frozenset[str] = frozenset()
+    weight: int = 1
+    daily_cap: int | None = None
+    active: bool = True
+
+    def crm_id(self, crm: str) -> str | None:
+        """This rep's owner id in the given CRM."""
+        return {"hubspot": self.hubspot_owner_id, "salesforce": self.salesforce_user_id}.get(crm)
+
+
+@dataclass
+class Decision:
+    """Who gets a lead and why: the router's answer, kept whole in the assignment log."""
+
+    lead_id: str
+    rep_id: str | None
+    outcome: str  # "assigned", "kept" (owner left as it was) or "unassigned"
+    rule: str  # matched path such as "enterprise/enterprise-na", or "fallback"
+    reason: str
+    strategy: str | None = None
+    pool: str | None = None
+    owner_crm_id: str | None = None  # the CRM's id for rep_id (or the kept owner)
+    candidates: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class AssignmentRecord:
+    """One row of the append-only assignment log: a decision plus where and when it was made.
+
+    ``variant`` and ``config_version`` leave room for A/B tests of routing rules and for
+    learning from outcomes: every row says which configuration produced it.
+    """
+
+    id: int
+    decided_at: datetime
+    crm: str
+    object_type: str
+    lead_id: str
+    previous_owner: str | None
+    new_owner: str | None
+    decision: Decision
+    source: str  # "api", "hubspot", "salesforce", "sweep", "cli"
+    idempotency_key: str | None = None
+    lead_email: str | None = None
+    lead_domain: str | None = None
+    config_version: str | None = None
+    variant: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rule(self) -> str:
+        return self.decision.rule
+
+    @property
+    def reason(self) -> str:
+        return self.decision.reason
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        data = dataclasses.asdict(self)
+        data["decided_at"] = self.decided_at.isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AssignmentRecord:
+        """Rebuild a record read back from the store."""
+        values = dict(data)
+        values["decided_at"] = datetime.fromisoformat(values["decided_at"])
+        values["decision"] = Decision(**values["decision"])
+        return cls(**values)

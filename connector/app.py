@@ -1,0 +1,55 @@
+"""The Flask app factory: nothing happens at import time; each process builds its own app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from workflows.config import Config, default_config_path, load_config
+from workflows.errors import LeadError, LeadRelayError
+from workflows.router import Router
+from workflows.store import Store, open_store
+
+
+def create_app(
+    config: Config | None = None, store: Store | None = None, config_path: Path | None = None
+) -> Flask:
+    """Build the app: load and validate app.yaml, open the store, register the blueprints.
+
+    Tests pass their own ``config`` and ``store``; ``leadrelay serve`` passes the path.
+    """
+    config = config or load_config(config_path or default_config_path())
+    store = store or open_store(config.store_url)
+    app = Flask("leadrelay")
+    app.extensions["leadrelay"] = LeadRelay(config, store)
+
+    @app.get("/healthz")
+    def healthz() -> ResponseReturnValue:
+        return jsonify(status="ok", config_version=config.version)
+
+    @app.errorhandler(LeadError)
+    def bad_lead(exc: LeadError) -> ResponseReturnValue:
+        return jsonify(error=str(exc), field=exc.field), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        return jsonify(error=exc.description), exc.code
+
+    @app.errorhandler(LeadRelayError)
+    def internal_error(exc: LeadRelayError) -> ResponseReturnValue:
+        app.logger.error("request failed: %s", exc)
+        return jsonify(error=str(exc)), 503
+
+    return app
+
+
+class LeadRelay:
+    """What every blueprint shares, kept in ``app.extensions['leadrelay']``."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.router = Router(config, store)

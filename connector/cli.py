@@ -1,0 +1,190 @@
+"""``leadrelay``: the admin's command line (check, route, simulate, log, serve)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import click
+
+from adapters.model import Lead
+from connector.output import print_distribution, print_log, result_line
+from workflows.config import Config, default_config_path, load_config
+from workflows.errors import ConfigErrors, LeadError, LeadRelayError
+from workflows.router import Router
+from workflows.simulate import Distribution, count_rows, parse_when, read_leads, simulate
+from workflows.store import LogQuery, open_store
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+class _State:
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigErrors as exc:
+                click.echo(f"{self.config_path}: invalid configuration", err=True)
+                for error in exc.errors:
+                    click.echo(f"  {error}", err=True)
+                sys.exit(1)
+        return self._config
+
+    def time(self, value: str | None) -> datetime:
+        try:
+            when = parse_when(value, ZoneInfo(self.config.timezone))
+        except LeadError as exc:
+            _fail(str(exc))
+        return when or datetime.now(timezone.utc)
+
+
+pass_state = click.make_pass_decorator(_State)
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="app.yaml to use (default: $LEADRELAY_CONFIG, else ./app.yaml).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """leadrelay: route every new lead to the right rep, and say why."""
+    ctx.obj = _State(config_path or default_config_path())
+
+
+@main.command()
+@pass_state
+def check(state: _State) -> None:
+    """Validate app.yaml and summarise it; exit 1 naming the path of any error."""
+    config = state.config
+    active = sum(rep.active for rep in config.reps.values())
+    click.echo(f"{config.source}: OK (version {config.version})")
+    click.echo(f"reps: {len(config.reps)} ({active} active)")
+    for pool in config.pools.values():
+        click.echo(f"pool {pool.id}: {pool.strategy}, {', '.join(pool.members)}")
+    click.echo("flow:")
+    _print_flow(config.flow.rules, indent=2)
+    click.echo(f"fallback: {', '.join(t.describe() for t in config.fallback.chain())}")
+    click.echo(f"store: {config.store_url}")
+
+
+def _print_flow(rules: list[Any], indent: int) -> None:
+    for rule in rules:
+        target = f" -> {rule.assign.describe()}" if rule.assign else ""
+        click.echo(f"{' ' * indent}{rule.name}{target}")
+        if rule.flow is not None:
+            _print_flow(rule.flow.rules, indent + 2)
+
+
+@main.command()
+@click.argument("lead_json")
+@click.option("--at", "at", help="Route as if at this time (ISO-8601; default now).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per lead.")
+@pass_state
+def route(state: _State, lead_json: str, at: str | None, as_json: bool) -> None:
+    """Show who would get LEAD_JSON (an object, or a list of them) and why. A dry run."""
+    try:
+        payload = json.loads(lead_json)
+    except json.JSONDecodeError as exc:
+        _fail(f"LEAD_JSON is not valid JSON: {exc}")
+    items = payload if isinstance(payload, list) else [payload]
+    if not items or not all(isinstance(item, dict) for item in items):
+        _fail("LEAD_JSON must be a JSON object or a list of objects")
+    now = state.time(at)
+    store = open_store(state.config.store_url)
+    try:
+        router = Router(state.config, store)
+        for number, item in enumerate(items):
+            item.setdefault("id", f"lead-{number + 1}")
+            try:
+                lead = Lead.from_dict(item)
+            except LeadError as exc:
+                _fail(str(exc))
+            result = router.route(lead, now, source="cli", dry_run=True)
+            click.echo(result_line(result.decision, as_json, verbose=True))
+    finally:
+        store.close()
+
+
+@main.command("simulate")
+@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--at", "at", help="Routing time for rows without created_at (default now).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per lead, no summary.")
+@pass_state
+def simulate_command(state: _State, csv_path: Path, at: str | None, as_json: bool) -> None:
+    """Dry-run a CSV of leads on a scratch copy of the state; print the distribution."""
+    config = state.config
+    default_time = state.time(at)
+    totals = Distribution()
+    leads = read_leads(csv_path, ZoneInfo(config.timezone))
+    try:
+        with click.progressbar(
+            length=count_rows(csv_path), label="routing", file=sys.stderr
+        ) as progress:
+            for result in simulate(config, leads, default_time):
+                totals.add(result)
+                progress.update(1)
+                if as_json:
+                    click.echo(result_line(result.decision, as_json=True))
+    except LeadError as exc:
+        _fail(str(exc))
+    if not as_json:
+        print_distribution(totals)
+
+
+@main.command("log")
+@click.option("--since", help="Only decisions at or after this time (ISO-8601).")
+@click.option("--rep", help="Only decisions that gave a lead to, or took it from, this rep.")
+@click.option("--lead", help="Only decisions about this lead id.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+    show_default=True,
+)  # fmt: skip
+@pass_state
+def log_command(
+    state: _State, since: str | None, rep: str | None, lead: str | None, fmt: str
+) -> None:
+    """Review the assignment log, oldest first."""
+    query = LogQuery(since=state.time(since) if since else None, rep=rep, lead=lead)
+    store = open_store(state.config.store_url)
+    try:
+        print_log(store.log(query), fmt)
+    finally:
+        store.close()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1))
+@pass_state
+def serve(state: _State, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the HTTP endpoints with gunicorn (GET /healthz answers once ready)."""
+    from connector.serve import serve as run_server
+
+    state.config  # noqa: B018 (fail fast on a bad app.yaml, before forking workers)
+    run_server(state.config_path, host, port, workers, threads)
+
+
+def run() -> None:
+    """Entry point that turns leadrelay's own errors into a message and exit status 1."""
+    try:
+        main(standalone_mode=True)
+    except LeadRelayError as exc:
+        _fail(str(exc))

@@ -1,0 +1,100 @@
+"""How the CLI prints decisions, distributions and the log (text for people, JSON/CSV for scripts)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import click
+
+from adapters.model import AssignmentRecord, Decision
+from workflows.simulate import Distribution
+
+LOG_COLUMNS = (
+    "id", "decided_at", "crm", "lead_id", "previous_owner", "new_owner", "outcome", "rule",
+    "strategy", "source", "idempotency_key", "reason",
+)  # fmt: skip
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    """The stable JSON shape scripts depend on: lead, owner, rule, strategy, reason, skipped."""
+    return {
+        "lead": decision.lead_id,
+        "owner": decision.rep_id,
+        "owner_crm_id": decision.owner_crm_id,
+        "outcome": decision.outcome,
+        "rule": decision.rule,
+        "pool": decision.pool,
+        "strategy": decision.strategy,
+        "reason": decision.reason,
+        "candidates": decision.candidates,
+        "skipped": decision.skipped,
+    }
+
+
+def result_line(decision: Decision, as_json: bool, verbose: bool = False) -> str:
+    """One decision as a line of JSON, or as text for a person."""
+    if as_json:
+        return json.dumps(decision_json(decision))
+    owner = decision.rep_id or decision.owner_crm_id or "nobody"
+    text = f"{decision.lead_id}: {owner} ({decision.outcome}) by rule {decision.rule}"
+    if verbose:
+        text += f"\n  why: {decision.reason}"
+        for rep, why in decision.skipped.items():
+            text += f"\n  skipped {rep}: {why}"
+    return text
+
+
+def print_distribution(totals: Distribution) -> None:
+    """Per-rep, per-rule and per-outcome counts with shares."""
+    click.echo(f"{totals.total} leads routed")
+    for title, counter in (
+        ("by rep", totals.by_rep),
+        ("by rule", totals.by_rule),
+        ("by outcome", totals.by_outcome),
+    ):
+        click.echo(f"\n{title}:")
+        width = max((len(k) for k in counter), default=0)
+        for key, count in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
+            share = 100 * count / totals.total if totals.total else 0
+            click.echo(f"  {key:<{width}}  {count:>6}  {share:5.1f}%")
+
+
+def _row(record: AssignmentRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "decided_at": record.decided_at.isoformat(),
+        "crm": record.crm,
+        "lead_id": record.lead_id,
+        "previous_owner": record.previous_owner or "",
+        "new_owner": record.new_owner or "",
+        "outcome": record.decision.outcome,
+        "rule": record.decision.rule,
+        "strategy": record.decision.strategy or "",
+        "source": record.source,
+        "idempotency_key": record.idempotency_key or "",
+        "reason": record.decision.reason,
+    }
+
+
+def print_log(records: Iterable[AssignmentRecord], fmt: str) -> None:
+    """Stream log records as a table, JSON lines, or CSV."""
+    if fmt == "json":
+        for record in records:
+            click.echo(json.dumps(record.to_dict()))
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=LOG_COLUMNS)
+        writer.writeheader()
+        for record in records:
+            writer.writerow(_row(record))
+    else:
+        click.echo(f"{'id':>6}  {'time (UTC)':<19}  {'lead':<20} {'owner':<12} {'rule':<28} reason")
+        for record in records:
+            row = _row(record)
+            click.echo(
+                f"{row['id']:>6}  {row['decided_at'][:19]:<19}  {row['lead_id'][:20]:<20} "
+                f"{(row['new_owner'] or '-')[:12]:<12} {row['rule'][:28]:<28} {row['reason']}"
+            )

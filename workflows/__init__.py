@@ -1,0 +1,1 @@
+"""The CRM-agnostic core: configuration, conditions, strategies, the router and the store."""

@@ -1,0 +1,236 @@
+"""The embedded store: one sqlitedict table of JSON values, safe across threads and processes.
+
+Keys share one table so that a decision (log row, rotation state, counts, idempotency key) is
+written in a single SQLite transaction. Decisions are serialized by a thread lock plus an
+``flock`` on a lock file beside the database, so gunicorn workers sharing the file never hand
+out the same turn. Values are JSON, never pickles: readable, and safe across refactors.
+
+Key layout:
+    meta:seq                  last log id
+    log:<12-digit id>         an AssignmentRecord
+    idem:<key>                log id of the first decision made under an idempotency key
+    pool:<pool id>            a pool's rotation state
+    daily_counts              {rep: [local day, count]}
+    owner:email:<email>       rep who last owned a lead with this email (sticky routing)
+    owner:domain:<domain>     same, by company domain
+    lead:<crm>:<lead id>      {"log_ids": [...], "owners": [...]} for one lead
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlitedict import SqliteDict
+
+from adapters.model import AssignmentRecord
+from workflows.errors import StoreError
+from workflows.store import LogQuery
+
+TABLE = "leadrelay"
+_PAGE = 500
+_MISSING = object()
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class SqliteStore:
+    """The default store: a SQLite file through sqlitedict, WAL-journaled."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = SqliteDict(
+                str(self.path),
+                tablename=TABLE,
+                journal_mode="WAL",
+                autocommit=False,
+                encode=_encode,
+                decode=json.loads,
+                outer_stack=False,  # sqlitedict's default captures a stack trace per query
+            )
+            self._lock_file = open(f"{self.path}.lock", "a+b")  # noqa: SIM115 (held open)
+        except OSError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        self._thread_lock = threading.Lock()
+        self._pid = os.getpid()
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqliteTransaction]:
+        """Hold the routing lock (all threads, all processes) for one decision."""
+        if os.getpid() != self._pid:
+            # sqlitedict's worker thread does not survive fork(): open the store after forking.
+            raise StoreError("store opened in another process; open it again after fork")
+        with self._thread_lock:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            try:
+                yield _SqliteTransaction(self._db)
+            finally:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    def log(self, query: LogQuery = LogQuery()) -> Iterator[AssignmentRecord]:
+        """Stream the log oldest first, a page at a time (memory stays flat on big logs)."""
+        if query.lead:
+            ids = self._lead_log_ids(query)
+            rows: Iterable[Any] = (self._db.get(f"log:{i:012d}") for i in ids)
+        else:
+            rows = self._scan("log:", "log;")
+        for row in rows:
+            if row is None:
+                continue
+            record = AssignmentRecord.from_dict(row)
+            if query.since and record.decided_at < query.since:
+                continue
+            if query.rep and query.rep not in (record.new_owner, record.previous_owner):
+                continue
+            if query.crm and record.crm != query.crm:
+                continue
+            yield record
+
+    def _lead_log_ids(self, query: LogQuery) -> list[int]:
+        ids: list[int] = []
+        prefix = f"lead:{query.crm}:" if query.crm else "lead:"
+        for key, value in self._scan(prefix, prefix + "\U0010ffff", with_keys=True):
+            if key.rsplit(":", 1)[-1] == query.lead:
+                ids.extend(value["log_ids"])
+        return sorted(ids)
+
+    def _scan(self, low: str, high: str, with_keys: bool = False) -> Iterator[Any]:
+        sql = f'SELECT key, value FROM "{TABLE}" WHERE key > ? AND key < ? ORDER BY key LIMIT ?'
+        last = low
+        while True:
+            page = list(self._db.conn.select(sql, (last, high, _PAGE)))
+            for key, value in page:
+                decoded = json.loads(value)
+                yield (key, decoded) if with_keys else decoded
+            if len(page) < _PAGE:
+                return
+            last = page[-1][0]
+
+    def copy_to(self, path: Path) -> SqliteStore:
+        """A consistent scratch copy, taken under the routing lock."""
+        with self.transaction():
+            self._db.conn.select_one("VACUUM INTO ?", (str(path),))
+        return SqliteStore(path)
+
+    def close(self) -> None:
+        """Flush and close; the store cannot be used afterwards."""
+        self._db.close()
+        self._lock_file.close()
+
+
+class _SqliteTransaction:
+    """One decision's reads (cached, batched) and its single atomic write."""
+
+    def __init__(self, db: SqliteDict) -> None:
+        self._db = db
+        self._cache: dict[str, Any] = {}
+
+    def _get_many(self, keys: Iterable[str]) -> None:
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._cache]
+        if not wanted:
+            return
+        for key in wanted:
+            self._cache[key] = _MISSING
+        marks = ",".join("?" * len(wanted))
+        sql = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({marks})'
+        for key, value in self._db.conn.select(sql, wanted):
+            self._cache[key] = json.loads(value)
+
+    def _get(self, key: str, default: Any = None) -> Any:
+        self._get_many([key])
+        value = self._cache[key]
+        return default if value is _MISSING else value
+
+    def prefetch(
+        self,
+        *,
+        pools: Iterable[str] = (),
+        idempotency_key: str | None = None,
+        email: str | None = None,
+        domain: str | None = None,
+    ) -> None:
+        keys = ["meta:seq", "daily_counts", *(f"pool:{p}" for p in pools)]
+        if idempotency_key:
+            keys.append(f"idem:{idempotency_key}")
+        if email:
+            keys.append(f"owner:email:{email.casefold()}")
+        if domain:
+            keys.append(f"owner:domain:{domain.casefold()}")
+        self._get_many(keys)
+
+    def seen(self, idempotency_key: str) -> AssignmentRecord | None:
+        log_id = self._get(f"idem:{idempotency_key}")
+        if log_id is None:
+            return None
+        row = self._get(f"log:{log_id:012d}")
+        return AssignmentRecord.from_dict(row) if row else None
+
+    def pool_state(self, pool: str) -> dict[str, Any]:
+        return json.loads(json.dumps(self._get(f"pool:{pool}", {})))
+
+    def daily_counts(self) -> dict[str, tuple[str, int]]:
+        return {rep: (day, n) for rep, (day, n) in self._get("daily_counts", {}).items()}
+
+    def previous_owner(self, email: str | None, domain: str | None) -> str | None:
+        if email:
+            owner = self._get(f"owner:email:{email.casefold()}")
+            if owner:
+                return str(owner)
+        if domain:
+            owner = self._get(f"owner:domain:{domain.casefold()}")
+            if owner:
+                return str(owner)
+        return None
+
+    def lead_owners(self, crm: str, lead_id: str) -> list[str]:
+        return list(self._get(f"lead:{crm}:{lead_id}", {}).get("owners", []))
+
+    def record(
+        self,
+        record: AssignmentRecord,
+        *,
+        pool_states: dict[str, dict[str, Any]],
+        daily_counts: dict[str, tuple[str, int]] | None,
+    ) -> AssignmentRecord:
+        log_id = int(self._get("meta:seq", 0)) + 1
+        record = dataclasses.replace(record, id=log_id)
+        lead_key = f"lead:{record.crm}:{record.lead_id}"
+        history = self._get(lead_key, {"log_ids": [], "owners": []})
+        history["log_ids"].append(log_id)
+        writes: dict[str, Any] = {
+            "meta:seq": log_id,
+            f"log:{log_id:012d}": record.to_dict(),
+            lead_key: history,
+        }
+        if record.idempotency_key:
+            writes[f"idem:{record.idempotency_key}"] = log_id
+        for pool, state in pool_states.items():
+            writes[f"pool:{pool}"] = state
+        if daily_counts is not None:
+            writes["daily_counts"] = daily_counts
+        if record.new_owner and record.decision.outcome == "assigned":
+            history["owners"].append(record.new_owner)
+            if record.lead_email:
+                writes[f"owner:email:{record.lead_email.casefold()}"] = record.new_owner
+            if record.lead_domain:
+                writes[f"owner:domain:{record.lead_domain.casefold()}"] = record.new_owner
+        try:
+            for key, value in writes.items():
+                self._db[key] = value
+            self._db.commit(blocking=True)
+        except Exception as exc:
+            self._db.conn.execute("ROLLBACK")
+            raise StoreError(f"could not record the assignment: {exc}") from exc
+        self._cache.update(writes)
+        return record

@@ -1,0 +1,91 @@
+"""The store interface: rotation state, daily counts, idempotency keys and the assignment log.
+
+Two implementations are planned (embedded sqlitedict now, PostgreSQL for several instances);
+both hand out *transactions* that serialize every routing decision across threads and
+processes, so no two leads ever get the same turn. A transaction buffers its writes and applies
+them all at once in ``record``: a decision is either wholly on disk or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from adapters.model import AssignmentRecord
+from workflows.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """Filters for reading the assignment log back."""
+
+    since: datetime | None = None
+    rep: str | None = None
+    lead: str | None = None
+    crm: str | None = None
+
+
+class StoreTransaction(Protocol):
+    """Reads and one final write, under the store's exclusive routing lock."""
+
+    def prefetch(
+        self,
+        *,
+        pools: Iterable[str] = (),
+        idempotency_key: str | None = None,
+        email: str | None = None,
+        domain: str | None = None,
+    ) -> None:
+        """Load what a decision will read in one round trip (an optimisation, never required)."""
+
+    def seen(self, idempotency_key: str) -> AssignmentRecord | None:
+        """The record first made under this key, if any."""
+
+    def pool_state(self, pool: str) -> dict[str, Any]:
+        """A private copy of a pool's rotation state (empty for a new pool)."""
+
+    def daily_counts(self) -> dict[str, tuple[str, int]]:
+        """Per rep: (their local day, leads assigned that day)."""
+
+    def previous_owner(self, email: str | None, domain: str | None) -> str | None:
+        """The rep who last owned a lead with this email, else this domain."""
+
+    def lead_owners(self, crm: str, lead_id: str) -> list[str]:
+        """Every rep this lead was ever assigned to, oldest first."""
+
+    def record(
+        self,
+        record: AssignmentRecord,
+        *,
+        pool_states: dict[str, dict[str, Any]],
+        daily_counts: dict[str, tuple[str, int]] | None,
+    ) -> AssignmentRecord:
+        """Append ``record`` (its id assigned here) with the state it advances; durable on return."""
+
+
+class Store(Protocol):
+    """Where leadrelay keeps everything that must survive a restart."""
+
+    def transaction(self) -> AbstractContextManager[StoreTransaction]:
+        """Exclusive across threads and processes; writes nothing unless ``record`` is called."""
+
+    def log(self, query: LogQuery = LogQuery()) -> Iterator[AssignmentRecord]:
+        """Assignment records oldest first, streamed."""
+
+    def copy_to(self, path: Path) -> Store:
+        """A scratch copy of the whole store (for dry runs that must not touch live state)."""
+
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    """Open the store named by app.yaml's ``store:`` URL."""
+    if url.startswith("sqlite:///"):
+        from workflows.sqlite_store import SqliteStore
+
+        return SqliteStore(Path(url[len("sqlite:///") :]))
+    raise ConfigError("store", f"unsupported store URL {url!r} (expected sqlite:///path)")
