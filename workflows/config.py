@@ -26,6 +26,7 @@ from workflows.flow import CompiledFlow
 from workflows.strategies import ABSENCE_MODES, STRATEGIES
 from workflows.working_hours import parse_date_ranges, parse_hours
 
+SUPPORTED_STORES = ("sqlite:///",)
 TARGET_KINDS = ("pool", "rep", "account_owner", "previous_owner", "keep")
 
 
@@ -172,6 +173,8 @@ class _Builder:
             self._add_pool(pool_id, pool_spec, f"pools.{pool_id}")
         flow = self._flow(spec.flow, "flow")
         fallback = self._target(spec.fallback, "fallback")
+        if not spec.store.startswith(SUPPORTED_STORES):
+            self._fail("store", f"unsupported store URL {spec.store!r} (expected sqlite:///path)")
         if self.errors:
             raise ConfigErrors(self.errors)
         assert fallback is not None

@@ -11,10 +11,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Protocol
 
 from adapters.model import Lead
 from workflows.conditions import Condition, index_terms, normalize_key
+
+_EAGER_LIMIT = 64  # candidate counts up to which sorting beats a lazy merge
 
 
 class RuleLike(Protocol):
@@ -80,7 +83,10 @@ class CompiledFlow:
                 runs.append(hits)
         if len(runs) == 1:
             return runs[0]
-        return heapq.merge(*runs)
+        if sum(map(len, runs)) <= _EAGER_LIMIT:
+            # Setting up heapq.merge costs more than sorting a few positions (in C, run-aware).
+            return sorted(chain.from_iterable(runs))
+        return heapq.merge(*runs)  # lazy: the first match often comes long before the end
 
     def first_match(self, lead: Lead) -> FlowMatch | None:
         """The first rule, top to bottom, that decides ``lead``; None when none does.

@@ -1,0 +1,164 @@
+"""The embedded store: exact under threads and processes, durable, append-only, idempotent."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections import Counter
+from pathlib import Path
+
+from conftest import TUESDAY_10AM, config_data, lead, owners, rep
+
+from workflows.config import build_config
+from workflows.router import Router
+from workflows.sqlite_store import SqliteStore
+from workflows.store import LogQuery
+
+TEAM = [f"rep{i}" for i in range(7)]
+
+
+def team_config(tmp_path: Path):
+    return build_config(
+        config_data(
+            reps=[rep(r) for r in TEAM],
+            pools={"team": {"members": TEAM, "strategy": "round_robin"}},
+            fallback={"rep": "rep0"},
+        ),
+        source=tmp_path / "app.yaml",
+    )
+
+
+def assign_many(db_path: str, config_dir: str, prefix: str, count: int) -> None:
+    """Worker: open the store in this process and route ``count`` leads."""
+    store = SqliteStore(Path(db_path))
+    router = Router(team_config(Path(config_dir)), store)
+    for i in range(count):
+        router.route(lead(f"{prefix}-{i}"), TUESDAY_10AM, idempotency_key=f"{prefix}-{i}")
+    store.close()
+
+
+def assert_exact_rotation(store: SqliteStore, total: int) -> None:
+    records = list(store.log())
+    assert len(records) == total
+    assert sorted(r.id for r in records) == list(range(1, total + 1))
+    counts = Counter(r.new_owner for r in records)
+    assert set(counts) == set(TEAM)
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_eight_threads_share_one_round_robin_pool_exactly(tmp_path, store):
+    router = Router(team_config(tmp_path), store)
+
+    def work(prefix: str) -> None:
+        for i in range(250):
+            router.route(lead(f"{prefix}-{i}"), TUESDAY_10AM, idempotency_key=f"{prefix}-{i}")
+
+    threads = [threading.Thread(target=work, args=(f"t{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert_exact_rotation(store, 2000)
+
+
+def test_four_processes_share_one_round_robin_pool_exactly(tmp_path):
+    db_path = tmp_path / "shared.sqlite"
+    ctx = multiprocessing.get_context("spawn")
+    workers = [
+        ctx.Process(target=assign_many, args=(str(db_path), str(tmp_path), f"p{n}", 500))
+        for n in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    store = SqliteStore(db_path)
+    try:
+        assert_exact_rotation(store, 2000)
+    finally:
+        store.close()
+
+
+def test_assignment_survives_reopening_the_store(tmp_path, make_config):
+    path = tmp_path / "durable.sqlite"
+    first = SqliteStore(path)
+    Router(make_config(), first).route(lead("L1"), TUESDAY_10AM)
+    first.close()
+    reopened = SqliteStore(path)
+    try:
+        router = Router(make_config(), reopened)
+        assert [r.new_owner for r in reopened.log()] == ["alice"]
+        assert owners(router, 1) == ["bob"]  # the rotation carried on where it stopped
+    finally:
+        reopened.close()
+
+
+def test_same_idempotency_key_returns_the_first_decision_and_advances_nothing(make_router, store):
+    router = make_router()
+    first = router.route(lead("L1"), TUESDAY_10AM, idempotency_key="cb-1")
+    again = router.route(lead("L1"), TUESDAY_10AM, idempotency_key="cb-1")
+    assert again.replayed and not first.replayed
+    assert again.decision == first.decision
+    assert again.record is not None and first.record is not None
+    assert again.record.id == first.record.id
+    assert owners(router, 1) == ["bob"]
+    assert len(list(store.log())) == 2
+
+
+def test_dry_run_writes_nothing(make_router, store):
+    router = make_router()
+    decision = router.route(lead("L1"), TUESDAY_10AM, dry_run=True).decision
+    assert decision.rep_id == "alice"
+    assert list(store.log()) == []
+    assert owners(router, 1) == ["alice"]
+
+
+def test_log_records_every_field_ops_reviews(make_router, store):
+    router = make_router()
+    router.route(
+        lead("L1", crm="hubspot", email="Pat@Example.com", owner="999"),
+        TUESDAY_10AM,
+        source="hubspot",
+        idempotency_key="cb-9",
+    )
+    (record,) = store.log()
+    assert record.id == 1
+    assert record.decided_at == TUESDAY_10AM
+    assert (record.crm, record.lead_id, record.source) == ("hubspot", "L1", "hubspot")
+    assert (record.previous_owner, record.new_owner) == ("999", "alice")
+    assert record.decision.rule == "everyone"
+    assert record.decision.strategy == "round_robin"
+    assert record.idempotency_key == "cb-9"
+    assert record.lead_domain == "example.com"
+    assert record.config_version == router.config.version
+
+
+def test_log_filters_by_rep_lead_and_time(make_router, store):
+    router = make_router()
+    for i in range(6):
+        router.route(lead(f"L{i}"), TUESDAY_10AM.replace(hour=9 + i))
+    assert [r.lead_id for r in store.log(LogQuery(rep="bob"))] == ["L1", "L4"]
+    assert [r.new_owner for r in store.log(LogQuery(lead="L2"))] == ["chen"]
+    since = TUESDAY_10AM.replace(hour=13)
+    assert [r.lead_id for r in store.log(LogQuery(since=since))] == ["L4", "L5"]
+
+
+def test_log_streams_past_one_page(make_router, store):
+    router = make_router()
+    for i in range(1203):
+        router.route(lead(f"L{i}"), TUESDAY_10AM)
+    ids = [r.id for r in store.log()]
+    assert ids == list(range(1, 1204))
+
+
+def test_scratch_copy_leaves_the_live_store_untouched(tmp_path, make_router, store):
+    router = make_router()
+    owners(router, 2)
+    scratch = store.copy_to(tmp_path / "scratch.sqlite")
+    try:
+        assert owners(Router(router.config, scratch), 3) == ["chen", "alice", "bob"]
+    finally:
+        scratch.close()
+    assert len(list(store.log())) == 2
+    assert owners(router, 1) == ["chen"]
