@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from workflows.errors import LeadError
@@ -44,7 +44,7 @@ def _number(name: str, value: Any) -> float | int | None:
     return int(number) if number.is_integer() else number
 
 
-def parse_datetime(name: str, value: Any, default_tz: tzinfo = timezone.utc) -> datetime | None:
+def parse_datetime(name: str, value: Any, default_tz: tzinfo = UTC) -> datetime | None:
     """Read an ISO-8601 time (or epoch milliseconds, as HubSpot sends) as an aware UTC datetime.
 
     A time without an offset is read in ``default_tz``.
@@ -56,7 +56,7 @@ def parse_datetime(name: str, value: Any, default_tz: tzinfo = timezone.utc) -> 
     elif isinstance(value, date):
         moment = datetime.combine(value, time(0))
     elif isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     else:
         try:
             moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
@@ -64,7 +64,7 @@ def parse_datetime(name: str, value: Any, default_tz: tzinfo = timezone.utc) -> 
             raise LeadError(name, f"expected an ISO-8601 time, got {value!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_tz)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 @dataclass

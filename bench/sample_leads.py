@@ -1,7 +1,7 @@
 """Realistic synthetic leads: a week of inbound traffic across regions, sizes and languages.
 
-Used to write docs/examples/leads.csv (``python bench/sample_leads.py 400 > docs/examples/leads.csv``)
-and by the benchmarks. Deterministic for a given seed.
+Writes docs/examples/leads.csv (``python bench/sample_leads.py 400 > docs/examples/leads.csv``);
+the benchmarks use it too. Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -10,22 +10,44 @@ import csv
 import random
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 COUNTRIES = ["US"] * 10 + ["CA"] * 2 + ["GB", "DE", "FR", "NL", "IE", "ES", "JP", "AU", "SG", "MX"]
-INDUSTRIES = ["Software", "Healthcare", "Financial Services", "Retail", "Manufacturing", "Education"]
+INDUSTRIES = [
+    "Software",
+    "Healthcare",
+    "Financial Services",
+    "Retail",
+    "Manufacturing",
+    "Education",
+]
 SOURCES = ["web", "web", "web", "paid", "event", "referral", "repeat", "partner"]
 SIZES = [5, 12, 30, 60, 150, 400, 800, 1500, 5000]
 FIRST = ["Ana", "Ben", "Carla", "Dev", "Emma", "Farid", "Gia", "Hugo", "Ines", "Jon", "Kai", "Lea"]
 LAST = ["Smith", "Garcia", "Müller", "Kim", "Rossi", "Dubois", "Sato", "Patel", "Brown", "Silva"]
-COMPANIES = ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell",
-             "wonka", "cyberdyne", "soylent", "vandelay", "pied-piper", "gringotts", "monarch"]
+COMPANIES = [
+    "acme",
+    "globex",
+    "initech",
+    "umbrella",
+    "hooli",
+    "stark",
+    "wayne",
+    "tyrell",
+    "wonka",
+    "cyberdyne",
+    "soylent",
+    "vandelay",
+    "pied-piper",
+    "gringotts",
+    "monarch",
+]
 
 
 def sample_leads(count: int, seed: int = 7, start: datetime | None = None) -> Iterator[dict]:
     """``count`` lead rows (common-model field names), spread over one week from ``start``."""
     rng = random.Random(seed)
-    start = start or datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc)  # a Monday
+    start = start or datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # a Monday
     for i in range(count):
         company = rng.choice(COMPANIES) + ("" if rng.random() < 0.3 else f"-{rng.randint(1, 400)}")
         country = rng.choice(COUNTRIES)

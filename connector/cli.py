@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -47,7 +47,7 @@ class _State:
             when = parse_when(value, ZoneInfo(self.config.timezone))
         except LeadError as exc:
             _fail(str(exc))
-        return when or datetime.now(timezone.utc)
+        return when or datetime.now(UTC)
 
 
 pass_state = click.make_pass_decorator(_State)

@@ -1,4 +1,4 @@
-"""How the CLI prints decisions, distributions and the log (text for people, JSON/CSV for scripts)."""
+"""How the CLI prints decisions, distributions and the log (text, JSON lines or CSV)."""
 
 from __future__ import annotations
 

@@ -64,9 +64,7 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 
 @pytest.fixture
-def make_router(
-    make_config: Callable[..., Config], store: SqliteStore
-) -> Callable[..., Router]:
+def make_router(make_config: Callable[..., Config], store: SqliteStore) -> Callable[..., Router]:
     """A Router over the test store, with a config from ``config_data`` overrides."""
 
     def make(data: dict[str, Any] | None = None, **overrides: Any) -> Router:
@@ -82,6 +80,4 @@ def lead(lead_id: str = "L1", **fields: Any) -> Lead:
 
 def owners(router: Router, count: int, when: datetime = TUESDAY_10AM, **fields: Any) -> list:
     """Route ``count`` fresh leads and return who got each (None when nobody)."""
-    return [
-        router.route(lead(f"L{i}", **fields), when).decision.rep_id for i in range(count)
-    ]
+    return [router.route(lead(f"L{i}", **fields), when).decision.rep_id for i in range(count)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import timeit
 from typing import Any
 
 import pytest
@@ -460,15 +459,3 @@ def test_index_terms_keys_match_what_the_condition_accepts() -> None:
     for value in (50, 50.0, "50", " big ", "BIG", "small", None, 51):
         lead = Lead(id="1", raw={"size": value})
         assert condition(lead) == (normalize_key(lead.value(field)) in keys), value
-
-
-# --- speed ---------------------------------------------------------------------------------------
-
-
-def test_simple_condition_evaluates_in_about_a_microsecond() -> None:
-    # A generous bound so slow CI machines pass; typical cost is a few hundred nanoseconds.
-    lead = Lead(id="1", country="US", employees=250, raw={"headcount": "1,000"})
-    for spec in ({"country": "us"}, {"employees": {"gte": 100}}, {"raw.headcount": {"gt": 5}}):
-        condition = compile_condition(spec, "when")
-        seconds = min(timeit.repeat(lambda c=condition: c(lead), number=2000, repeat=5)) / 2000
-        assert seconds < 5e-6, (spec, seconds)

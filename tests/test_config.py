@@ -41,7 +41,9 @@ def test_unknown_rep_in_pool_members(make_config):
 def test_unknown_strategy_lists_the_known_ones(make_config):
     pools = {"team": {"members": ["alice"], "strategy": "roundrobin"}}
     (error,) = errors_of(make_config, pools=pools)
-    assert error.startswith("pools.team.strategy: unknown strategy 'roundrobin' (one of round_robin")
+    assert error.startswith(
+        "pools.team.strategy: unknown strategy 'roundrobin' (one of round_robin"
+    )
 
 
 def test_misspelt_key_is_an_error_not_ignored(make_config):

@@ -52,7 +52,9 @@ def test_language_requirement_skips_reps_who_do_not_speak_it(make_router):
 
 
 def test_no_matching_rule_goes_to_fallback(make_router):
-    router = make_router(flow=[{"name": "us", "when": {"country": "US"}, "assign": {"rep": "chen"}}])
+    router = make_router(
+        flow=[{"name": "us", "when": {"country": "US"}, "assign": {"rep": "chen"}}]
+    )
     decision = router.route(lead(country="FR"), TUESDAY_10AM).decision
     assert (decision.rep_id, decision.rule, decision.outcome) == ("bob", "fallback", "assigned")
     assert decision.reason.startswith("no rule matched")

@@ -162,3 +162,14 @@ def test_scratch_copy_leaves_the_live_store_untouched(tmp_path, make_router, sto
         scratch.close()
     assert len(list(store.log())) == 2
     assert owners(router, 1) == ["chen"]
+
+
+def test_writeback_status_is_kept_beside_the_log_row(make_router, store):
+    record = make_router().route(lead(), TUESDAY_10AM).record
+    assert record is not None and store.writeback(record.id) is None
+    store.set_writeback(record.id, "failed", "HubSpot answered 503")
+    store.set_writeback(record.id, "written")
+    status = store.writeback(record.id)
+    assert status is not None
+    assert (status["status"], status["attempts"]) == ("written", 2)
+    assert [r.id for r in store.log()] == [record.id]

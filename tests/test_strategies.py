@@ -184,7 +184,9 @@ def test_pool_nobody_can_take_goes_to_else_then_fallback(make_router):
     decision = router.route(lead(), TUESDAY_10AM).decision
     assert decision.rep_id == "bob"
     assert decision.rule == "fallback"
-    assert decision.skipped == {"alice": "inactive: marked active: false in app.yaml",
-                                "chen": "inactive: marked active: false in app.yaml"}
+    assert decision.skipped == {
+        "alice": "inactive: marked active: false in app.yaml",
+        "chen": "inactive: marked active: false in app.yaml",
+    }
     assert "pool team (round_robin): nobody available" in decision.reason
     assert "pool backup (round_robin): nobody available" in decision.reason

@@ -20,7 +20,16 @@ from pydantic import ValidationError
 from adapters.model import Rep
 from workflows.availability import Requirement
 from workflows.conditions import Condition, compile_condition
-from workflows.config_schema import AppSpec, PoolSpec, RepSpec, RuleSpec, TargetSpec, error_path
+from workflows.config_schema import (
+    AppSpec,
+    HubSpotSpec,
+    PoolSpec,
+    RepSpec,
+    RuleSpec,
+    SalesforceSpec,
+    TargetSpec,
+    error_path,
+)
 from workflows.errors import ConfigError, ConfigErrors
 from workflows.flow import CompiledFlow
 from workflows.strategies import ABSENCE_MODES, STRATEGIES
@@ -91,6 +100,8 @@ class Config:
     fallback: Target
     version: str  # a hash of the file: every logged decision names the config that made it
     source: Path
+    hubspot: HubSpotSpec = HubSpotSpec()
+    salesforce: SalesforceSpec = SalesforceSpec()
 
     def rep_by_crm_id(self, crm: str, crm_id: str | None) -> Rep | None:
         """The rep whose owner id in ``crm`` is ``crm_id``."""
@@ -187,6 +198,8 @@ class _Builder:
             fallback=fallback,
             version=self.version,
             source=self.source,
+            hubspot=spec.hubspot,
+            salesforce=spec.salesforce,
         )
 
     def _fail(self, path: str, message: str) -> None:

@@ -6,7 +6,7 @@ pool) and the compiled forms are built in ``config.py``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -78,6 +78,26 @@ class RuleSpec(Strict):
     flow: list[RuleSpec] | None = None
 
 
+class HubSpotSpec(Strict):
+    """``hubspot:`` in app.yaml. Secrets never live here: they come from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    portal_ids: list[Text] = Field(default_factory=list)  # empty: any portal
+    api_base: str = "https://api.hubapi.com"  # $HUBSPOT_API_BASE overrides
+    write_owner: Literal["api", "output"] = "api"
+
+
+class SalesforceSpec(Strict):
+    """``salesforce:`` in app.yaml. Secrets never live here: they come from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    org_ids: list[Text] = Field(default_factory=list)
+    api_version: str = "59.0"
+    reassign_user_owned: bool = False  # leads owned by a user (005...) keep their owner
+
+
 class AppSpec(Strict):
     store: str = "sqlite:///leadrelay.sqlite"
     timezone: str = "UTC"
@@ -85,10 +105,12 @@ class AppSpec(Strict):
     pools: dict[Text, PoolSpec] = Field(default_factory=dict)
     flow: list[RuleSpec] = Field(default_factory=list)
     fallback: TargetSpec
+    hubspot: HubSpotSpec = Field(default_factory=HubSpotSpec)
+    salesforce: SalesforceSpec = Field(default_factory=SalesforceSpec)
 
 
 def error_path(location: tuple[int | str, ...]) -> str:
-    """pydantic's error location as an app.yaml path: ``('flow', 1, 'assign')`` → ``flow[1].assign``."""
+    """pydantic's error location as an app.yaml path (``flow[1].assign``)."""
     path = ""
     for part in location:
         if isinstance(part, int):

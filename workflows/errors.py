@@ -34,3 +34,16 @@ class LeadError(LeadRelayError):
 
 class StoreError(LeadRelayError):
     """The store could not be opened or written."""
+
+
+class CrmError(LeadRelayError):
+    """A CRM API call failed. ``retryable`` says whether trying again later can succeed."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        self.retryable = retryable
+        self.status = status
+        super().__init__(message)
+
+
+class SignatureError(LeadRelayError):
+    """An inbound request is not provably from the CRM it claims to come from."""

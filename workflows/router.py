@@ -19,9 +19,11 @@ from workflows.strategies import PoolContext, take_turn
 
 # Sticky routing by domain would send every gmail.com lead to one rep.
 FREE_MAIL_DOMAINS = frozenset(
-    "gmail.com googlemail.com yahoo.com ymail.com hotmail.com outlook.com live.com msn.com "
-    "icloud.com me.com mac.com aol.com gmx.com gmx.de web.de proton.me protonmail.com "
-    "mail.com yandex.ru mail.ru qq.com 163.com 126.com".split()
+    (
+        "gmail.com googlemail.com yahoo.com ymail.com hotmail.com outlook.com live.com msn.com "
+        "icloud.com me.com mac.com aol.com gmx.com gmx.de web.de proton.me protonmail.com "
+        "mail.com yandex.ru mail.ru qq.com 163.com 126.com"
+    ).split()
 )
 
 

@@ -14,6 +14,7 @@ Key layout:
     owner:email:<email>       rep who last owned a lead with this email (sticky routing)
     owner:domain:<domain>     same, by company domain
     lead:<crm>:<lead id>      {"log_ids": [...], "owners": [...]} for one lead
+    wb:<12-digit id>          write-back status of a log record
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from sqlitedict import SqliteDict
 
 from adapters.model import AssignmentRecord
 from workflows.errors import StoreError
-from workflows.store import LogQuery
+from workflows.store import ALL, LogQuery
 
 TABLE = "leadrelay"
 _PAGE = 500
@@ -78,7 +80,7 @@ class SqliteStore:
             finally:
                 fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
-    def log(self, query: LogQuery = LogQuery()) -> Iterator[AssignmentRecord]:
+    def log(self, query: LogQuery = ALL) -> Iterator[AssignmentRecord]:
         """Stream the log oldest first, a page at a time (memory stays flat on big logs)."""
         if query.lead:
             ids = self._lead_log_ids(query)
@@ -116,6 +118,25 @@ class SqliteStore:
             if len(page) < _PAGE:
                 return
             last = page[-1][0]
+
+    def set_writeback(self, record_id: int, status: str, detail: str = "") -> None:
+        """Record the CRM write-back outcome of a log record (durable on return)."""
+        key = f"wb:{record_id:012d}"
+        with self.transaction():
+            previous = self._db.get(key) or {"attempts": 0}
+            attempts = previous["attempts"] + (status in ("written", "failed"))
+            self._db[key] = {
+                "status": status,
+                "detail": detail,
+                "attempts": attempts,
+                "at": datetime.now(UTC).isoformat(),
+            }
+            self._db.commit(blocking=True)
+
+    def writeback(self, record_id: int) -> dict[str, Any] | None:
+        """The latest write-back status of a log record, if one was set."""
+        value = self._db.get(f"wb:{record_id:012d}")
+        return dict(value) if value else None
 
     def copy_to(self, path: Path) -> SqliteStore:
         """A consistent scratch copy, taken under the routing lock."""

@@ -29,6 +29,9 @@ class LogQuery:
     crm: str | None = None
 
 
+ALL = LogQuery()
+
+
 class StoreTransaction(Protocol):
     """Reads and one final write, under the store's exclusive routing lock."""
 
@@ -73,8 +76,18 @@ class Store(Protocol):
     def transaction(self) -> AbstractContextManager[StoreTransaction]:
         """Exclusive across threads and processes; writes nothing unless ``record`` is called."""
 
-    def log(self, query: LogQuery = LogQuery()) -> Iterator[AssignmentRecord]:
+    def log(self, query: LogQuery = ALL) -> Iterator[AssignmentRecord]:
         """Assignment records oldest first, streamed."""
+
+    def set_writeback(self, record_id: int, status: str, detail: str = "") -> None:
+        """Record what happened when the decision was written to the CRM.
+
+        ``status`` is ``written``, ``failed``, ``not_needed`` or ``pending``. Kept beside the
+        append-only log row, so a CRM retry can tell "decided but not yet written" apart.
+        """
+
+    def writeback(self, record_id: int) -> dict[str, Any] | None:
+        """The latest write-back status of a record: status, detail, attempts, at."""
 
     def copy_to(self, path: Path) -> Store:
         """A scratch copy of the whole store (for dry runs that must not touch live state)."""

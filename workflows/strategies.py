@@ -60,8 +60,9 @@ class Strategy(Protocol):
         ctx: PoolContext,
     ) -> None: ...
 
-    def join(self, members: tuple[str, ...], state: PoolState, rep: str, ctx: PoolContext) -> None:
-        ...
+    def join(
+        self, members: tuple[str, ...], state: PoolState, rep: str, ctx: PoolContext
+    ) -> None: ...
 
 
 class RoundRobin:
@@ -92,7 +93,7 @@ class RoundRobin:
 
 
 class SmoothWeighted:
-    """Smooth weighted round robin (as in nginx): exact over each cycle of sum(weights), interleaved."""
+    """Smooth weighted round robin (as in nginx): exact per cycle of sum(weights), interleaved."""
 
     def _weights(self, members: tuple[str, ...], state: PoolState) -> dict[str, int]:
         weights: dict[str, int] = state["weights"]
