@@ -67,7 +67,7 @@ class StoreTransaction(Protocol):
         pool_states: dict[str, dict[str, Any]],
         daily_counts: dict[str, tuple[str, int]] | None,
     ) -> AssignmentRecord:
-        """Append ``record`` (its id assigned here) with the state it advances; durable on return."""
+        """Append ``record`` (id given here) and the state it advances; durable on return."""
 
 
 class Store(Protocol):
