@@ -10,6 +10,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,22 +104,39 @@ class Config:
     hubspot: HubSpotSpec = HubSpotSpec()
     salesforce: SalesforceSpec = SalesforceSpec()
 
+    def rule(self, name: str) -> Rule:
+        """A top-level rule by name (a routing entry point); LookupError names the choices."""
+        for rule in self.flow.rules:
+            if rule.name == name:
+                return rule
+        choices = ", ".join([*self.pools, *(r.name for r in self.flow.rules)])
+        raise LookupError(f"no pool or top-level rule named {name!r} (one of {choices})")
+
+    def entry_points(self) -> list[str]:
+        """Names an admin may start routing at: every pool and every top-level rule."""
+        return [*self.pools, *(rule.name for rule in self.flow.rules)]
+
     def rep_by_crm_id(self, crm: str, crm_id: str | None) -> Rep | None:
         """The rep whose owner id in ``crm`` is ``crm_id``."""
         if not crm_id:
             return None
+        crm = crm if crm in ("hubspot", "salesforce") else "none"
+        return self._owner_index.get((crm, _comparable_id(crm, crm_id)))
+
+    @cached_property
+    def _owner_index(self) -> dict[tuple[str, str], Rep]:
+        index: dict[tuple[str, str], Rep] = {}
         for rep in self.reps.values():
-            own = rep.crm_id(crm)
-            if own and _same_crm_id(crm, own, crm_id):
-                return rep
-        return None
+            for crm in ("hubspot", "salesforce", "none"):
+                own = rep.crm_id(crm)
+                if own:
+                    index.setdefault((crm, _comparable_id(crm, own)), rep)
+        return index
 
 
-def _same_crm_id(crm: str, ours: str, theirs: str) -> bool:
-    if crm == "salesforce":
-        # 15- and 18-character Salesforce ids name the same record.
-        return ours[:15] == theirs[:15]
-    return ours == theirs
+def _comparable_id(crm: str, crm_id: str) -> str:
+    # 15- and 18-character Salesforce ids name the same record; the 15 are case-sensitive.
+    return crm_id[:15] if crm == "salesforce" else crm_id
 
 
 def default_config_path() -> Path:

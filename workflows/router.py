@@ -63,20 +63,18 @@ class Router:
         idempotency_key: str | None = None,
         dry_run: bool = False,
         exclude: frozenset[str] = frozenset(),
-        entry: Target | None = None,
+        entry: str | None = None,
+        keep_reason: str | None = None,
     ) -> RoutingResult:
         """Decide the owner of ``lead`` at ``now`` (aware) and, unless ``dry_run``, record it.
 
-        A key seen before returns the first decision and advances nothing.
+        A key seen before returns the first decision and advances nothing. ``entry`` starts
+        at a pool or a top-level rule instead of the whole flow; ``keep_reason`` records that
+        the lead keeps its current owner (a connector's "do not reassign") without routing.
         """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        if entry is not None:
-            rule, target = "entry", entry
-        else:
-            match = self.config.flow.first_match(lead)
-            rule = "/".join(match.path) if match else "fallback"
-            target = match.rule.assign if match else None
+        rule, target = self._match(lead, entry)
 
         chains = [t for start in (target, self.config.fallback) if start for t in start.chain()]
         sticky = any(t.kind == "previous_owner" for t in chains)
@@ -92,7 +90,10 @@ class Router:
                 if first is not None:
                     return RoutingResult(first.decision, first, replayed=True)
             deciding = _Deciding(self.config, tx, lead, now, exclude)
-            decision = deciding.decide(rule, target)
+            if keep_reason and lead.owner:
+                decision = deciding.keep(keep_reason)
+            else:
+                decision = deciding.decide(rule, target)
             if dry_run:
                 return RoutingResult(decision, None)
             previous = self.config.rep_by_crm_id(lead.crm, lead.owner)
@@ -115,6 +116,25 @@ class Router:
                 record, pool_states=deciding.pool_states, daily_counts=deciding.new_counts()
             )
             return RoutingResult(decision, stored)
+
+
+    def _match(self, lead: Lead, entry: str | None) -> tuple[str, Target | None]:
+        """The matched rule path and its target: through the whole flow, or from ``entry``."""
+        flow = self.config.flow
+        if entry is not None:
+            pool = self.config.pools.get(entry)
+            if pool is not None:
+                return f"pool:{entry}", Target("pool", entry, None, None, f"entry {entry}")
+            rule = self.config.rule(entry)
+            if rule.flow is not None:
+                nested = rule.flow.first_match(lead)
+                if nested is not None:
+                    return "/".join((entry, *nested.path)), nested.rule.assign
+            return entry, rule.assign
+        match = flow.first_match(lead)
+        if match is None:
+            return "fallback", None
+        return "/".join(match.path), match.rule.assign
 
 
 class _Deciding:
@@ -150,6 +170,18 @@ class _Deciding:
             if not any(settled(t, rule, False) for t in fallback):
                 any(settled(t, rule, True) for t in fallback)
         return self._decision(rule, attempts, notes)
+
+    def keep(self, reason: str) -> Decision:
+        """The lead keeps the owner it has, for a reason the connector gives."""
+        rep = self.config.rep_by_crm_id(self.lead.crm, self.lead.owner)
+        return Decision(
+            lead_id=self.lead.id,
+            rep_id=rep.id if rep else None,
+            outcome="kept",
+            rule="kept",
+            reason=reason,
+            owner_crm_id=self.lead.owner,
+        )
 
     def _decision(self, rule: str, attempts: list[_Attempt], notes: list[str]) -> Decision:
         crm = self.lead.crm

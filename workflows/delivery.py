@@ -1,0 +1,116 @@
+"""Route CRM leads and write their owners back, exactly once per delivery, whatever the retries.
+
+Connectors call ``deliver`` with the leads of one inbound request and a function that writes
+owners to the CRM (from ``adapters/``). The router decides under each lead's idempotency key;
+only decisions not yet written reach the writer, in one batch; every outcome is recorded beside
+the log row. A CRM that retries a delivery therefore never rotates twice, and a delivery whose
+write failed is written on the retry without being decided again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from adapters.model import Decision, Lead
+from workflows.errors import CrmError
+from workflows.router import Router, RoutingResult
+
+# Writes owners for a batch of (lead, decision); answers per lead id, None meaning written.
+OwnerWriter = Callable[[Sequence[tuple[Lead, Decision]]], dict[str, CrmError | None]]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One lead as a CRM delivered it, with its idempotency key and connector-side choices."""
+
+    lead: Lead
+    key: str
+    keep_reason: str | None = None  # set when the connector's policy keeps the current owner
+    entry: str | None = None  # a pool or top-level rule to route from, instead of the flow
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one inbound lead."""
+
+    lead: Lead
+    result: RoutingResult
+    status: str  # "written", "not_needed", "failed"
+    error: CrmError | None = None
+
+    @property
+    def done(self) -> bool:
+        """True when the CRM may consider this lead handled (safe to acknowledge)."""
+        return self.status != "failed"
+
+
+def deliver(
+    router: Router,
+    inbound: Sequence[Inbound],
+    now: datetime,
+    *,
+    source: str,
+    write: OwnerWriter | None,
+) -> list[Delivery]:
+    """Route each inbound lead, write the owners that need writing in one batch, record all.
+
+    ``write=None`` means the CRM sets the owner itself from our answer (nothing to write).
+    """
+    store = router.store
+    routed: list[tuple[Lead, RoutingResult]] = []
+    first_of: dict[str, RoutingResult] = {}
+    for item in inbound:
+        if item.lead.id in first_of:
+            # The same lead twice in one delivery (two notifications, one record): decide once.
+            continue
+        result = router.route(
+            item.lead,
+            now,
+            source=source,
+            idempotency_key=item.key,
+            entry=item.entry,
+            keep_reason=item.keep_reason,
+        )
+        routed.append((item.lead, result))
+        first_of[item.lead.id] = result
+
+    to_write: list[tuple[Lead, Decision]] = []
+    statuses: dict[str, str] = {}
+    for lead, result in routed:
+        record = result.record
+        assert record is not None  # routing with a key always records
+        if write is None or not _needs_write(lead, result.decision):
+            statuses[lead.id] = "not_needed"
+            continue
+        previous = store.writeback(record.id) if result.replayed else None
+        if previous and previous["status"] in ("written", "not_needed"):
+            statuses[lead.id] = previous["status"]
+            continue
+        to_write.append((lead, result.decision))
+
+    errors = _write_batch(write, to_write) if write and to_write else {}
+    outcome: dict[str, Delivery] = {}
+    for lead, result in routed:
+        assert result.record is not None
+        error = errors.get(lead.id)
+        status = statuses.get(lead.id) or ("failed" if error else "written")
+        if lead.id not in statuses or not result.replayed:
+            store.set_writeback(result.record.id, status, str(error) if error else "")
+        outcome[lead.id] = Delivery(lead, result, status, error)
+    return [outcome[item.lead.id] for item in inbound]
+
+
+def _needs_write(lead: Lead, decision: Decision) -> bool:
+    return decision.outcome == "assigned" and decision.owner_crm_id != lead.owner
+
+
+def _write_batch(
+    write: OwnerWriter, batch: list[tuple[Lead, Decision]]
+) -> dict[str, CrmError | None]:
+    try:
+        return write(batch)
+    except CrmError as exc:
+        # A failure of the whole call fails every lead in it; each is retried on redelivery.
+        return {lead.id: exc for lead, _ in batch}
