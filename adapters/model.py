@@ -152,7 +152,7 @@ class Rep:
     def crm_id(self, crm: str) -> str | None:
         """This rep's owner id in the given CRM (their leadrelay id for leads from no CRM)."""
         ids = {"hubspot": self.hubspot_owner_id, "salesforce": self.salesforce_user_id}
-        return ids[crm] if crm in ids else self.id
+        return ids.get(crm, self.id)
 
 
 @dataclass

@@ -8,9 +8,10 @@ from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from connector import hubspot_action, salesforce_flow, salesforce_outbound
+from connector.shared import LeadRelay
 from workflows.config import Config, default_config_path, load_config
 from workflows.errors import LeadError, LeadRelayError
-from workflows.router import Router
 from workflows.store import Store, open_store
 
 
@@ -24,7 +25,15 @@ def create_app(
     config = config or load_config(config_path or default_config_path())
     store = store or open_store(config.store_url)
     app = Flask("leadrelay")
+    # CRMs never send more than a few hundred KB; anything bigger is refused with 413.
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.extensions["leadrelay"] = LeadRelay(config, store)
+    for blueprint in (
+        hubspot_action.blueprint,
+        salesforce_outbound.blueprint,
+        salesforce_flow.blueprint,
+    ):
+        app.register_blueprint(blueprint)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
@@ -44,12 +53,3 @@ def create_app(
         return jsonify(error=str(exc)), 503
 
     return app
-
-
-class LeadRelay:
-    """What every blueprint shares, kept in ``app.extensions['leadrelay']``."""
-
-    def __init__(self, config: Config, store: Store) -> None:
-        self.config = config
-        self.store = store
-        self.router = Router(config, store)
