@@ -11,8 +11,12 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from adapters import hubspot as hubspot_adapter
+from adapters import salesforce as salesforce_adapter
 from adapters.model import Lead
+from connector.hubspot_cli import hubspot
 from connector.output import print_distribution, print_log, result_line
+from connector.salesforce_cli import salesforce
 from workflows.config import Config, default_config_path, load_config
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
 from workflows.router import Router
@@ -81,6 +85,11 @@ def check(state: _State) -> None:
     _print_flow(config.flow.rules, indent=2)
     click.echo(f"fallback: {', '.join(t.describe() for t in config.fallback.chain())}")
     click.echo(f"store: {config.store_url}")
+    for warning in [
+        *hubspot_adapter.check_warnings(config),
+        *salesforce_adapter.check_warnings(config),
+    ]:
+        click.echo(f"warning: {warning}")
 
 
 def _print_flow(rules: list[Any], indent: int) -> None:
@@ -180,6 +189,10 @@ def serve(state: _State, host: str, port: int, workers: int, threads: int) -> No
 
     state.config  # noqa: B018 (fail fast on a bad app.yaml, before forking workers)
     run_server(state.config_path, host, port, workers, threads)
+
+
+main.add_command(hubspot)
+main.add_command(salesforce)
 
 
 def run() -> None:
