@@ -1,0 +1,165 @@
+"""The admin's command line, driven as an admin would: `leadrelay ...` with an app.yaml."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import REPO, TUESDAY_10AM, config_data, lead
+
+from connector.cli import main
+from workflows.config import load_config
+from workflows.router import Router
+from workflows.store import open_store
+
+
+@pytest.fixture
+def app_yaml(tmp_path):
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(config_data(store="sqlite:///state.sqlite")))
+    return path
+
+
+def leadrelay(*args: str, config=None):
+    runner = CliRunner()
+    prefix = ["--config", str(config)] if config else []
+    return runner.invoke(main, [*prefix, *args], catch_exceptions=False)
+
+
+def test_check_summarises_a_valid_config(app_yaml):
+    result = leadrelay("check", config=app_yaml)
+    assert result.exit_code == 0
+    assert "reps: 3 (3 active)" in result.output
+    assert "pool team: round_robin, alice, bob, chen" in result.output
+    assert "everyone -> pool team" in result.output
+
+
+def test_check_names_the_path_of_an_error_and_exits_1(tmp_path):
+    data = config_data(
+        pools={"team": {"members": ["alice"], "strategy": "round_robin"}},
+        flow=[
+            {"name": "x", "assign": {"pool": "team"}},
+            {"name": "big", "flow": [{"name": "na", "assign": {"pool": "enterprize"}}]},
+        ],
+    )
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(main, ["--config", str(path), "check"])
+    assert result.exit_code == 1
+    assert "flow[1].flow[0].assign.pool: unknown pool 'enterprize'" in result.output
+
+
+def test_check_reads_the_config_named_by_the_environment(app_yaml, monkeypatch):
+    monkeypatch.setenv("LEADRELAY_CONFIG", str(app_yaml))
+    assert leadrelay("check").exit_code == 0
+
+
+def test_route_prints_the_decision_as_json_and_changes_nothing(app_yaml):
+    payload = json.dumps([{"id": "A", "country": "US"}, {"id": "B"}])
+    result = leadrelay("route", payload, "--json", "--at", "2026-11-24T10:00", config=app_yaml)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(x["lead"], x["owner"], x["rule"]) for x in lines] == [
+        ("A", "alice", "everyone"),
+        ("B", "alice", "everyone"),  # a dry run: the second lead sees the same turn
+    ]
+    assert {"lead", "owner", "rule", "strategy", "reason", "skipped"} <= set(lines[0])
+    assert leadrelay("log", "--format", "json", config=app_yaml).stdout == ""
+
+
+def test_route_explains_skips_in_text(tmp_path):
+    data = config_data()
+    data["reps"][0]["out_of_office"] = ["2026-11-24"]
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = leadrelay("route", '{"id": "A"}', "--at", "2026-11-24T10:00", config=path)
+    assert "A: bob (assigned) by rule everyone" in result.output
+    assert "skipped alice: out of office 2026-11-24" in result.output
+
+
+def test_route_rejects_bad_json_with_a_clear_message(app_yaml):
+    result = CliRunner().invoke(main, ["--config", str(app_yaml), "route", "{nope"])
+    assert result.exit_code == 1
+    assert "LEAD_JSON is not valid JSON" in result.output
+    bad_number = CliRunner().invoke(
+        main, ["--config", str(app_yaml), "route", '{"id": "A", "employees": "lots"}']
+    )
+    assert bad_number.exit_code == 1
+    assert "employees: expected a number, got 'lots'" in bad_number.output
+
+
+def test_simulate_prints_distribution_and_leaves_live_state_untouched(app_yaml, tmp_path):
+    config = load_config(app_yaml)
+    store = open_store(config.store_url)
+    Router(config, store).route(lead("live-1"), TUESDAY_10AM)  # live state: alice had a turn
+    store.close()
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "id,country,created_at\n" + "".join(f"L{i},US,2026-11-24T10:0{i}\n" for i in range(6))
+    )
+    result = leadrelay("simulate", str(leads), config=app_yaml)
+    assert result.exit_code == 0
+    assert "6 leads routed" in result.output
+    assert "bob" in result.output and "33.3%" in result.output
+    as_json = leadrelay("simulate", str(leads), "--json", config=app_yaml)
+    picks = [json.loads(line)["owner"] for line in as_json.stdout.splitlines()]
+    assert picks == ["bob", "chen", "alice", "bob", "chen", "alice"]  # continues the live turn
+    log = leadrelay("log", "--format", "json", config=app_yaml).stdout.splitlines()
+    assert [json.loads(line)["lead_id"] for line in log] == ["live-1"]
+
+
+def test_simulate_routes_each_row_at_its_created_at(tmp_path):
+    data = config_data()
+    data["reps"][0]["hours"] = "Mon-Fri 09:00-17:00"
+    data["pools"]["team"]["strategy"] = "first_available"
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(data))
+    leads = tmp_path / "leads.csv"
+    leads.write_text("id,created_at\nearly,2026-11-24T07:00\nlate,2026-11-24T10:00\n")
+    result = leadrelay("simulate", str(leads), "--json", config=path)
+    picks = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [p["owner"] for p in picks] == ["bob", "alice"]
+    assert "outside working hours" in picks[0]["skipped"]["alice"]
+
+
+def test_simulate_names_the_bad_row(app_yaml, tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text("id,employees\nok,5\nbad,many\n")
+    result = CliRunner().invoke(main, ["--config", str(app_yaml), "simulate", str(leads)])
+    assert result.exit_code == 1
+    assert "leads.csv line 3: employees" in result.output
+
+
+def test_shipped_sample_csv_simulates_against_the_shipped_app_yaml(tmp_path):
+    shutil.copy(REPO / "app.yaml", tmp_path / "app.yaml")
+    sample = REPO / "docs" / "examples" / "leads.csv"
+    with sample.open() as handle:
+        rows = sum(1 for _ in csv.DictReader(handle))
+    assert rows >= 200
+    result = leadrelay("simulate", str(sample), "--json", config=tmp_path / "app.yaml")
+    decisions = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(decisions) == rows
+    assert all(d["owner"] for d in decisions)
+    assert len({d["rule"] for d in decisions}) >= 6
+
+
+def test_log_filters_and_formats(app_yaml):
+    config = load_config(app_yaml)
+    store = open_store(config.store_url)
+    router = Router(config, store)
+    for i in range(4):
+        router.route(lead(f"L{i}"), TUESDAY_10AM.replace(hour=10 + i), source="hubspot")
+    store.close()
+    table = leadrelay("log", config=app_yaml).stdout.splitlines()
+    assert table[0].split()[:3] == ["id", "time", "(UTC)"]
+    assert len(table) == 5
+    rows = list(csv.DictReader(leadrelay("log", "--format", "csv", "--rep", "bob",
+                                         config=app_yaml).stdout.splitlines()))  # fmt: skip
+    assert [(r["lead_id"], r["new_owner"], r["rule"]) for r in rows] == [("L1", "bob", "everyone")]
+    since = leadrelay("log", "--format", "json", "--since", "2026-11-24T12:00", config=app_yaml)
+    assert [json.loads(x)["lead_id"] for x in since.stdout.splitlines()] == ["L2", "L3"]
+    one = leadrelay("log", "--format", "json", "--lead", "L3", config=app_yaml)
+    assert json.loads(one.stdout)["decision"]["rep_id"] == "alice"
