@@ -347,5 +347,6 @@ def _resolve_store(url: str, source: Path) -> str:
     # working directory.
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
-        return prefix + str((source.parent / url[len(prefix) :]).resolve())
+        path, mark, query = url[len(prefix) :].partition("?")
+        return prefix + str((source.parent / path).resolve()) + mark + query
     return url

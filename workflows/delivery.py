@@ -15,7 +15,7 @@ from datetime import datetime
 
 from adapters.model import Decision, Lead
 from workflows.errors import CrmError
-from workflows.router import Router, RoutingResult
+from workflows.router import Router, RouteRequest, RoutingResult
 
 # Writes owners for a batch of (lead, decision); answers per lead id, None meaning written.
 OwnerWriter = Callable[[Sequence[tuple[Lead, Decision]]], dict[str, CrmError | None]]
@@ -59,13 +59,12 @@ def deliver(
     ``write=None`` means the CRM sets the owner itself from our answer (nothing to write).
     """
     store = router.store
-    routed: list[tuple[Lead, RoutingResult]] = []
-    first_of: dict[str, RoutingResult] = {}
+    # The same lead twice in one delivery (two notifications, one record) is decided once.
+    unique: dict[str, Inbound] = {}
     for item in inbound:
-        if item.lead.id in first_of:
-            # The same lead twice in one delivery (two notifications, one record): decide once.
-            continue
-        result = router.route(
+        unique.setdefault(item.lead.id, item)
+    requests = [
+        RouteRequest(
             item.lead,
             now,
             source=source,
@@ -73,8 +72,10 @@ def deliver(
             entry=item.entry,
             keep_reason=item.keep_reason,
         )
-        routed.append((item.lead, result))
-        first_of[item.lead.id] = result
+        for item in unique.values()
+    ]
+    results = router.route_many(requests)  # one transaction, one commit for the whole batch
+    routed = [(item.lead, r) for item, r in zip(unique.values(), results, strict=True)]
 
     to_write: list[tuple[Lead, Decision]] = []
     statuses: dict[str, str] = {}

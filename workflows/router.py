@@ -3,28 +3,24 @@
 ``Router.route(lead, now)`` matches the flow (pure), then, under the store's routing lock, tries
 the matched target, its ``else:`` chain and the global fallback, and records the decision with
 the rotation state it advanced. It never imports a CRM library.
+
+Decisions are recorded in batches: ``route_many`` decides a list in one store transaction (one
+commit), and concurrent ``route`` calls from several threads are combined the same way: the
+thread that gets the lock decides everything waiting, in arrival order, and commits once.
+Each caller still returns only once its own decision is on disk.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from adapters.model import AssignmentRecord, Decision, Lead, Rep
-from workflows.availability import Requirement, Skip, local_day, unavailability
+from adapters.model import AssignmentRecord, Decision, Lead
 from workflows.config import Config, Target
+from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
 from workflows.store import Store, StoreTransaction
-from workflows.strategies import PoolContext, take_turn
-
-# Sticky routing by domain would send every gmail.com lead to one rep.
-FREE_MAIL_DOMAINS = frozenset(
-    (
-        "gmail.com googlemail.com yahoo.com ymail.com hotmail.com outlook.com live.com msn.com "
-        "icloud.com me.com mac.com aol.com gmx.com gmx.de web.de proton.me protonmail.com "
-        "mail.com yandex.ru mail.ru qq.com 163.com 126.com"
-    ).split()
-)
 
 
 @dataclass
@@ -36,15 +32,30 @@ class RoutingResult:
     replayed: bool = False
 
 
+@dataclass(frozen=True)
+class RouteRequest:
+    """One lead to route, with how to route it.
+
+    ``entry`` starts at a pool or a top-level rule instead of the whole flow; ``keep_reason``
+    records that the lead keeps its current owner (a connector's "do not reassign").
+    """
+
+    lead: Lead
+    now: datetime
+    source: str = "api"
+    idempotency_key: str | None = None
+    dry_run: bool = False
+    exclude: frozenset[str] = frozenset()
+    entry: str | None = None
+    keep_reason: str | None = None
+
+
 @dataclass
-class _Attempt:
-    rep: Rep | None
-    reason: str
-    strategy: str | None = None
-    pool: str | None = None
-    examined: list[str] = field(default_factory=list)
-    skipped: dict[str, Skip] = field(default_factory=dict)
-    kept_owner: str | None = None  # set when a `keep` target leaves the CRM owner in place
+class _Waiting:
+    request: RouteRequest
+    done: threading.Event = field(default_factory=threading.Event)
+    result: RoutingResult | None = None
+    error: BaseException | None = None
 
 
 class Router:
@@ -53,6 +64,9 @@ class Router:
     def __init__(self, config: Config, store: Store) -> None:
         self.config = config
         self.store = store
+        self._queue: list[_Waiting] = []
+        self._queue_lock = threading.Lock()
+        self._leader_busy = False
 
     def route(
         self,
@@ -68,62 +82,131 @@ class Router:
     ) -> RoutingResult:
         """Decide the owner of ``lead`` at ``now`` (aware) and, unless ``dry_run``, record it.
 
-        A key seen before returns the first decision and advances nothing. ``entry`` starts
-        at a pool or a top-level rule instead of the whole flow; ``keep_reason`` records that
-        the lead keeps its current owner (a connector's "do not reassign") without routing.
+        A key seen before returns the first decision and advances nothing. The other options
+        are those of ``RouteRequest``.
         """
-        if now.tzinfo is None:
-            raise ValueError("now must be timezone-aware")
-        rule, target = self._match(lead, entry)
+        request = RouteRequest(
+            lead, now, source, idempotency_key, dry_run, exclude, entry, keep_reason
+        )
+        if request.dry_run:
+            return self.route_many([request])[0]
+        waiting = _Waiting(request)
+        with self._queue_lock:
+            self._queue.append(waiting)
+            lead_the_batch = not self._leader_busy
+            self._leader_busy = True
+        if lead_the_batch:
+            # The first caller decides for everyone who queued meanwhile, batch after batch,
+            # until nobody waits; the others just wait for their own result.
+            while True:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                    if not batch:
+                        self._leader_busy = False
+                        break
+                self._decide_waiting(batch)
+        waiting.done.wait()
+        if waiting.error is not None:
+            raise waiting.error
+        assert waiting.result is not None
+        return waiting.result
 
-        chains = [t for start in (target, self.config.fallback) if start for t in start.chain()]
-        sticky = any(t.kind == "previous_owner" for t in chains)
+    def _decide_waiting(self, batch: list[_Waiting]) -> None:
+        try:
+            outcomes = self._route_batch([w.request for w in batch])
+        except BaseException as exc:  # the commit failed: nothing of the batch is recorded
+            outcomes = [exc] * len(batch)
+        for waiting, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                waiting.error = outcome
+            else:
+                waiting.result = outcome
+            waiting.done.set()
+
+    def route_many(self, requests: Sequence[RouteRequest]) -> list[RoutingResult]:
+        """Decide several leads in order in one store transaction; raise the first error."""
+        outcomes = self._route_batch(requests)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return outcomes  # type: ignore[return-value]
+
+    def _route_batch(self, requests: Sequence[RouteRequest]) -> list[RoutingResult | BaseException]:
+        for request in requests:
+            if request.now.tzinfo is None:
+                raise ValueError("now must be timezone-aware")
+        matched = [self._match(r.lead, r.entry) for r in requests]
         with self.store.transaction() as tx:
+            self._prefetch(tx, requests, matched)
+            outcomes: list[RoutingResult | BaseException] = []
+            for request, (rule, target) in zip(requests, matched, strict=True):
+                try:
+                    outcomes.append(self._decide(tx, request, rule, target))
+                except Exception as exc:  # one bad lead must not sink the others
+                    outcomes.append(exc)
+        return outcomes
+
+    def _prefetch(
+        self,
+        tx: StoreTransaction,
+        requests: Sequence[RouteRequest],
+        matched: list[tuple[str, Target | None]],
+    ) -> None:
+        # One round trip for everything the batch will read, whatever the store.
+        for request, (_, target) in zip(requests, matched, strict=True):
+            lead = request.lead
+            chains = [t for s in (target, self.config.fallback) if s for t in s.chain()]
+            sticky = any(t.kind == "previous_owner" for t in chains)
+            pools = [self.config.pools[t.name] for t in chains if t.kind == "pool" and t.name]
             tx.prefetch(
-                pools=[t.name for t in chains if t.kind == "pool" and t.name],
-                idempotency_key=idempotency_key,
+                pools=[pool.id for pool in pools],
+                reps=[rep for pool in pools for rep in pool.members],
+                idempotency_key=request.idempotency_key,
                 email=lead.email if sticky else None,
                 domain=lead.domain if sticky else None,
+                lead=(lead.crm, lead.id),
             )
-            if idempotency_key:
-                first = tx.seen(idempotency_key)
-                if first is not None:
-                    return RoutingResult(first.decision, first, replayed=True)
-            deciding = _Deciding(self.config, tx, lead, now, exclude)
-            if keep_reason and lead.owner:
-                decision = deciding.keep(keep_reason)
-            else:
-                decision = deciding.decide(rule, target)
-            if dry_run:
-                return RoutingResult(decision, None)
-            previous = self.config.rep_by_crm_id(lead.crm, lead.owner)
-            record = AssignmentRecord(
-                id=0,
-                decided_at=now,
-                crm=lead.crm,
-                object_type=lead.object_type,
-                lead_id=lead.id,
-                previous_owner=previous.id if previous else lead.owner,
-                new_owner=decision.rep_id,
-                decision=decision,
-                source=source,
-                idempotency_key=idempotency_key,
-                lead_email=lead.email,
-                lead_domain=None if lead.domain in FREE_MAIL_DOMAINS else lead.domain,
-                config_version=self.config.version,
-            )
-            stored = tx.record(
-                record, pool_states=deciding.pool_states, daily_counts=deciding.new_counts()
-            )
-            return RoutingResult(decision, stored)
 
+    def _decide(
+        self, tx: StoreTransaction, request: RouteRequest, rule: str, target: Target | None
+    ) -> RoutingResult:
+        lead = request.lead
+        if request.idempotency_key:
+            first = tx.seen(request.idempotency_key)
+            if first is not None:
+                return RoutingResult(first.decision, first, replayed=True)
+        deciding = Deciding(self.config, tx, lead, request.now, request.exclude)
+        if request.keep_reason and lead.owner:
+            decision = deciding.keep(request.keep_reason)
+        else:
+            decision = deciding.decide(rule, target)
+        if request.dry_run:
+            return RoutingResult(decision, None)
+        previous = self.config.rep_by_crm_id(lead.crm, lead.owner)
+        record = AssignmentRecord(
+            id=0,
+            decided_at=request.now,
+            crm=lead.crm,
+            object_type=lead.object_type,
+            lead_id=lead.id,
+            previous_owner=previous.id if previous else lead.owner,
+            new_owner=decision.rep_id,
+            decision=decision,
+            source=request.source,
+            idempotency_key=request.idempotency_key,
+            lead_email=lead.email,
+            lead_domain=None if lead.domain in FREE_MAIL_DOMAINS else lead.domain,
+            config_version=self.config.version,
+        )
+        stored = tx.record(
+            record, pool_states=deciding.pool_states, daily_counts=deciding.new_counts()
+        )
+        return RoutingResult(decision, stored)
 
     def _match(self, lead: Lead, entry: str | None) -> tuple[str, Target | None]:
         """The matched rule path and its target: through the whole flow, or from ``entry``."""
-        flow = self.config.flow
         if entry is not None:
-            pool = self.config.pools.get(entry)
-            if pool is not None:
+            if entry in self.config.pools:
                 return f"pool:{entry}", Target("pool", entry, None, None, f"entry {entry}")
             rule = self.config.rule(entry)
             if rule.flow is not None:
@@ -131,173 +214,7 @@ class Router:
                 if nested is not None:
                     return "/".join((entry, *nested.path)), nested.rule.assign
             return entry, rule.assign
-        match = flow.first_match(lead)
+        match = self.config.flow.first_match(lead)
         if match is None:
             return "fallback", None
         return "/".join(match.path), match.rule.assign
-
-
-class _Deciding:
-    """The working state of one decision: reads through the transaction, changes kept aside."""
-
-    def __init__(
-        self, config: Config, tx: StoreTransaction, lead: Lead, now: datetime, exclude: frozenset
-    ) -> None:
-        self.config = config
-        self.tx = tx
-        self.lead = lead
-        self.now = now
-        self.exclude = exclude
-        self.counts = tx.daily_counts()
-        self.pool_states: dict[str, dict[str, Any]] = {}
-        self.assigned: Rep | None = None
-
-    # -- the decision ---------------------------------------------------------------------
-    def decide(self, rule: str, target: Target | None) -> Decision:
-        attempts: list[_Attempt] = []
-        notes: list[str] = [] if target else ["no rule matched"]
-
-        def settled(candidate: Target, label: str, forced: bool) -> bool:
-            attempt = self._try(candidate, forced=forced)
-            attempts.append(attempt)
-            notes.append(f"{label}: {attempt.reason}")
-            return attempt.rep is not None or attempt.kept_owner is not None
-
-        if not any(settled(t, rule, False) for t in (target.chain() if target else ())):
-            rule = "fallback"
-            fallback = list(self.config.fallback.chain())
-            # The last resort is tried as configured, then regardless of hours, leave and caps.
-            if not any(settled(t, rule, False) for t in fallback):
-                any(settled(t, rule, True) for t in fallback)
-        return self._decision(rule, attempts, notes)
-
-    def keep(self, reason: str) -> Decision:
-        """The lead keeps the owner it has, for a reason the connector gives."""
-        rep = self.config.rep_by_crm_id(self.lead.crm, self.lead.owner)
-        return Decision(
-            lead_id=self.lead.id,
-            rep_id=rep.id if rep else None,
-            outcome="kept",
-            rule="kept",
-            reason=reason,
-            owner_crm_id=self.lead.owner,
-        )
-
-    def _decision(self, rule: str, attempts: list[_Attempt], notes: list[str]) -> Decision:
-        crm = self.lead.crm
-        attempt = attempts[-1]
-        examined: list[str] = []
-        skipped: dict[str, Skip] = {}
-        for each in attempts:
-            examined += [r for r in each.examined if r not in examined]
-            for rep, skip in each.skipped.items():
-                skipped.setdefault(rep, skip)
-        if attempt.rep:
-            skipped.pop(attempt.rep.id, None)  # a rep skipped early may be the one forced last
-        if attempt.kept_owner:
-            outcome, owner_crm_id = "kept", attempt.kept_owner
-        elif attempt.rep:
-            outcome, owner_crm_id = "assigned", attempt.rep.crm_id(crm) or attempt.rep.id
-            self.assigned = attempt.rep
-        else:
-            outcome, owner_crm_id = "unassigned", None
-        return Decision(
-            lead_id=self.lead.id,
-            rep_id=attempt.rep.id if attempt.rep else None,
-            outcome=outcome,
-            rule=rule,
-            reason="; ".join(notes),
-            strategy=attempt.strategy,
-            pool=attempt.pool,
-            owner_crm_id=owner_crm_id,
-            candidates=examined,
-            skipped={rep: str(skip) for rep, skip in skipped.items()},
-        )
-
-    def _try(self, target: Target, *, forced: bool) -> _Attempt:
-        require = None if forced else target.require
-        if target.kind == "pool":
-            return self._try_pool(target, require, forced)
-        if target.kind == "keep":
-            if self.lead.owner:
-                rep = self.config.rep_by_crm_id(self.lead.crm, self.lead.owner)
-                who = rep.id if rep else self.lead.owner
-                return _Attempt(rep, f"kept current owner {who}", kept_owner=self.lead.owner)
-            return _Attempt(None, "keep: the lead has no owner")
-        if target.kind == "rep":
-            rep, why = self.config.reps[str(target.name)], "rep"
-        elif target.kind == "account_owner":
-            rep = self.config.rep_by_crm_id(self.lead.crm, self.lead.account_owner)
-            why = "account owner"
-            if rep is None:
-                known = self.lead.account_owner
-                missing = f"{known} is not a rep in app.yaml" if known else "the lead has none"
-                return _Attempt(None, f"account owner: {missing}")
-        else:
-            rep_id = self.tx.previous_owner(self.lead.email, self._sticky_domain())
-            rep, why = self.config.reps.get(rep_id or ""), "previous owner"
-            if rep is None:
-                return _Attempt(None, "previous owner: none on record for this email or domain")
-        skip = self._unavailability(rep, require, forced)
-        if skip:
-            return _Attempt(
-                None, f"{why} {rep.id} skipped: {skip}", examined=[rep.id], skipped={rep.id: skip}
-            )
-        note = " (fallback regardless of availability)" if forced else ""
-        return _Attempt(rep, f"{why} {rep.id}{note}", examined=[rep.id])
-
-    def _try_pool(self, target: Target, require: Requirement | None, forced: bool) -> _Attempt:
-        pool = self.config.pools[str(target.name)]
-        if pool.id not in self.pool_states:
-            self.pool_states[pool.id] = self.tx.pool_state(pool.id)
-        state = self.pool_states[pool.id]
-        reps = self.config.reps
-        ctx = PoolContext(
-            unavailability=lambda r: self._unavailability(reps[r], require, forced),
-            assigned_today=lambda r: self._assigned_today(reps[r]),
-            local_day=lambda r: local_day(reps[r], self.now).isoformat(),
-        )
-        weights = {m: reps[m].weight for m in pool.members}
-        turn = take_turn(
-            pool.strategy, pool.members, weights, state, ctx,
-            absence=pool.absence, max_credit=pool.max_credit,
-        )  # fmt: skip
-        label = f"pool {pool.id} ({pool.strategy})"
-        skipped = "".join(f"; skipped {r}: {s}" for r, s in turn.skipped.items())
-        if turn.rep_id is None:
-            reason = f"{label}: nobody available{skipped}"
-            return _Attempt(None, reason, pool.strategy, pool.id, turn.examined, turn.skipped)
-        how = " as catch-up for missed turns" if turn.catch_up else ""
-        if forced:
-            how += " (fallback regardless of availability)"
-        reason = f"{label} chose {turn.rep_id}{how}{skipped}"
-        return _Attempt(
-            reps[turn.rep_id], reason, pool.strategy, pool.id, turn.examined, turn.skipped
-        )
-
-    # -- availability ---------------------------------------------------------------------
-    def _unavailability(self, rep: Rep, require: Requirement | None, forced: bool) -> Skip | None:
-        if forced:
-            # The last resort ignores hours, leave and caps, but never hands a lead to
-            # someone who left or who is excluded from this lead.
-            if rep.id in self.exclude:
-                return Skip("excluded", "excluded: previously owned this lead")
-            return None if rep.active else Skip("inactive", "inactive")
-        return unavailability(rep, self.now, self._assigned_today(rep), require, self.exclude)
-
-    def _assigned_today(self, rep: Rep) -> int:
-        day, count = self.counts.get(rep.id, ("", 0))
-        return count if day == local_day(rep, self.now).isoformat() else 0
-
-    def _sticky_domain(self) -> str | None:
-        domain = self.lead.domain
-        return None if not domain or domain.casefold() in FREE_MAIL_DOMAINS else domain
-
-    def new_counts(self) -> dict[str, tuple[str, int]] | None:
-        """Daily counts after this decision, or None when it assigned nobody."""
-        if self.assigned is None:
-            return None
-        rep = self.assigned
-        counts = dict(self.counts)
-        counts[rep.id] = (local_day(rep, self.now).isoformat(), self._assigned_today(rep) + 1)
-        return counts

@@ -42,6 +42,8 @@ class StoreTransaction(Protocol):
         idempotency_key: str | None = None,
         email: str | None = None,
         domain: str | None = None,
+        lead: tuple[str, str] | None = None,
+        reps: Iterable[str] = (),
     ) -> None:
         """Load what a decision will read in one round trip (an optimisation, never required)."""
 
@@ -51,8 +53,8 @@ class StoreTransaction(Protocol):
     def pool_state(self, pool: str) -> dict[str, Any]:
         """A private copy of a pool's rotation state (empty for a new pool)."""
 
-    def daily_counts(self) -> dict[str, tuple[str, int]]:
-        """Per rep: (their local day, leads assigned that day)."""
+    def daily_count(self, rep: str) -> tuple[str, int]:
+        """(the rep's local day of their last assignment, leads assigned that day)."""
 
     def previous_owner(self, email: str | None, domain: str | None) -> str | None:
         """The rep who last owned a lead with this email, else this domain."""
@@ -65,7 +67,7 @@ class StoreTransaction(Protocol):
         record: AssignmentRecord,
         *,
         pool_states: dict[str, dict[str, Any]],
-        daily_counts: dict[str, tuple[str, int]] | None,
+        daily_counts: dict[str, tuple[str, int]],
     ) -> AssignmentRecord:
         """Append ``record`` (id given here) and the state it advances; durable on return."""
 
@@ -100,5 +102,7 @@ def open_store(url: str) -> Store:
     if url.startswith("sqlite:///"):
         from workflows.sqlite_store import SqliteStore
 
-        return SqliteStore(Path(url[len("sqlite:///") :]))
+        path, _, query = url[len("sqlite:///") :].partition("?")
+        options = dict(part.partition("=")[::2] for part in query.split("&") if part)
+        return SqliteStore(Path(path), synchronous=options.get("synchronous", "normal"))
     raise ConfigError("store", f"unsupported store URL {url!r} (expected sqlite:///path)")
