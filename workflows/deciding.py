@@ -156,10 +156,10 @@ class Deciding:
             unavailability=lambda r: self._unavailability(reps[r], require, forced),
             assigned_today=lambda r: self._assigned_today(reps[r]),
             local_day=lambda r: local_day(reps[r], self.now).isoformat(),
+            weight=lambda r: reps[r].weight,
         )
-        weights = {m: reps[m].weight for m in pool.members}
         turn = take_turn(
-            pool.strategy, pool.members, weights, state, ctx,
+            pool.strategy, pool.members, state, ctx,
             absence=pool.absence, max_credit=pool.max_credit,
         )  # fmt: skip
         label = f"pool {pool.id} ({pool.strategy})"

@@ -34,6 +34,7 @@ class PoolContext:
     unavailability: Callable[[str], Skip | None]
     assigned_today: Callable[[str], int]
     local_day: Callable[[str], str]
+    weight: Callable[[str], int] = lambda rep: 1
 
 
 @dataclass
@@ -95,17 +96,12 @@ class RoundRobin:
 class SmoothWeighted:
     """Smooth weighted round robin (as in nginx): exact per cycle of sum(weights), interleaved."""
 
-    def _weights(self, members: tuple[str, ...], state: PoolState) -> dict[str, int]:
-        weights: dict[str, int] = state["weights"]
-        return {m: weights.get(m, 1) for m in members}
-
     def candidates(
         self, members: tuple[str, ...], state: PoolState, ctx: PoolContext
     ) -> Iterable[str]:
         current = state.setdefault("current", {})
-        weights = self._weights(members, state)
         order = {m: i for i, m in enumerate(members)}
-        return sorted(members, key=lambda m: (-(current.get(m, 0) + weights[m]), order[m]))
+        return sorted(members, key=lambda m: (-(current.get(m, 0) + ctx.weight(m)), order[m]))
 
     def advance(
         self,
@@ -116,10 +112,9 @@ class SmoothWeighted:
         ctx: PoolContext,
     ) -> None:
         current: dict[str, int] = state.setdefault("current", {})
-        weights = self._weights(members, state)
-        total = sum(weights.values())
+        total = sum(ctx.weight(m) for m in members)
         for m in members:
-            current[m] = current.get(m, 0) + weights[m]
+            current[m] = current.get(m, 0) + ctx.weight(m)
         current[chosen] -= total
         for m in skipped:
             current[m] -= total  # a skipped member's turn counts as taken: no pile-up to flood
@@ -208,7 +203,6 @@ STRATEGIES: dict[str, Strategy] = {
 def take_turn(
     strategy_name: str,
     members: tuple[str, ...],
-    weights: dict[str, int],
     state: PoolState,
     ctx: PoolContext,
     *,
@@ -220,7 +214,6 @@ def take_turn(
     When nobody is available the state is left as it was: no turn was given.
     """
     strategy = STRATEGIES[strategy_name]
-    state["weights"] = weights
     _welcome_new_members(strategy, members, state, ctx)
     normal = Turn(rep_id=None)
     for rep in strategy.candidates(members, state, ctx):
@@ -234,6 +227,8 @@ def take_turn(
     catch_up = _catch_up(members, state, ctx, normal.rep_id) if absence == "credit" else None
     if catch_up is not None:
         state["credit"][catch_up] -= 1
+        if not state["credit"][catch_up]:
+            del state["credit"][catch_up]
         state["last_was_catch_up"], state["last_pick"] = True, catch_up
         return Turn(rep_id=catch_up, examined=[catch_up], catch_up=True)
     if normal.rep_id is None:
