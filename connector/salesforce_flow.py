@@ -1,5 +1,123 @@
-"""Placeholder while the connector is being written."""
+"""``POST /salesforce/route`` for a Flow's HTTP callout, and the OpenAPI file that describes it.
 
-from flask import Blueprint
+An admin imports ``GET /salesforce/openapi.yaml`` as an External Service and calls the
+``routeLead`` action from a Flow, authenticated by a Named Credential that sends
+``Authorization: Bearer $LEADRELAY_FLOW_TOKEN``. Errors answer 4xx (or 502 when the owner could
+not be written) with ``{"error": ...}``, which the Flow's fault path can show.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from adapters.salesforce import is_id, keep_reason, lead_from_fields
+from connector.salesforce_shared import salesforce_writer, secret_matches
+from connector.shared import leadrelay
+from workflows.delivery import Delivery, Inbound, deliver
+from workflows.errors import LeadError
 
 blueprint = Blueprint("salesforce_flow", __name__)
+log = logging.getLogger("leadrelay.salesforce")
+
+TOKEN_ENV = "LEADRELAY_FLOW_TOKEN"
+OPENAPI_FILE = Path(__file__).with_name("salesforce_openapi.yaml")
+# Keys of the request that are not Lead fields.
+CONTROL_KEYS = ("requestId", "writeBack", "entry", "otherFields")
+
+
+@blueprint.post("/salesforce/route")
+def route() -> ResponseReturnValue:
+    """Route one Lead; write its owner back when ``writeBack`` is true; answer the decision."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header[:7].lower() == "bearer " else None
+    if not secret_matches(token, TOKEN_ENV):
+        return _error(401, "missing or wrong bearer token (see the Named Credential)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _error(400, "expected a JSON object with the Lead's fields")
+    request_id, write_back, entry, fields = _read_request(body)
+    app = leadrelay()
+    if entry is not None and entry not in app.config.entry_points():
+        choices = ", ".join(app.config.entry_points())
+        return _error(400, f"entry {entry!r} is not a pool or top-level rule ({choices})")
+    lead = lead_from_fields(fields)  # LeadError: 400 with the field, from the app factory
+
+    item = Inbound(
+        lead,
+        f"salesforce-flow:{request_id}" if request_id else "",  # "": no idempotency key
+        keep_reason=keep_reason(lead, app.config.salesforce.reassign_user_owned),
+        entry=entry,
+    )
+    (delivery,) = deliver(
+        app.router,
+        [item],
+        datetime.now(UTC),
+        source="salesforce-flow",
+        write=salesforce_writer() if write_back else None,
+    )
+    answer = _answer(delivery)
+    if delivery.done:
+        return jsonify(answer)
+    log.error("Flow route of lead %s: owner not written: %s", lead.id, delivery.error)
+    # The decision stands; calling again with the same requestId retries only the write.
+    return jsonify({**answer, "error": f"owner not written: {delivery.error}"}), 502
+
+
+@blueprint.get("/salesforce/openapi.yaml")
+def openapi() -> ResponseReturnValue:
+    """The OpenAPI 3.0 description an admin imports as an External Service."""
+    return Response(OPENAPI_FILE.read_bytes(), mimetype="application/yaml")
+
+
+def _read_request(body: dict[str, Any]) -> tuple[str | None, bool, str | None, dict[str, Any]]:
+    request_id = body.get("requestId")
+    if request_id is not None and (
+        not isinstance(request_id, (str, int)) or isinstance(request_id, bool)
+    ):
+        raise LeadError("requestId", "expected a string")
+    request_id = str(request_id).strip() if request_id is not None else None
+    if request_id and len(request_id) > 255:
+        raise LeadError("requestId", "longer than 255 characters")
+    write_back = body.get("writeBack", False)
+    if not isinstance(write_back, bool):
+        raise LeadError("writeBack", "expected true or false")
+    entry = body.get("entry") or None
+    if entry is not None and not isinstance(entry, str):
+        raise LeadError("entry", "expected the name of a pool or top-level rule")
+    fields = {k: v for k, v in body.items() if k not in CONTROL_KEYS}
+    others = body.get("otherFields") or []
+    if not isinstance(others, list):
+        raise LeadError("otherFields", "expected a list of {name, value}")
+    for number, pair in enumerate(others):
+        if not isinstance(pair, dict) or not isinstance(pair.get("name"), str):
+            raise LeadError(f"otherFields[{number}]", "expected {name, value}")
+        fields.setdefault(pair["name"], pair.get("value"))
+    for name, value in fields.items():
+        if isinstance(value, (dict, list)):
+            raise LeadError(name, "expected a single value")
+    return request_id or None, write_back, entry, fields
+
+
+def _answer(delivery: Delivery) -> dict[str, Any]:
+    decision = delivery.result.decision
+    return {
+        "leadId": delivery.lead.id,
+        # Only a Salesforce id: a rep without salesforce_user_id has none to give the Flow.
+        "ownerId": decision.owner_crm_id if is_id(decision.owner_crm_id) else None,
+        "rep": decision.rep_id,
+        "outcome": decision.outcome,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "writeStatus": delivery.status,
+        "replayed": delivery.result.replayed,
+    }
+
+
+def _error(status: int, message: str) -> ResponseReturnValue:
+    return jsonify(error=message), status

@@ -94,3 +94,15 @@ def test_entry_routes_from_a_pool_instead_of_the_flow(make_router):
     item = Inbound(lead(), "k", entry="night")
     (result,) = deliver(router, [item], TUESDAY_10AM, source="t", write=None)
     assert (result.result.decision.rep_id, result.result.decision.rule) == ("chen", "pool:night")
+
+
+def test_failure_retrying_cannot_fix_is_done_and_recorded_as_failed(make_router, store):
+    def refuse(batch):
+        return {lead.id: CrmError("ENTITY_IS_DELETED", retryable=False) for lead, _ in batch}
+
+    (result,) = deliver(
+        make_router(), [Inbound(lead(), "k")], TUESDAY_10AM, source="t", write=refuse
+    )
+    assert (result.status, result.done) == ("failed", True)
+    assert result.result.record is not None
+    assert store.writeback(result.result.record.id)["detail"] == "ENTITY_IS_DELETED"

@@ -186,3 +186,12 @@ def test_daily_count_follows_each_reps_local_day(make_router):
     evening = at("2026-11-24 09:00")  # 23:00 in Tokyo
     assert owners(router, 3, when=evening) == ["alice", "alice", "bob"]
     assert owners(router, 1, when=evening + timedelta(hours=1, minutes=5)) == ["alice"]
+
+
+def test_rep_without_an_owner_id_in_the_leads_crm_is_skipped(make_router):
+    router = make_router(
+        reps=[rep("alice"), rep("bob", hubspot_owner_id="102"), rep("chen", hubspot_owner_id="103")]
+    )
+    decision = router.route(lead(crm="hubspot"), TUESDAY_10AM).decision
+    assert (decision.rep_id, decision.owner_crm_id) == ("bob", "102")
+    assert decision.skipped == {"alice": "has no hubspot owner id in app.yaml"}

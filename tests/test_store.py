@@ -115,7 +115,9 @@ def test_dry_run_writes_nothing(make_router, store):
 
 
 def test_log_records_every_field_ops_reviews(make_router, store):
-    router = make_router()
+    router = make_router(
+        reps=[rep(r, hubspot_owner_id=str(100 + i)) for i, r in enumerate(["alice", "bob", "chen"])]
+    )
     router.route(
         lead("L1", crm="hubspot", email="Pat@Example.com", owner="999"),
         TUESDAY_10AM,
@@ -127,6 +129,7 @@ def test_log_records_every_field_ops_reviews(make_router, store):
     assert record.decided_at == TUESDAY_10AM
     assert (record.crm, record.lead_id, record.source) == ("hubspot", "L1", "hubspot")
     assert (record.previous_owner, record.new_owner) == ("999", "alice")
+    assert record.decision.owner_crm_id == "100"
     assert record.decision.rule == "everyone"
     assert record.decision.strategy == "round_robin"
     assert record.idempotency_key == "cb-9"

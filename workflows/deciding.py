@@ -16,6 +16,8 @@ from workflows.config import Config, Target
 from workflows.store import StoreTransaction
 from workflows.strategies import PoolContext, take_turn
 
+CRMS_WITH_OWNER_IDS = ("hubspot", "salesforce")
+
 # Sticky routing by domain would send every gmail.com lead to one rep.
 FREE_MAIL_DOMAINS = frozenset(
     (
@@ -177,6 +179,9 @@ class Deciding:
 
     # -- availability ---------------------------------------------------------------------
     def _unavailability(self, rep: Rep, require: Requirement | None, forced: bool) -> Skip | None:
+        if self.lead.crm in CRMS_WITH_OWNER_IDS and not rep.crm_id(self.lead.crm):
+            # Writing a rep without an owner id in this CRM could never succeed.
+            return Skip("no_crm_id", f"has no {self.lead.crm} owner id in app.yaml")
         if forced:
             # The last resort ignores hours, leave and caps, but never hands a lead to
             # someone who left or who is excluded from this lead.

@@ -26,7 +26,7 @@ class Inbound:
     """One lead as a CRM delivered it, with its idempotency key and connector-side choices."""
 
     lead: Lead
-    key: str
+    key: str | None  # None: no idempotency (a caller that never retries)
     keep_reason: str | None = None  # set when the connector's policy keeps the current owner
     entry: str | None = None  # a pool or top-level rule to route from, instead of the flow
 
@@ -42,8 +42,12 @@ class Delivery:
 
     @property
     def done(self) -> bool:
-        """True when the CRM may consider this lead handled (safe to acknowledge)."""
-        return self.status != "failed"
+        """True when the CRM may consider this lead handled (safe to acknowledge).
+
+        A failure no redelivery can fix (the lead was deleted, the owner is inactive) is done
+        too: it is recorded as failed, and redelivering would not help.
+        """
+        return self.status != "failed" or (self.error is not None and self.error.is_final)
 
 
 def deliver(

@@ -39,10 +39,22 @@ class StoreError(LeadRelayError):
 class CrmError(LeadRelayError):
     """A CRM API call failed. ``retryable`` says whether trying again later can succeed."""
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, status: int | None = None, setup: bool = False
+    ) -> None:
         self.retryable = retryable
         self.status = status
+        self.setup = setup  # leadrelay's own credentials or configuration are at fault
         super().__init__(message)
+
+    @property
+    def is_final(self) -> bool:
+        """True when no redelivery can help: the record itself was refused.
+
+        Credentials, permissions and configuration are not final: once an admin fixes them,
+        the CRM's redelivery succeeds.
+        """
+        return not self.retryable and not self.setup and self.status not in (401, 403)
 
 
 class SignatureError(LeadRelayError):

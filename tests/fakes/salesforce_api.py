@@ -1,0 +1,296 @@
+"""A fake Salesforce REST API for simple-salesforce, built with ``responses`` from the shapes in
+crm-protocols.md (not from what leadrelay sends): sObject update (204), sObject Collections
+(per-record results), SOQL query paging (nextRecordsUrl), the OAuth token endpoint (JWT bearer,
+client credentials), SOAP login (legacy), 401 INVALID_SESSION_ID, and 503 outages.
+
+Every request the fake answers is kept with its headers, so tests can check that each owner
+write carried ``Sforce-Auto-Assign: FALSE``.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import jwt
+import pytest
+import responses
+from conftest import config_data, rep
+from requests import PreparedRequest
+
+HOST = "acme.my.salesforce.com"
+INSTANCE_URL = f"https://{HOST}"
+LOGIN_URL = "https://login.salesforce.com"
+VERSION = "59.0"
+DATA = f"{INSTANCE_URL}/services/data/v{VERSION}"
+CONSUMER_KEY = "3MVG9-fake-consumer-key"
+CONSUMER_SECRET = "fake-consumer-secret"
+DIRECT_TOKEN = "00D5g000004SbAx!fake-direct-token"
+ORG_ID = "00D5g000004SbAxEAK"  # the org of the samples in tests/fixtures/salesforce
+QUEUE_ID = "00G5g000003Qe1AEAS"
+OWNER_USER_ID = "0055g00000Ab1CdAAJ"  # owns tests/fixtures/salesforce/user_owned.xml
+# The fake org's users that are leadrelay reps (conftest's alice, bob and chen).
+REP_USERS = {
+    "alice": "0055g00000AlIcEAAV",
+    "bob": "0055g00000BoB01AAF",
+    "chen": "0055g00000ChEn1AAF",
+}
+
+Answer = tuple[int, dict[str, str], str]
+
+
+@dataclass
+class Write:
+    """One owner written by one HTTP call."""
+
+    lead_id: str
+    owner_id: str
+    call: int  # the number of the write call that carried it
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeSalesforce:
+    """The fake org: tokens, lead owners, users, and the switches tests flip."""
+
+    mock: responses.RequestsMock
+    valid_tokens: set[str] = field(default_factory=lambda: {DIRECT_TOKEN})
+    owners: dict[str, str] = field(default_factory=dict)
+    writes: list[Write] = field(default_factory=list)
+    write_calls: int = 0  # answered write calls, failed or not
+    requests: list[PreparedRequest] = field(default_factory=list)
+    token_requests: list[dict[str, list[str]]] = field(default_factory=list)
+    # lead id -> (statusCode, message): Salesforce refuses that record.
+    refused: dict[str, tuple[str, str]] = field(default_factory=dict)
+    down: bool = False  # every API call answers 503
+    outage_after_writes: int | None = None  # write calls that succeed before the outage
+    public_key: bytes | None = None  # verifies JWT assertions when set
+    users: list[dict[str, Any]] = field(default_factory=list)
+    page_size: int = 2
+    _tokens: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        lead_url = re.compile(rf"{re.escape(DATA)}/sobjects/Lead/(?P<id>[^/?]+)$")
+        self.mock.add_callback("PATCH", lead_url, callback=self._update_one)
+        self.mock.add_callback("PATCH", f"{DATA}/composite/sobjects", callback=self._update_many)
+        self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/query/?(\?.*)?$"),
+                               callback=self._query)  # fmt: skip
+        self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/query/01g[^/?]+$"),
+                               callback=self._query_more)  # fmt: skip
+        for host in (LOGIN_URL, INSTANCE_URL):
+            self.mock.add_callback("POST", f"{host}/services/oauth2/token", callback=self._token)
+        self.mock.add_callback(
+            "POST", f"{LOGIN_URL}/services/Soap/u/{VERSION}", callback=self._soap_login
+        )
+
+    # -- environments for each sign-in mode --------------------------------------------------
+    @staticmethod
+    def direct_env() -> dict[str, str]:
+        return {"SALESFORCE_INSTANCE_URL": INSTANCE_URL, "SALESFORCE_ACCESS_TOKEN": DIRECT_TOKEN}
+
+    @staticmethod
+    def client_credentials_env() -> dict[str, str]:
+        return {
+            "SALESFORCE_CONSUMER_KEY": CONSUMER_KEY,
+            "SALESFORCE_CONSUMER_SECRET": CONSUMER_SECRET,
+            "SALESFORCE_DOMAIN": "acme.my",
+        }
+
+    @staticmethod
+    def legacy_env() -> dict[str, str]:
+        return {
+            "SALESFORCE_USERNAME": "integration@acme.example",
+            "SALESFORCE_PASSWORD": "pa55word",
+            "SALESFORCE_SECURITY_TOKEN": "sectoken",
+        }
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far is now expired (the next API call answers 401)."""
+        self.valid_tokens.clear()
+
+    @property
+    def written_leads(self) -> list[str]:
+        return [w.lead_id for w in self.writes]
+
+    # -- the REST API ------------------------------------------------------------------------
+    def _refusal(self, request: PreparedRequest) -> Answer | None:
+        self.requests.append(request)
+        auth = request.headers.get("Authorization", "")
+        if auth.removeprefix("Bearer ") not in self.valid_tokens:
+            body = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+            return 401, {"Content-Type": "application/json"}, json.dumps(body)
+        if self.down:
+            return _error(503, "SERVER_UNAVAILABLE", "Service Unavailable")
+        return None
+
+    def _write_refusal(self, request: PreparedRequest) -> Answer | None:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        self.write_calls += 1
+        if self.outage_after_writes is not None and self.write_calls > self.outage_after_writes:
+            return _error(503, "SERVER_UNAVAILABLE", "Service Unavailable")
+        return None
+
+    def _record(self, lead_id: str, owner_id: str, request: PreparedRequest) -> None:
+        self.owners[lead_id] = owner_id
+        self.writes.append(Write(lead_id, owner_id, self.write_calls, dict(request.headers)))
+
+    def _update_one(self, request: PreparedRequest) -> Answer:
+        refusal = self._write_refusal(request)
+        if refusal is not None:
+            return refusal
+        lead_id = str(request.url).rsplit("/", 1)[1]
+        body = json.loads(request.body or b"{}")
+        if set(body) != {"OwnerId"}:
+            return _error(400, "JSON_PARSER_ERROR", f"unexpected fields {sorted(body)}")
+        if lead_id in self.refused:
+            code, message = self.refused[lead_id]
+            return _error(400, code, message)
+        self._record(lead_id, body["OwnerId"], request)
+        return 204, {}, ""
+
+    def _update_many(self, request: PreparedRequest) -> Answer:
+        refusal = self._write_refusal(request)
+        if refusal is not None:
+            return refusal
+        body = json.loads(request.body or b"{}")
+        records = body.get("records")
+        if not isinstance(body.get("allOrNone"), bool) or not isinstance(records, list):
+            return _error(400, "JSON_PARSER_ERROR", "allOrNone and records are required")
+        if not 1 <= len(records) <= 200:
+            return _error(400, "EXCEEDED_ID_LIMIT", "record limit exceeded. Limit is 200")
+        results = []
+        for record in records:
+            lead_id = record.get("Id")
+            if record.get("attributes", {}).get("type") != "Lead":
+                results.append(_record_error("INVALID_TYPE", "attributes.type is required"))
+            elif lead_id in self.refused:
+                results.append(_record_error(*self.refused[lead_id]))
+            else:
+                self._record(lead_id, record["OwnerId"], request)
+                results.append({"id": lead_id, "success": True, "errors": []})
+        return 200, {"Content-Type": "application/json"}, json.dumps(results)
+
+    def _query(self, request: PreparedRequest) -> Answer:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        soql = parse_qs(urlparse(str(request.url)).query)["q"][0]
+        if not soql.startswith("SELECT ") or " FROM User " not in soql:
+            return _error(400, "MALFORMED_QUERY", "the fake only knows User queries")
+        return self._page(0)
+
+    def _query_more(self, request: PreparedRequest) -> Answer:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        return self._page(int(str(request.url).rsplit("-", 1)[1]))
+
+    def _page(self, start: int) -> Answer:
+        users = f"/services/data/v{VERSION}/sobjects/User"
+        records = [
+            {"attributes": {"type": "User", "url": f"{users}/{u['Id']}"}, **u}
+            for u in self.users[start : start + self.page_size]
+        ]
+        done = start + self.page_size >= len(self.users)
+        page: dict[str, Any] = {"totalSize": len(self.users), "done": done, "records": records}
+        if not done:
+            page["nextRecordsUrl"] = (
+                f"/services/data/v{VERSION}/query/01gD0000002HU6KIAW-{start + self.page_size}"
+            )
+        return 200, {"Content-Type": "application/json"}, json.dumps(page)
+
+    # -- signing in --------------------------------------------------------------------------
+    def _issue(self) -> str:
+        token = f"00D5g000004SbAx!token-{next(self._tokens)}"
+        self.valid_tokens.add(token)
+        return token
+
+    def _token(self, request: PreparedRequest) -> Answer:
+        form = parse_qs(str(request.body))
+        self.token_requests.append(form)
+        grant = form.get("grant_type", [""])[0]
+        if grant == "client_credentials":
+            expected = base64.b64encode(f"{CONSUMER_KEY}:{CONSUMER_SECRET}".encode()).decode()
+            if request.headers.get("Authorization") != f"Basic {expected}":
+                return _oauth_error("invalid_client", "invalid client credentials")
+        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            try:
+                claims = jwt.decode(
+                    form["assertion"][0],
+                    self.public_key or b"",
+                    algorithms=["RS256"],
+                    audience="https://login.salesforce.com",
+                )
+            except (jwt.PyJWTError, KeyError, ValueError):
+                return _oauth_error("invalid_grant", "invalid assertion")
+            if claims.get("iss") != CONSUMER_KEY:
+                return _oauth_error("invalid_client_id", "client identifier invalid")
+        else:
+            return _oauth_error("unsupported_grant_type", "grant type not supported")
+        answer = {
+            "access_token": self._issue(),
+            "instance_url": INSTANCE_URL,
+            "id": f"{LOGIN_URL}/id/{ORG_ID}/0055g00000Ab1CdAAJ",
+            "token_type": "Bearer",
+            "issued_at": "1764000000000",
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer)
+
+    def _soap_login(self, request: PreparedRequest) -> Answer:
+        self.token_requests.append({"grant_type": ["soap-login"]})
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope'
+            ' xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+            ' xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
+            f"<serverUrl>{INSTANCE_URL}/services/Soap/u/{VERSION}/{ORG_ID[:15]}</serverUrl>"
+            f"<sessionId>{self._issue()}</sessionId>"
+            "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
+        )
+        return 200, {"Content-Type": "text/xml"}, body
+
+
+def _error(status: int, code: str, message: str) -> Answer:
+    body = [{"errorCode": code, "message": message, "fields": []}]
+    return status, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+def _record_error(code: str, message: str) -> dict[str, Any]:
+    return {"id": None, "success": False, "errors": [{"statusCode": code, "message": message,
+                                                     "fields": []}]}  # fmt: skip
+
+
+def _oauth_error(code: str, description: str) -> Answer:
+    body = {"error": code, "error_description": description}
+    return 400, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+def salesforce_config_data(**overrides: Any) -> dict[str, Any]:
+    """conftest's small app.yaml with reps mapped to the fake org's users and its org allowed."""
+    data = config_data(
+        reps=[rep(name, salesforce_user_id=user_id) for name, user_id in REP_USERS.items()],
+        salesforce={"org_ids": [ORG_ID]},
+    )
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def fake_salesforce(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSalesforce]:
+    """The fake org, with leadrelay signed in by access token (tests switch modes by env)."""
+    for name in list(os.environ):
+        if name.startswith("SALESFORCE_") or name.startswith("LEADRELAY_"):
+            monkeypatch.delenv(name)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = FakeSalesforce(mock)
+        for name, value in fake.direct_env().items():
+            monkeypatch.setenv(name, value)
+        yield fake
