@@ -1,8 +1,202 @@
-"""Placeholder while the adapter is being written."""
+"""HubSpot contacts in the common model: which properties to ask for, and how to read them.
 
-from workflows.config import Config
+Pure translation: nothing here talks to HubSpot except ``check_warnings``, which asks the API
+(through ``adapters.hubspot_client``) only when credentials are present. The property set is
+derived from app.yaml's rules so the action definition, the contact read and the ``Lead`` all
+agree on what routing needs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.model import Lead
+from workflows.config import Config, Target
+from workflows.errors import CrmError
+
+# Environment variables (secrets never live in app.yaml).
+CLIENT_SECRET_ENV = "HUBSPOT_CLIENT_SECRET"
+ACCESS_TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
+DEVELOPER_KEY_ENV = "HUBSPOT_DEVELOPER_API_KEY"
+API_BASE_ENV = "HUBSPOT_API_BASE"
+
+OWNER_PROPERTY = "hubspot_owner_id"
+COMPANY_PROPERTY = "associatedcompanyid"  # the contact's primary company
+
+# Common-model field -> the contact property it is read from.
+CONTACT_PROPERTY: dict[str, str] = {
+    "email": "email",
+    "domain": "email",  # Lead derives the domain from the email
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "company": "company",
+    "country": "country",
+    "state": "state",
+    "postal_code": "zip",
+    "industry": "industry",
+    "employees": "numemployees",  # a range such as "25-50"; Lead reads its lower bound
+    "annual_revenue": "annualrevenue",
+    "score": "hubspotscore",
+    "source": "hs_analytics_source",
+    "status": "hs_lead_status",
+    "language": "hs_language",
+    "owner": OWNER_PROPERTY,
+    "account_owner": COMPANY_PROPERTY,  # the owner itself is read from the company
+    "created_at": "createdate",
+}
+# Read for every contact: the current owner decides "keep or reassign"; the email feeds the log
+# and sticky routing.
+ALWAYS_READ = ("email", OWNER_PROPERTY)
+
+
+def _fields_in(spec: Any) -> Iterator[str]:
+    """Every field a ``when:`` spec compares, through ``all``/``any``/``not``."""
+    if not isinstance(spec, Mapping):
+        return
+    for key, value in spec.items():
+        if key in ("all", "any") and isinstance(value, (list, tuple)):
+            for item in value:
+                yield from _fields_in(item)
+        elif key == "not":
+            yield from _fields_in(value)
+        else:
+            yield str(key)
+
+
+def _targets(config: Config) -> Iterator[Target]:
+    yield from config.fallback.chain()
+    rules = list(config.flow.rules)
+    while rules:
+        rule = rules.pop()
+        if rule.assign is not None:
+            yield from rule.assign.chain()
+        if rule.flow is not None:
+            rules.extend(rule.flow.rules)
+
+
+def referenced_fields(config: Config) -> set[str]:
+    """Lead fields (and ``raw.<property>`` names) that routing with ``config`` can read."""
+    fields: set[str] = set()
+    rules = list(config.flow.rules)
+    while rules:
+        rule = rules.pop()
+        fields.update(_fields_in(rule.when))
+        if rule.flow is not None:
+            rules.extend(rule.flow.rules)
+    for target in _targets(config):
+        if target.kind == "account_owner":
+            fields.add("account_owner")
+        elif target.kind == "previous_owner":
+            fields.add("email")  # sticky routing looks the email and its domain up
+    return fields
+
+
+def needs_account_owner(config: Config) -> bool:
+    """Whether any rule or target reads the owner of the contact's company."""
+    return "account_owner" in referenced_fields(config)
+
+
+def contact_properties(config: Config) -> list[str]:
+    """Exactly the contact properties routing needs, sorted (objectRequestOptions, reads)."""
+    props = set(ALWAYS_READ)
+    for name in referenced_fields(config):
+        if name.startswith("raw."):
+            props.add(name[4:])
+        elif name in CONTACT_PROPERTY:
+            props.add(CONTACT_PROPERTY[name])
+    return sorted(props)
+
+
+@dataclass(frozen=True)
+class ContactNeeds:
+    """What routing with one config reads from a contact; built once, since flows can be long."""
+
+    properties: tuple[str, ...]
+    account_owner: bool
+
+    @classmethod
+    def of(cls, config: Config) -> ContactNeeds:
+        return cls(tuple(contact_properties(config)), needs_account_owner(config))
+
+    def missing(self, properties: Mapping[str, Any]) -> list[str]:
+        """Needed properties HubSpot did not send (an empty value counts as sent).
+
+        HubSpot sends what the registered definition asked for; anything missing means app.yaml
+        references more than the definition did (re-run ``leadrelay hubspot register``).
+        """
+        return [name for name in self.properties if name not in properties]
+
+
+def lead_from_contact(
+    contact_id: str, properties: Mapping[str, Any], account_owner: str | None = None
+) -> Lead:
+    """A HubSpot contact as a ``Lead``; every property is also kept under ``raw``."""
+    data: dict[str, Any] = {"id": str(contact_id), "crm": "hubspot", "object_type": "contact"}
+    for field, prop in CONTACT_PROPERTY.items():
+        if field not in ("domain", "account_owner") and prop in properties:
+            data[field] = properties[prop]
+    data["account_owner"] = account_owner
+    data["raw"] = dict(properties)
+    return Lead.from_dict(data)
+
+
+def uses_hubspot(config: Config, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this deployment routes HubSpot contacts at all (so warnings are worth showing)."""
+    return (
+        any(rep.hubspot_owner_id for rep in config.reps.values())
+        or bool(config.hubspot.portal_ids)
+        or any(environ.get(name) for name in (CLIENT_SECRET_ENV, ACCESS_TOKEN_ENV))
+    )
+
+
+def missing_credentials(config: Config, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Environment variables the action endpoint needs but cannot find, each with why."""
+    missing = []
+    if not environ.get(CLIENT_SECRET_ENV):
+        missing.append(
+            f"{CLIENT_SECRET_ENV} is not set: /hubspot/action cannot verify HubSpot's "
+            "signatures and answers 503 until it is"
+        )
+    if config.hubspot.write_owner == "api" and not environ.get(ACCESS_TOKEN_ENV):
+        missing.append(
+            f"{ACCESS_TOKEN_ENV} is not set: with hubspot.write_owner: api, /hubspot/action "
+            "answers 503 until it is"
+        )
+    return missing
 
 
 def check_warnings(config: Config) -> list[str]:
-    """Problems `leadrelay check` reports for this CRM (missing credentials, unknown owners)."""
-    return []
+    """Problems ``leadrelay check`` reports: missing credentials, owners HubSpot does not know."""
+    if not uses_hubspot(config):
+        return []
+    warnings = missing_credentials(config)
+    token = os.environ.get(ACCESS_TOKEN_ENV)
+    if config.hubspot.write_owner == "output" and needs_account_owner(config):
+        warnings.append(
+            "hubspot.write_owner is output (no API calls), so rules on account_owner never "
+            "see a company owner for HubSpot contacts"
+        )
+    if not token:
+        if config.hubspot.write_owner == "output":
+            warnings.append(f"{ACCESS_TOKEN_ENV} is not set: reps' owner ids were not checked")
+        return warnings
+    from adapters.hubspot_client import HubSpotApi, api_base
+
+    try:
+        owners = HubSpotApi(access_token=token, host=api_base(config)).owners()
+    except CrmError as exc:
+        return [*warnings, f"could not list HubSpot owners to check reps: {exc}"]
+    by_id = {owner.id: owner for owner in owners}
+    by_user_id = {owner.user_id: owner for owner in owners if owner.user_id}
+    for rep in config.reps.values():
+        owner_id = rep.hubspot_owner_id
+        if not owner_id or owner_id in by_id:
+            continue
+        hint = ""
+        if owner_id in by_user_id:  # a common slip: the user id is not the owner id
+            hint = f" (that is the user id of owner {by_user_id[owner_id].id}; use the owner id)"
+        warnings.append(f"rep {rep.id}: HubSpot has no owner with id {owner_id}{hint}")
+    return warnings

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from connector import hubspot_action, salesforce_flow, salesforce_outbound
 from connector.shared import LeadRelay
 from workflows.config import Config, default_config_path, load_config
-from workflows.errors import LeadError, LeadRelayError
+from workflows.errors import LeadError, LeadRelayError, SignatureError
 from workflows.store import Store, open_store
 
 
@@ -42,6 +42,10 @@ def create_app(
     @app.errorhandler(LeadError)
     def bad_lead(exc: LeadError) -> ResponseReturnValue:
         return jsonify(error=str(exc), field=exc.field), 400
+
+    @app.errorhandler(SignatureError)
+    def unsigned(exc: SignatureError) -> ResponseReturnValue:
+        return jsonify(error=str(exc)), 401
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -1,5 +1,89 @@
-"""Placeholder while the connector is being written."""
+"""``POST /hubspot/action``: HubSpot's custom workflow action "Rotate to owner via leadrelay".
 
-from flask import Blueprint
+The view verifies (signature, portal), parses (``LeadError`` -> 400), hands over to
+``hubspot_execute.execute`` and answers. Missing credentials answer 503 naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from adapters.hubspot import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, missing_credentials, uses_hubspot
+from adapters.hubspot_client import HubSpotApi
+from adapters.hubspot_payload import parse_action_request
+from connector.hubspot_execute import contact_needs, execute, hubspot_api
+from connector.hubspot_signature import PortalRefused, check_portal, verify_request
+from connector.shared import leadrelay
+from workflows.errors import LeadError, SignatureError
 
 blueprint = Blueprint("hubspot_action", __name__)
+
+
+@blueprint.record_once
+def _report_missing_credentials(state: BlueprintSetupState) -> None:
+    # Said once at start-up, so the admin need not wait for the first refused execution.
+    config = state.app.extensions["leadrelay"].config
+    if uses_hubspot(config):
+        for problem in missing_credentials(config):
+            state.app.logger.warning(problem)
+
+
+class _Unavailable(Exception):
+    def __init__(self, variable: str) -> None:
+        super().__init__(f"{variable} is not set; set it and restart leadrelay")
+
+
+@blueprint.post("/hubspot/action")
+def execute_action() -> ResponseReturnValue:
+    """Route the contact of one workflow action execution."""
+    shared = leadrelay()
+    config = shared.config
+    try:
+        _verify()
+        action = parse_action_request(_json_body(), config)
+        check_portal(action.portal_id, config.hubspot.portal_ids)
+        api = _api()
+    except PortalRefused as exc:
+        raise Forbidden(str(exc)) from None
+    except SignatureError as exc:
+        current_app.logger.warning("refused a /hubspot/action request: %s", exc)
+        raise Unauthorized(str(exc)) from None
+    except _Unavailable as exc:
+        return jsonify(error=str(exc)), 503
+    needs = contact_needs(current_app, config)
+    answer = execute(
+        action, config=config, needs=needs, router=shared.router, api=api, now=datetime.now(UTC)
+    )
+    return jsonify(answer.body), answer.status
+
+
+def _verify() -> None:
+    secret = os.environ.get(CLIENT_SECRET_ENV)
+    if not secret:
+        raise _Unavailable(CLIENT_SECRET_ENV)
+    verify_request(request, secret)
+
+
+def _json_body() -> Any:
+    try:
+        return json.loads(request.get_data())
+    except ValueError as exc:
+        raise LeadError("body", f"not valid JSON ({exc})") from None
+
+
+def _api() -> HubSpotApi | None:
+    config = leadrelay().config
+    if config.hubspot.write_owner == "output":
+        return None  # the workflow's own "Edit record" step sets the owner: no API calls
+    token = os.environ.get(ACCESS_TOKEN_ENV)
+    if not token:
+        raise _Unavailable(ACCESS_TOKEN_ENV)
+    return hubspot_api(current_app, config, token)

@@ -1,8 +1,92 @@
-"""Placeholder while the connector is being written."""
+"""``leadrelay hubspot``: register the workflow action, list owners for app.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+from urllib.parse import urlsplit
 
 import click
+
+from adapters.hubspot import ACCESS_TOKEN_ENV, DEVELOPER_KEY_ENV
+from adapters.hubspot_client import HubSpotApi, api_base
+from adapters.hubspot_definition import action_definition, register_action
+from connector.hubspot_signature import PUBLIC_URL_ENV
+from workflows.errors import CrmError
+
+ACTION_PATH = "/hubspot/action"
+
+
+def _env(name: str, purpose: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise click.ClickException(f"{name} is not set: it is needed to {purpose}")
+    return value
+
+
+def _action_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(
+            f"expected https://host{ACTION_PATH}, got {url!r}", param_hint="--url"
+        )
+    if parts.path in ("", "/"):  # the admin gave the server's address
+        url = url.rstrip("/") + ACTION_PATH
+    if parts.scheme != "https":
+        click.echo("warning: HubSpot only calls https:// action URLs", err=True)
+    public = os.environ.get(PUBLIC_URL_ENV)
+    if public and not url.startswith(public.rstrip("/")):
+        click.echo(
+            f"warning: {PUBLIC_URL_ENV}={public} does not prefix {url}; signatures will not "
+            "verify unless it names the host HubSpot calls",
+            err=True,
+        )
+    return url
 
 
 @click.group("hubspot")
 def hubspot() -> None:
-    """hubspot commands."""
+    """HubSpot: register the workflow action, list owners."""
+
+
+@hubspot.command()
+@click.option("--app-id", required=True, type=int, help="Your HubSpot app's id.")
+@click.option("--url", required=True, help=f"Public URL of {ACTION_PATH} (https).")
+@click.option("--dry-run", is_flag=True, help="Print the definition JSON; change nothing.")
+@click.pass_obj
+def register(state: Any, app_id: int, url: str, dry_run: bool) -> None:
+    """Create or update the "Rotate to owner via leadrelay" workflow action."""
+    config = state.config
+    definition = action_definition(config, _action_url(url))
+    if dry_run:
+        click.echo(json.dumps(definition, indent=2))
+        return
+    key = _env(DEVELOPER_KEY_ENV, "register actions (developer account > Keys > Developer API key)")
+    try:
+        how, definition_id = register_action(
+            app_id, definition, developer_key=key, host=api_base(config)
+        )
+    except CrmError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{how} action {definition_id} for app {app_id}: {definition['actionUrl']}")
+    properties = ", ".join(definition["objectRequestOptions"]["properties"])
+    click.echo(f"HubSpot will send these contact properties: {properties}")
+
+
+@hubspot.command()
+@click.pass_obj
+def owners(state: Any) -> None:
+    """List HubSpot owners (id, email, name) to fill reps' hubspot_owner_id."""
+    config = state.config
+    token = _env(ACCESS_TOKEN_ENV, "list owners")
+    try:
+        found = HubSpotApi(access_token=token, host=api_base(config)).owners()
+    except CrmError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{'id':<12} {'email':<32} {'name':<28} rep in app.yaml")
+    for owner in found:
+        rep = config.rep_by_crm_id("hubspot", owner.id)
+        email, name = owner.email or "-", owner.name[:28]
+        click.echo(f"{owner.id:<12} {email:<32} {name:<28} {rep.id if rep else '-'}")
+    click.echo(f"{len(found)} owners; use the id (not the user id) as hubspot_owner_id")

@@ -43,7 +43,7 @@ def route() -> ResponseReturnValue:
         return _error(400, "expected a JSON object with the Lead's fields")
     request_id, write_back, entry, fields = _read_request(body)
     app = leadrelay()
-    if entry is not None and entry not in app.config.entry_points():
+    if entry is not None and not app.config.accepts_entry(entry):
         choices = ", ".join(app.config.entry_points())
         return _error(400, f"entry {entry!r} is not a pool or top-level rule ({choices})")
     lead = lead_from_fields(fields)  # LeadError: 400 with the field, from the app factory

@@ -48,7 +48,7 @@ def outbound() -> ResponseReturnValue:
     if not id_in(message.organization_id, app.config.salesforce.org_ids):
         return _refuse(403, f"organization {message.organization_id} is not allowed")
     entry = request.args.get("entry")
-    if entry is not None and entry not in app.config.entry_points():
+    if entry is not None and not app.config.accepts_entry(entry):
         return _refuse(400, f"entry {entry!r} is not a pool or top-level rule")
 
     reassign = app.config.salesforce.reassign_user_owned

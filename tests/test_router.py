@@ -195,3 +195,23 @@ def test_rep_without_an_owner_id_in_the_leads_crm_is_skipped(make_router):
     decision = router.route(lead(crm="hubspot"), TUESDAY_10AM).decision
     assert (decision.rep_id, decision.owner_crm_id) == ("bob", "102")
     assert decision.skipped == {"alice": "has no hubspot owner id in app.yaml"}
+
+
+def test_entry_names_a_pool_or_a_rule_even_when_they_share_a_name(make_router):
+    router = make_router(
+        pools={
+            "team": {"members": ["alice", "bob", "chen"], "strategy": "round_robin"},
+            "vip": {"members": ["chen"], "strategy": "round_robin"},
+        },
+        flow=[
+            {"name": "vip", "flow": [{"name": "big", "assign": {"rep": "bob"}}]},
+            {"name": "everyone", "assign": {"pool": "team"}},
+        ],
+    )
+    assert router.config.entry_points() == ["pool:team", "pool:vip", "rule:vip", "rule:everyone"]
+    by_rule = router.route(lead("L1"), TUESDAY_10AM, entry="rule:vip").decision
+    by_pool = router.route(lead("L2"), TUESDAY_10AM, entry="pool:vip").decision
+    bare = router.route(lead("L3"), TUESDAY_10AM, entry="vip").decision  # a pool wins
+    assert [(d.rep_id, d.rule) for d in (by_rule, by_pool, bare)] == [
+        ("bob", "vip/big"), ("chen", "pool:vip"), ("chen", "pool:vip")
+    ]  # fmt: skip

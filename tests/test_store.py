@@ -169,9 +169,10 @@ def test_scratch_copy_leaves_the_live_store_untouched(tmp_path, make_router, sto
 
 def test_writeback_status_is_kept_beside_the_log_row(make_router, store):
     record = make_router().route(lead(), TUESDAY_10AM).record
-    assert record is not None and store.writeback(record.id) is None
-    store.set_writeback(record.id, "failed", "HubSpot answered 503")
-    store.set_writeback(record.id, "written")
+    assert record is not None
+    assert store.writeback(record.id)["status"] == "not_needed"
+    store.set_writebacks({record.id: ("failed", "HubSpot answered 503")})
+    store.set_writebacks({record.id: ("written", "")})
     status = store.writeback(record.id)
     assert status is not None
     assert (status["status"], status["attempts"]) == ("written", 2)

@@ -113,8 +113,16 @@ class Config:
         raise LookupError(f"no pool or top-level rule named {name!r} (one of {choices})")
 
     def entry_points(self) -> list[str]:
-        """Names an admin may start routing at: every pool and every top-level rule."""
-        return [*self.pools, *(rule.name for rule in self.flow.rules)]
+        """Where an admin may start routing instead of the whole flow: ``pool:<name>`` for
+        every pool and ``rule:<name>`` for every top-level rule (a pool and a rule may share a
+        name, as `enterprise` often does)."""
+        return [*(f"pool:{p}" for p in self.pools), *(f"rule:{r.name}" for r in self.flow.rules)]
+
+    def accepts_entry(self, name: str) -> bool:
+        """True for an entry point, written with its prefix or as a bare pool or rule name."""
+        if name in self.entry_points():
+            return True
+        return name in self.pools or any(rule.name == name for rule in self.flow.rules)
 
     def rep_by_crm_id(self, crm: str, crm_id: str | None) -> Rep | None:
         """The rep whose owner id in ``crm`` is ``crm_id``."""

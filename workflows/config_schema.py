@@ -86,6 +86,9 @@ class HubSpotSpec(Strict):
     portal_ids: list[Text] = Field(default_factory=list)  # empty: any portal
     api_base: str = "https://api.hubapi.com"  # $HUBSPOT_API_BASE overrides
     write_owner: Literal["api", "output"] = "api"
+    # This process's share of the portal's API budget (private apps: 100-250 per 10 s, shared
+    # with every other integration): with N gunicorn workers the portal sees up to N times it.
+    max_calls_per_10s: int = Field(default=40, ge=1, le=250)
 
 
 class SalesforceSpec(Strict):

@@ -62,7 +62,6 @@ def deliver(
 
     ``write=None`` means the CRM sets the owner itself from our answer (nothing to write).
     """
-    store = router.store
     # The same lead twice in one delivery (two notifications, one record) is decided once.
     unique: dict[str, Inbound] = {}
     for item in inbound:
@@ -75,45 +74,43 @@ def deliver(
             idempotency_key=item.key,
             entry=item.entry,
             keep_reason=item.keep_reason,
+            writes_back=write is not None,
         )
         for item in unique.values()
     ]
-    results = router.route_many(requests)  # one transaction, one commit for the whole batch
-    routed = [(item.lead, r) for item, r in zip(unique.values(), results, strict=True)]
+    # One commit for the whole batch (and shared with concurrent deliveries), with each
+    # decision's write-back status: "pending" when the owner must still be written.
+    results = router.route_many(requests)
 
-    to_write: list[tuple[Lead, Decision]] = []
-    statuses: dict[str, str] = {}
-    for lead, result in routed:
-        record = result.record
-        assert record is not None  # routing with a key always records
-        if write is None or not _needs_write(lead, result.decision):
-            statuses[lead.id] = "not_needed"
-            continue
-        previous = store.writeback(record.id) if result.replayed else None
-        if previous and previous["status"] in ("written", "not_needed"):
-            statuses[lead.id] = previous["status"]
-            continue
-        to_write.append((lead, result.decision))
-
-    errors = _write_batch(write, to_write) if write and to_write else {}
-    outcome: dict[str, Delivery] = {}
-    for lead, result in routed:
+    to_write: list[tuple[Lead, RoutingResult]] = []
+    for item, result in zip(unique.values(), results, strict=True):
+        status = (result.writeback or {}).get("status", "not_needed")
+        if write is not None and status in ("pending", "failed"):
+            to_write.append((item.lead, result))
+    errors = _write_batch(write, [(lead, r.decision) for lead, r in to_write]) if write else {}
+    updates: dict[int, tuple[str, str]] = {}
+    for lead, result in to_write:
         assert result.record is not None
         error = errors.get(lead.id)
-        status = statuses.get(lead.id) or ("failed" if error else "written")
-        if lead.id not in statuses or not result.replayed:
-            store.set_writeback(result.record.id, status, str(error) if error else "")
-        outcome[lead.id] = Delivery(lead, result, status, error)
-    return [outcome[item.lead.id] for item in inbound]
+        updates[result.record.id] = ("failed", str(error)) if error else ("written", "")
+    router.store.set_writebacks(updates)
 
-
-def _needs_write(lead: Lead, decision: Decision) -> bool:
-    return decision.outcome == "assigned" and decision.owner_crm_id != lead.owner
+    deliveries: dict[str, Delivery] = {}
+    for item, result in zip(unique.values(), results, strict=True):
+        error = errors.get(item.lead.id)
+        if result.record is not None and result.record.id in updates:
+            status = updates[result.record.id][0]
+        else:
+            status = (result.writeback or {}).get("status", "not_needed")
+        deliveries[item.lead.id] = Delivery(item.lead, result, status, error)
+    return [deliveries[item.lead.id] for item in inbound]
 
 
 def _write_batch(
     write: OwnerWriter, batch: list[tuple[Lead, Decision]]
 ) -> dict[str, CrmError | None]:
+    if not batch:
+        return {}
     try:
         return write(batch)
     except CrmError as exc:

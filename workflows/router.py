@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from adapters.model import AssignmentRecord, Decision, Lead
 from workflows.config import Config, Target
@@ -30,6 +31,7 @@ class RoutingResult:
     decision: Decision
     record: AssignmentRecord | None
     replayed: bool = False
+    writeback: dict[str, Any] | None = None  # the CRM write-back status recorded with it
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,14 @@ class RouteRequest:
     exclude: frozenset[str] = frozenset()
     entry: str | None = None
     keep_reason: str | None = None
+    writes_back: bool = False  # the caller will write a changed owner to the CRM
 
 
 @dataclass
 class _Waiting:
-    request: RouteRequest
+    requests: Sequence[RouteRequest]
     done: threading.Event = field(default_factory=threading.Event)
-    result: RoutingResult | None = None
-    error: BaseException | None = None
+    outcomes: list[RoutingResult | BaseException] = field(default_factory=list)
 
 
 class Router:
@@ -88,16 +90,21 @@ class Router:
         request = RouteRequest(
             lead, now, source, idempotency_key, dry_run, exclude, entry, keep_reason
         )
-        if request.dry_run:
-            return self.route_many([request])[0]
-        waiting = _Waiting(request)
+        return self.route_many([request])[0]
+
+    def route_many(self, requests: Sequence[RouteRequest]) -> list[RoutingResult]:
+        """Decide several leads in order, recorded in one commit; raise the first error.
+
+        Calls from several threads at once are combined: the first caller decides for
+        everyone who queued meanwhile, batch after batch, until nobody waits; the others just
+        wait for their own results.
+        """
+        waiting = _Waiting(requests)
         with self._queue_lock:
             self._queue.append(waiting)
             lead_the_batch = not self._leader_busy
             self._leader_busy = True
         if lead_the_batch:
-            # The first caller decides for everyone who queued meanwhile, batch after batch,
-            # until nobody waits; the others just wait for their own result.
             while True:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
@@ -106,30 +113,22 @@ class Router:
                         break
                 self._decide_waiting(batch)
         waiting.done.wait()
-        if waiting.error is not None:
-            raise waiting.error
-        assert waiting.result is not None
-        return waiting.result
-
-    def _decide_waiting(self, batch: list[_Waiting]) -> None:
-        try:
-            outcomes = self._route_batch([w.request for w in batch])
-        except BaseException as exc:  # the commit failed: nothing of the batch is recorded
-            outcomes = [exc] * len(batch)
-        for waiting, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                waiting.error = outcome
-            else:
-                waiting.result = outcome
-            waiting.done.set()
-
-    def route_many(self, requests: Sequence[RouteRequest]) -> list[RoutingResult]:
-        """Decide several leads in order in one store transaction; raise the first error."""
-        outcomes = self._route_batch(requests)
-        for outcome in outcomes:
+        for outcome in waiting.outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return outcomes  # type: ignore[return-value]
+        return waiting.outcomes  # type: ignore[return-value]
+
+    def _decide_waiting(self, batch: list[_Waiting]) -> None:
+        requests = [request for waiting in batch for request in waiting.requests]
+        try:
+            outcomes = self._route_batch(requests)
+        except BaseException as exc:  # the commit failed: nothing of the batch is recorded
+            outcomes = [exc] * len(requests)
+        start = 0
+        for waiting in batch:
+            waiting.outcomes = outcomes[start : start + len(waiting.requests)]
+            start += len(waiting.requests)
+            waiting.done.set()
 
     def _route_batch(self, requests: Sequence[RouteRequest]) -> list[RoutingResult | BaseException]:
         for request in requests:
@@ -174,7 +173,9 @@ class Router:
         if request.idempotency_key:
             first = tx.seen(request.idempotency_key)
             if first is not None:
-                return RoutingResult(first.decision, first, replayed=True)
+                return RoutingResult(
+                    first.decision, first, replayed=True, writeback=tx.writeback(first.id)
+                )
         deciding = Deciding(self.config, tx, lead, request.now, request.exclude)
         if request.keep_reason and lead.owner:
             decision = deciding.keep(request.keep_reason)
@@ -198,22 +199,28 @@ class Router:
             lead_domain=None if lead.domain in FREE_MAIL_DOMAINS else lead.domain,
             config_version=self.config.version,
         )
+        changes_owner = decision.outcome == "assigned" and decision.owner_crm_id != lead.owner
+        writeback = "pending" if request.writes_back and changes_owner else "not_needed"
         stored = tx.record(
-            record, pool_states=deciding.pool_states, daily_counts=deciding.new_counts()
+            record,
+            pool_states=deciding.pool_states,
+            daily_counts=deciding.new_counts(),
+            writeback=writeback,
         )
-        return RoutingResult(decision, stored)
+        return RoutingResult(decision, stored, writeback=tx.writeback(stored.id))
 
     def _match(self, lead: Lead, entry: str | None) -> tuple[str, Target | None]:
         """The matched rule path and its target: through the whole flow, or from ``entry``."""
         if entry is not None:
-            if entry in self.config.pools:
-                return f"pool:{entry}", Target("pool", entry, None, None, f"entry {entry}")
-            rule = self.config.rule(entry)
+            kind, _, name = entry.partition(":") if ":" in entry else ("", "", entry)
+            if kind == "pool" or (not kind and name in self.config.pools):
+                return f"pool:{name}", Target("pool", name, None, None, f"entry {entry}")
+            rule = self.config.rule(name)
             if rule.flow is not None:
                 nested = rule.flow.first_match(lead)
                 if nested is not None:
-                    return "/".join((entry, *nested.path)), nested.rule.assign
-            return entry, rule.assign
+                    return "/".join((name, *nested.path)), nested.rule.assign
+            return name, rule.assign
         match = self.config.flow.first_match(lead)
         if match is None:
             return "fallback", None

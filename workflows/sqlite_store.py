@@ -55,6 +55,15 @@ def _encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _writeback(status: str, detail: str, attempts: int) -> dict[str, Any]:
+    return {
+        "status": status,
+        "detail": detail,
+        "attempts": attempts,
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
 class SqliteStore:
     """The default store: a SQLite file through sqlitedict, WAL-journaled."""
 
@@ -138,24 +147,21 @@ class SqliteStore:
                 return
             last = page[-1][0]
 
-    def set_writeback(self, record_id: int, status: str, detail: str = "") -> None:
-        """Record the CRM write-back outcome of a log record (durable on return)."""
-        key = f"wb:{record_id:012d}"
+    def set_writebacks(self, updates: dict[int, tuple[str, str]]) -> None:
+        """Record CRM write-back outcomes of log records, in one commit."""
+        if not updates:
+            return
         with self.transaction() as tx:
-            previous = tx.get(key) or {"attempts": 0}
-            attempts = previous["attempts"] + (status in ("written", "failed"))
-            tx.put(key, {
-                "status": status,
-                "detail": detail,
-                "attempts": attempts,
-                "at": datetime.now(UTC).isoformat(),
-            })  # fmt: skip
+            keys = [f"wb:{record_id:012d}" for record_id in updates]
+            tx.prefetch_keys(keys)
+            for key, (status, detail) in zip(keys, updates.values(), strict=True):
+                previous = tx.get(key) or {"attempts": 0}
+                tx.put(key, _writeback(status, detail, previous["attempts"] + 1))
 
     def writeback(self, record_id: int) -> dict[str, Any] | None:
         """The latest write-back status of a log record, if one was set."""
         with self.transaction() as tx:
-            value = tx.get(f"wb:{record_id:012d}")
-        return dict(value) if value else None
+            return tx.writeback(record_id)
 
     def copy_to(self, path: Path) -> SqliteStore:
         """A consistent scratch copy, taken under the routing lock."""
@@ -189,6 +195,14 @@ class _SqliteTransaction:
         sql = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({marks})'
         for key, value in self._reader.execute(sql, wanted):
             self._cache[key] = json.loads(value)
+
+    def prefetch_keys(self, keys: Iterable[str]) -> None:
+        """Read these keys in one round trip."""
+        self._get_many(keys)
+
+    def writeback(self, record_id: int) -> dict[str, Any] | None:
+        value = self._get(f"wb:{record_id:012d}")
+        return dict(value) if value else None
 
     def get(self, key: str, default: Any = None) -> Any:
         """One value by key, as last committed (or as this transaction read it)."""
@@ -254,6 +268,7 @@ class _SqliteTransaction:
         *,
         pool_states: dict[str, dict[str, Any]],
         daily_counts: dict[str, tuple[str, int]],
+        writeback: str | None = None,
     ) -> AssignmentRecord:
         log_id = int(self._get("meta:seq", 0)) + 1
         record = dataclasses.replace(record, id=log_id)
@@ -271,6 +286,8 @@ class _SqliteTransaction:
             writes[f"pool:{pool}"] = state
         for rep, day_count in daily_counts.items():
             writes[f"count:{rep}"] = day_count
+        if writeback:
+            writes[f"wb:{log_id:012d}"] = _writeback(writeback, "", 0)
         if record.new_owner and record.decision.outcome == "assigned":
             history["owners"].append(record.new_owner)
             if record.lead_email:

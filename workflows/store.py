@@ -68,8 +68,13 @@ class StoreTransaction(Protocol):
         *,
         pool_states: dict[str, dict[str, Any]],
         daily_counts: dict[str, tuple[str, int]],
+        writeback: str | None = None,
     ) -> AssignmentRecord:
-        """Append ``record`` (id given here) and the state it advances; durable on return."""
+        """Append ``record`` (id given here) with the state it advances and, when given, its
+        initial write-back status (``pending`` or ``not_needed``)."""
+
+    def writeback(self, record_id: int) -> dict[str, Any] | None:
+        """The write-back status of a record, as this transaction sees it."""
 
 
 class Store(Protocol):
@@ -81,11 +86,12 @@ class Store(Protocol):
     def log(self, query: LogQuery = ALL) -> Iterator[AssignmentRecord]:
         """Assignment records oldest first, streamed."""
 
-    def set_writeback(self, record_id: int, status: str, detail: str = "") -> None:
-        """Record what happened when the decision was written to the CRM.
+    def set_writebacks(self, updates: dict[int, tuple[str, str]]) -> None:
+        """Record what happened when decisions were written to the CRM, in one commit.
 
-        ``status`` is ``written``, ``failed``, ``not_needed`` or ``pending``. Kept beside the
-        append-only log row, so a CRM retry can tell "decided but not yet written" apart.
+        ``updates`` maps a log record id to (status, detail); status is ``written`` or
+        ``failed``. Kept beside the append-only log row, so a CRM retry can tell "decided but
+        not yet written" apart; each update counts one attempt.
         """
 
     def writeback(self, record_id: int) -> dict[str, Any] | None:

@@ -1,0 +1,187 @@
+"""The few calls leadrelay makes to HubSpot's CRM API, through hubspot-api-client.
+
+Every call goes through ``hubspot_limits.call``: one rate limiter per ``HubSpotApi`` (build one
+per process and share it between threads), retries that end by a deadline, and errors turned
+into ``CrmError``. Nothing here logs a token.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import hubspot
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectInput,
+)
+from urllib3.util import Retry
+
+from adapters.hubspot import API_BASE_ENV, COMPANY_PROPERTY, OWNER_PROPERTY
+from adapters.hubspot_limits import RateLimiter, RetryPolicy, call
+from adapters.model import Decision, Lead
+from workflows.config import Config
+from workflows.delivery import OwnerWriter
+from workflows.errors import CrmError
+
+BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs
+T = TypeVar("T")
+
+
+def api_base(config: Config) -> str:
+    """``$HUBSPOT_API_BASE``, else ``hubspot.api_base`` from app.yaml."""
+    return (os.environ.get(API_BASE_ENV) or config.hubspot.api_base).rstrip("/")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A HubSpot owner: ``id`` goes into ``hubspot_owner_id`` (never ``user_id``)."""
+
+    id: str
+    email: str | None
+    name: str
+    user_id: str | None
+    archived: bool = False
+
+
+class HubSpotApi:
+    """HubSpot's CRM API for one access token, inside a rate and time budget."""
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        host: str,
+        limiter: RateLimiter | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        # Our own loop retries (shared limiter, deadline); urllib3 must not retry underneath.
+        client = hubspot.Client.create(access_token=access_token, host=host, retry=Retry(0))
+        # Each attribute access builds a new API client and connection pool: build them once.
+        self._contacts = client.crm.contacts.basic_api
+        self._contacts_batch = client.crm.contacts.batch_api
+        self._companies = client.crm.companies.basic_api
+        self._owners = client.crm.owners.owners_api
+        self.limiter = limiter or RateLimiter()
+        self.policy = policy or RetryPolicy()
+
+    def deadline(self) -> float:
+        """A deadline for the calls made while answering one request."""
+        return time.monotonic() + self.policy.budget
+
+    def _call(self, do: Callable[[tuple[float, float]], T], what: str, deadline: float) -> T:
+        return call(do, what, limiter=self.limiter, deadline=deadline, policy=self.policy)
+
+    def read_contact(
+        self, contact_id: str, properties: Sequence[str], deadline: float
+    ) -> dict[str, Any]:
+        """The contact's ``properties`` in one call (missing values come back as None)."""
+        found = self._call(
+            lambda timeout: self._contacts.get_by_id(
+                contact_id, properties=list(properties), _request_timeout=timeout
+            ),
+            f"reading contact {contact_id}",
+            deadline,
+        )
+        return dict(found.properties or {})
+
+    def company_owner(self, company_id: str, deadline: float) -> str | None:
+        """The owner id of a company (the contact's account owner), or None."""
+        found = self._call(
+            lambda timeout: self._companies.get_by_id(
+                company_id, properties=[OWNER_PROPERTY], _request_timeout=timeout
+            ),
+            f"reading company {company_id}",
+            deadline,
+        )
+        return (found.properties or {}).get(OWNER_PROPERTY) or None
+
+    def account_owner(self, properties: dict[str, Any], deadline: float) -> str | None:
+        """The owner of the contact's primary company, when it has one."""
+        company = str(properties.get(COMPANY_PROPERTY) or "").strip()
+        return self.company_owner(company, deadline) if company else None
+
+    def write_owners(
+        self, batch: Sequence[tuple[Lead, Decision]], deadline: float
+    ) -> dict[str, CrmError | None]:
+        """Set ``hubspot_owner_id`` on each contact: one call for one, batches of 100 else."""
+        if len(batch) == 1:
+            lead, decision = batch[0]
+            update = SimplePublicObjectInput(properties={OWNER_PROPERTY: decision.owner_crm_id})
+            self._call(
+                lambda timeout: self._contacts.update(lead.id, update, _request_timeout=timeout),
+                f"setting the owner of contact {lead.id}",
+                deadline,
+            )
+            return {lead.id: None}
+        outcome: dict[str, CrmError | None] = {}
+        for start in range(0, len(batch), BATCH_LIMIT):
+            chunk = batch[start : start + BATCH_LIMIT]
+            outcome.update(self._write_chunk(chunk, deadline))
+        return outcome
+
+    def _write_chunk(
+        self, chunk: Sequence[tuple[Lead, Decision]], deadline: float
+    ) -> dict[str, CrmError | None]:
+        inputs = [
+            SimplePublicObjectBatchInput(
+                id=lead.id, properties={OWNER_PROPERTY: decision.owner_crm_id}
+            )
+            for lead, decision in chunk
+        ]
+        try:
+            answer = self._call(
+                lambda timeout: self._contacts_batch.update(
+                    BatchInputSimplePublicObjectBatchInput(inputs=inputs),
+                    _request_timeout=timeout,
+                ),
+                f"setting the owners of {len(chunk)} contacts",
+                deadline,
+            )
+        except CrmError as exc:
+            return {lead.id: exc for lead, _ in chunk}
+        written = {str(result.id) for result in answer.results or ()}
+        refused: dict[str, CrmError] = {}
+        for error in getattr(answer, "errors", None) or ():  # a 207 names the ids it refused
+            for contact_id in (error.context or {}).get("ids", []):
+                refused[str(contact_id)] = CrmError(
+                    f"HubSpot refused the owner of contact {contact_id}: {error.message}",
+                    retryable=False,
+                )
+        unconfirmed = CrmError("HubSpot did not confirm the owner update", retryable=True)
+        return {
+            lead.id: None if lead.id in written else refused.get(lead.id, unconfirmed)
+            for lead, _ in chunk
+        }
+
+    def owner_writer(self, deadline: float) -> OwnerWriter:
+        """``write_owners`` bound to a deadline, in the shape ``deliver`` takes."""
+        return lambda batch: self.write_owners(batch, deadline)
+
+    def owners(self) -> list[Owner]:
+        """Every active owner of the portal, paging through 100 at a time."""
+        owners: list[Owner] = []
+        after: str | None = None
+        while True:
+            kwargs = {"after": after} if after else {}
+            page = self._call(
+                lambda timeout, kw=kwargs: self._owners.get_page(  # type: ignore[misc]
+                    limit=100, _request_timeout=timeout, **kw
+                ),
+                "listing owners",
+                self.deadline(),
+            )
+            for found in page.results or ():
+                name = " ".join(x for x in (found.first_name, found.last_name) if x)
+                user_id = str(found.user_id) if found.user_id is not None else None
+                owners.append(
+                    Owner(str(found.id), found.email, name, user_id, bool(found.archived))
+                )
+            nxt = page.paging.next if page.paging else None
+            after = nxt.after if nxt else None
+            if not after:
+                return owners

@@ -1,0 +1,154 @@
+"""The workflow action's wire format: HubSpot's execution request in, ``outputFields`` out.
+
+Pure functions over plain data. Every problem with a request raises ``LeadError`` naming the
+JSON path (``object.objectId``), which the app answers with 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.model import Decision
+from workflows.config import Config
+from workflows.errors import CrmError, LeadError
+
+# Input fields of the action definition.
+ENTRY_FIELD = "routing_entry"
+OVERWRITE_FIELD = "overwrite_owner"
+WHOLE_FLOW = "__flow__"  # the option meaning "run the whole flow" (also: absent or empty)
+
+# Output fields, and the values of ``outcome`` a workflow branches on.
+OUTPUT_FIELDS = ("owner_id", "owner_email", "rule", "reason", "outcome")
+OUTCOMES = {
+    "assigned": "A rep was chosen and is now the contact owner (or is in owner_id).",
+    "kept": "The contact already had an owner and overwrite_owner is off; it keeps that owner.",
+    "unassigned": "Nobody could take the contact now (all away, at their cap, or off hours).",
+    "failed": "HubSpot refused the owner update (see reason); nothing was changed.",
+}
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """One execution of the action, as much of it as leadrelay uses."""
+
+    callback_id: str
+    portal_id: str | None
+    contact_id: str
+    properties: dict[str, Any]
+    entry: str | None  # a pool or top-level rule; None means the whole flow
+    overwrite: bool
+
+    @property
+    def idempotency_key(self) -> str:
+        # HubSpot may deliver one execution more than once; the callback id names it.
+        return f"hubspot:{self.callback_id}"
+
+
+def _id(value: Any, path: str) -> str:
+    # Ids arrive as JSON numbers, sometimes as numeric text.
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise LeadError(path, f"expected a numeric id, got {value!r}")
+    text = str(value).strip()
+    if not text.isdigit():
+        raise LeadError(path, f"expected a numeric id, got {value!r}")
+    return text
+
+
+def _mapping(value: Any, path: str, required: bool = False) -> Mapping[str, Any]:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, Mapping):
+        raise LeadError(path, "required" if value is None else f"expected an object, got {value!r}")
+    return value
+
+
+def _flag(value: Any, path: str) -> bool:
+    # HubSpot sends input values as text: "true" / "false".
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise LeadError(path, f"expected true or false, got {value!r}")
+
+
+def _properties(value: Any) -> dict[str, Any]:
+    props = dict(_mapping(value, "object.properties"))
+    for name, prop in props.items():
+        if prop is not None and not isinstance(prop, (str, int, float, bool)):
+            raise LeadError(f"object.properties.{name}", f"expected a value, got {prop!r}")
+    return props
+
+
+def parse_action_request(payload: Any, config: Config) -> ActionRequest:
+    """Read an execution request; a routing entry must be one app.yaml offers."""
+    body = _mapping(payload, "body", required=True)
+    callback_id = body.get("callbackId")
+    if not isinstance(callback_id, str) or not callback_id.strip():
+        raise LeadError("callbackId", f"expected a non-empty string, got {callback_id!r}")
+    origin = _mapping(body.get("origin"), "origin")
+    portal = origin.get("portalId")
+    obj = _mapping(body.get("object"), "object", required=True)
+    object_type = obj.get("objectType", "CONTACT")
+    if not isinstance(object_type, str) or object_type.upper() != "CONTACT":
+        raise LeadError("object.objectType", f"only CONTACT is supported, got {object_type!r}")
+    inputs = _mapping(body.get("inputFields"), "inputFields")
+    entry = inputs.get(ENTRY_FIELD)
+    if entry in (None, "", WHOLE_FLOW):
+        entry = None
+    elif not isinstance(entry, str) or not config.accepts_entry(entry):
+        choices = ", ".join([WHOLE_FLOW, *config.entry_points()])
+        raise LeadError(f"inputFields.{ENTRY_FIELD}", f"unknown entry {entry!r} (one of {choices})")
+    return ActionRequest(
+        callback_id=callback_id.strip(),
+        portal_id=None if portal is None else _id(portal, "origin.portalId"),
+        contact_id=_id(obj.get("objectId"), "object.objectId"),
+        properties=_properties(obj.get("properties")),
+        entry=entry,
+        overwrite=_flag(inputs.get(OVERWRITE_FIELD), f"inputFields.{OVERWRITE_FIELD}"),
+    )
+
+
+def keep_reason(owner: str | None, config: Config) -> str:
+    """Why a contact that has an owner keeps it (overwrite_owner off), naming the owner."""
+    rep = config.rep_by_crm_id("hubspot", owner)
+    who = f"{rep.id} (owner {owner})" if rep else f"owner {owner}"
+    return f"already owned by {who}; overwrite_owner is off"
+
+
+def output_fields(decision: Decision, config: Config, error: CrmError | None = None) -> dict:
+    """The answer's ``outputFields``: SUCCESS when an owner is set or kept, else FAIL_CONTINUE.
+
+    FAIL_CONTINUE lets the workflow go on; branch on ``outcome`` to handle it.
+    """
+    if error is not None:
+        outcome, reason = "failed", f"{error}; routing chose {decision.owner_crm_id}"
+    else:
+        outcome, reason = decision.outcome, decision.reason
+    owner = decision.owner_crm_id if outcome in ("assigned", "kept") else None
+    rep = config.reps.get(decision.rep_id or "") if owner else None
+    state = "SUCCESS" if outcome in ("assigned", "kept") else "FAIL_CONTINUE"
+    return {
+        "hs_execution_state": state,
+        "owner_id": owner or "",
+        "owner_email": (rep.email if rep else None) or "",
+        "rule": decision.rule,
+        "reason": reason,
+        "outcome": outcome,
+    }
+
+
+def failure_fields(error: CrmError) -> dict:
+    """``outputFields`` when HubSpot refused us before anything was routed (a bad token)."""
+    return {
+        "hs_execution_state": "FAIL_CONTINUE",
+        "owner_id": "",
+        "owner_email": "",
+        "rule": "",
+        "reason": str(error),
+        "outcome": "failed",
+    }

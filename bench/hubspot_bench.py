@@ -1,0 +1,395 @@
+"""What POST /hubspot/action costs: leadrelay against a no-op Flask endpoint, both on gunicorn.
+
+Same server (gunicorn gthread), same processes and threads, loopback load from wrk (Debian's
+``wrk`` package; a Python load generator when it is missing). Every request is a distinct,
+correctly signed execution (v2 and v3 signatures, like HubSpot sends) of a realistic contact,
+so nothing is answered from the idempotency log. Scenarios:
+
+- ``noop``: a Flask view that reads the body and answers a fixed ``outputFields``.
+- ``output``: ``hubspot.write_owner: output`` with the embedded store; no API calls.
+- ``api``: ``write_owner: api`` against a local fake HubSpot API, with the default budget
+  (the shared limiter holds each worker to its share of HubSpot's rate limit).
+- ``api-unthrottled``: the same with the limiter lifted, to see the endpoint's own cost.
+
+Run: ``.venv/bin/python bench/hubspot_bench.py [--seconds 10] [--connections 8]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from base64 import b64encode
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
+
+from flask import Flask, jsonify, request  # noqa: E402
+from sample_leads import sample_leads  # noqa: E402
+
+SECRET = "bench-client-secret"
+PUBLIC_URL = "https://leads.example.com"
+ACTION_URL = PUBLIC_URL + "/hubspot/action"
+REPS = ["alice", "bob", "chen", "dana", "eli", "femi"]
+RANGES = [(1, "1-5"), (5, "5-25"), (25, "25-50"), (50, "50-100"), (100, "100-500"),
+          (500, "500-1000"), (1000, "1000+")]  # fmt: skip
+
+WRK_SCRIPT = r"""
+local counter = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args)
+  reqs = {}
+  for line in io.lines(args[1] .. "." .. id) do
+    local s2, s3, ts, body = line:match("([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)")
+    reqs[#reqs + 1] = wrk.format("POST", "/hubspot/action", {
+      ["Content-Type"] = "application/json", ["X-HubSpot-Signature"] = s2,
+      ["X-HubSpot-Signature-Version"] = "v2", ["X-HubSpot-Signature-v3"] = s3,
+      ["X-HubSpot-Request-Timestamp"] = ts}, body)
+  end
+  i = 0
+end
+function request()
+  i = i + 1
+  if i > #reqs then i = 1 end
+  return reqs[i]
+end
+"""
+
+
+# -- the two apps gunicorn serves ----------------------------------------------------------------
+def noop_app() -> Flask:
+    """The baseline: read the body, answer a fixed outputFields."""
+    app = Flask("noop")
+
+    @app.post("/hubspot/action")
+    def action() -> Any:
+        request.get_data()
+        return jsonify(outputFields={"hs_execution_state": "SUCCESS", "owner_id": "101"})
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify(status="ok")
+
+    return app
+
+
+def leadrelay_app(unthrottled: bool = False) -> Flask:
+    """The real app (``$LEADRELAY_CONFIG``); ``unthrottled`` lifts the HubSpot API limiter."""
+    from adapters.hubspot_client import HubSpotApi, api_base
+    from adapters.hubspot_limits import RateLimiter
+    from connector.app import create_app
+
+    app = create_app()
+    if unthrottled:
+        config = app.extensions["leadrelay"].config
+        token = os.environ["HUBSPOT_ACCESS_TOKEN"]
+        limiter = RateLimiter(per_second=1e6, burst=10**6)
+        api = HubSpotApi(access_token=token, host=api_base(config), limiter=limiter)
+        app.extensions["hubspot_api"] = {(token, api_base(config)): api}
+    return app
+
+
+# -- inputs ------------------------------------------------------------------------------------
+def bench_config(root: Path, write_owner: str) -> Path:
+    """A realistic flow over six reps who work around the clock (results do not depend on
+    the hour the bench runs)."""
+    reps = [
+        {"id": n, "email": f"{n}@example.com", "hubspot_owner_id": str(101 + i),
+         "hours": "always", "languages": ["en", "es"] if n in ("alice", "bob") else ["en"]}
+        for i, n in enumerate(REPS)
+    ]  # fmt: skip
+    data = {
+        "store": f"sqlite:///{root / 'store.sqlite'}",
+        "timezone": "America/New_York",
+        "reps": reps,
+        "pools": {
+            "na-smb": {"members": ["alice", "bob", "chen"], "strategy": "round_robin"},
+            "enterprise": {"members": ["dana", "eli"], "strategy": "weighted"},
+            "intl": {"members": ["femi", "chen"], "strategy": "least_loaded"},
+            "spanish": {"members": ["alice", "bob"]},
+        },
+        "flow": [
+            {
+                "name": "enterprise",
+                "when": {"employees": {"gte": 1000}},
+                "assign": {"pool": "enterprise"},
+            },
+            {"name": "spanish", "when": {"language": "es"}, "assign": {"pool": "spanish"}},
+            {
+                "name": "intl",
+                "when": {"country": {"not_in": ["US", "CA"]}},
+                "assign": {"pool": "intl", "else": {"pool": "na-smb"}},
+            },
+            {"name": "everyone", "assign": {"pool": "na-smb"}},
+        ],
+        "fallback": {"rep": "bob"},
+        "hubspot": {"write_owner": write_owner},
+    }
+    path = root / "app.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _range(employees: int) -> str:
+    return [label for low, label in RANGES if employees >= low][-1]
+
+
+def signed_lines(count: int, tag: str) -> list[str]:
+    """``count`` distinct execution requests: v2 signature, v3 signature, timestamp, body."""
+    lines = []
+    stamp = str(int(time.time() * 1000))
+    for i, row in enumerate(sample_leads(count, seed=11)):
+        body = json.dumps(
+            {
+                "callbackId": f"ap-bench-{tag}-{i}",
+                "origin": {
+                    "portalId": 102670506,
+                    "actionDefinitionId": 1,
+                    "actionDefinitionVersion": 1,
+                },
+                "context": {"source": "WORKFLOWS", "workflowId": 7},
+                "object": {
+                    "objectId": 10_000 + i,
+                    "objectType": "CONTACT",
+                    "properties": {
+                        "email": row["email"],
+                        "country": row["country"],
+                        "numemployees": _range(row["employees"]),
+                        "hs_language": row["language"],
+                        "hubspot_owner_id": "",
+                    },
+                },
+                "inputFields": {"overwrite_owner": "false"},
+            },
+            separators=(",", ":"),
+        )
+        v2 = hashlib.sha256(f"{SECRET}POST{ACTION_URL}{body}".encode()).hexdigest()
+        mac = hmac.new(SECRET.encode(), f"POST{ACTION_URL}{body}{stamp}".encode(), hashlib.sha256)
+        lines.append(f"{v2}\t{b64encode(mac.digest()).decode()}\t{stamp}\t{body}")
+    return lines
+
+
+# -- serving and loading ----------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (gunicorn master and workers)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+class Server:
+    """gunicorn serving one app factory, the way ``leadrelay serve`` does (gthread)."""
+
+    def __init__(self, factory: str, env: dict[str, str], workers: int, threads: int) -> None:
+        self.port = _free_port()
+        command = [
+            str(Path(sys.executable).with_name("gunicorn")), "--pythonpath",
+            f"{REPO},{REPO / 'bench'}", "-k", "gthread", "-w", str(workers), "--threads",
+            str(threads), "-b", f"127.0.0.1:{self.port}", "--timeout", "30",
+            "--log-level", "warning", factory,
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, env={**os.environ, **env})
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{factory} did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def run_wrk(port: int, lines: list[str], args: argparse.Namespace, work: Path) -> dict:
+    per_thread = len(lines) // args.load_threads
+    for t in range(args.load_threads):
+        chunk = lines[t * per_thread : (t + 1) * per_thread]
+        (work / f"requests.{t}").write_text("\n".join(chunk) + "\n")
+    script = work / "action.lua"
+    script.write_text(WRK_SCRIPT)
+    output = subprocess.run(
+        ["wrk", "-t", str(args.load_threads), "-c", str(args.connections), "-d",
+         f"{args.seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}",
+         "--", str(work / "requests")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    p50 = re.search(r"50%\s+(\S+)", output)
+    p99 = re.search(r"99%\s+(\S+)", output)
+    return {
+        "requests": total,
+        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+        "p50": p50.group(1) if p50 else "?",
+        "p99": p99.group(1) if p99 else "?",
+        "wrapped": total > per_thread * args.load_threads,
+    }
+
+
+def run_python_load(port: int, lines: list[str], args: argparse.Namespace, work: Path) -> dict:
+    """A small keep-alive load generator for machines without wrk."""
+    import http.client
+
+    queue = iter(lines)
+    lock = threading.Lock()
+    done, errors, latencies = [0], [0], []
+    stop_at = time.monotonic() + args.seconds
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        while time.monotonic() < stop_at:
+            with lock:
+                line = next(queue, None)
+            if line is None:
+                return
+            s2, s3, stamp, body = line.split("\t", 3)
+            headers = {"Content-Type": "application/json", "X-HubSpot-Signature": s2,
+                       "X-HubSpot-Signature-Version": "v2", "X-HubSpot-Signature-v3": s3,
+                       "X-HubSpot-Request-Timestamp": stamp}  # fmt: skip
+            started = time.monotonic()
+            conn.request("POST", "/hubspot/action", body=body, headers=headers)
+            status = conn.getresponse()
+            status.read()
+            with lock:
+                latencies.append(time.monotonic() - started)
+                done[0] += 1
+                errors[0] += status.status >= 300
+
+    threads = [threading.Thread(target=worker) for _ in range(args.connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    pick = lambda q: f"{latencies[int(q * (len(latencies) - 1))] * 1000:.2f}ms"  # noqa: E731
+    return {"requests": done[0], "errors": errors[0], "p50": pick(0.5), "p99": pick(0.99),
+            "wrapped": False}  # fmt: skip
+
+
+# -- scenarios ---------------------------------------------------------------------------------
+def scenario(name: str, args: argparse.Namespace, fake: Any = None) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"hubspot-bench-{name}-"))
+    env = {"HUBSPOT_CLIENT_SECRET": SECRET, "LEADRELAY_PUBLIC_URL": PUBLIC_URL}
+    if name == "noop":
+        factory = "hubspot_bench:noop_app()"
+    else:
+        mode = "output" if name == "output" else "api"
+        env["LEADRELAY_CONFIG"] = str(bench_config(work, mode))
+        factory = f"hubspot_bench:leadrelay_app({name == 'api-unthrottled'})"
+    if fake is not None:
+        env.update(HUBSPOT_API_BASE=fake.url, HUBSPOT_ACCESS_TOKEN=fake.token)
+        fake.requests.clear()
+    server = Server(factory, env, args.workers, args.threads)
+    try:
+        lines = signed_lines(args.requests, name)
+        cpu_before = _cpu_seconds(server.process.pid)
+        load = run_wrk if shutil.which("wrk") and not args.python_load else run_python_load
+        result = load(server.port, lines, args, work)
+        result["cpu_ms"] = 1000 * (_cpu_seconds(server.process.pid) - cpu_before)
+    finally:
+        server.stop()
+    result["name"] = name
+    result["rps"] = result["requests"] / args.seconds
+    result["ok_rps"] = (result["requests"] - result["errors"]) / args.seconds
+    if name != "noop":
+        from workflows.sqlite_store import SqliteStore
+
+        store = SqliteStore(work / "store.sqlite")
+        records = list(store.log())
+        written = sum(store.writeback(r.id)["status"] == "written" for r in records)
+        store.close()
+        result["routed"], result["written"] = len(records), written
+        result["api_calls"] = len(fake.requests) if fake is not None else 0
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--load-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=40_000, help="distinct requests per run")
+    parser.add_argument("--python-load", action="store_true", help="use the Python generator")
+    args = parser.parse_args()
+
+    from fakes.hubspot_api import owner_record, start_fake
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake's per-request lines
+    fake = start_fake()
+    fake.owners = [
+        owner_record(str(101 + i), f"{n}@example.com", n.title(), "Rep", 9001 + i)
+        for i, n in enumerate(REPS)
+    ]
+    for i in range(args.requests):
+        fake.add_contact(str(10_000 + i))
+    tool = "wrk" if shutil.which("wrk") and not args.python_load else "python load generator"
+    print(
+        f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {tool}, "
+        f"{args.connections} connections, {args.seconds} s per run; {os.cpu_count()} CPUs"
+    )
+    results = [
+        scenario("noop", args),
+        scenario("output", args),
+        scenario("api", args, fake),
+        scenario("api-unthrottled", args, fake),
+    ]
+    fake.stop()
+    noop = results[0]
+    print(f"\n{'scenario':<16}{'req/s':>9}{'2xx/s':>9}{'non-2xx':>9}{'p50':>10}{'p99':>10}"
+          f"{'CPU ms/req':>12}{'vs no-op':>10}{'API calls/lead':>16}")  # fmt: skip
+    for r in results:
+        ratio = r["ok_rps"] / noop["ok_rps"]
+        cpu = r["cpu_ms"] / max(r["requests"], 1)
+        calls = f"{r['api_calls'] / r['routed']:.2f}" if r.get("routed") else "-"
+        print(f"{r['name']:<16}{r['rps']:>9.0f}{r['ok_rps']:>9.0f}{r['errors']:>9}"
+              f"{r['p50']:>10}{r['p99']:>10}{cpu:>12.2f}{ratio:>10.2f}{calls:>16}")  # fmt: skip
+        if r.get("wrapped"):
+            print(f"  note: {r['name']} ran out of distinct requests; raise --requests")
+    for r in results[1:]:
+        print(f"{r['name']}: {r['routed']} contacts routed, {r['written']} owners written "
+              f"through the API, {r['api_calls']} API calls")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Execute one workflow action: complete the contact, route and write it once, shape the answer.
+
+In ``write_owner: api`` mode HubSpot's API is called at most to read what the request lacks
+(normally nothing, or the company owner for account rules) and to set the owner. In ``output``
+mode nothing is called: the owner leaves only as the ``owner_id`` output field.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+
+from adapters.hubspot import ContactNeeds, lead_from_contact
+from adapters.hubspot_client import HubSpotApi, api_base
+from adapters.hubspot_limits import RateLimiter
+from adapters.hubspot_payload import ActionRequest, failure_fields, keep_reason, output_fields
+from adapters.model import Lead
+from workflows.config import Config
+from workflows.delivery import Inbound, deliver
+from workflows.errors import CrmError
+from workflows.router import Router
+
+log = logging.getLogger("leadrelay.hubspot")
+_api_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ActionAnswer:
+    """The HTTP answer to HubSpot: 200 with outputFields, or 503 so that HubSpot retries."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def hubspot_api(app: Flask, config: Config, token: str) -> HubSpotApi:
+    """The app's HubSpot client for ``token``: one per process, so threads share its limiter."""
+    key = (token, api_base(config))
+    with _api_lock:
+        apis: dict[tuple[str, str], HubSpotApi] = app.extensions.setdefault("hubspot_api", {})
+        if key not in apis:
+            per_second = config.hubspot.max_calls_per_10s / 10
+            limiter = RateLimiter(per_second=per_second, burst=max(1, int(per_second * 2)))
+            apis[key] = HubSpotApi(access_token=token, host=key[1], limiter=limiter)
+        return apis[key]
+
+
+def contact_needs(app: Flask, config: Config) -> ContactNeeds:
+    """What the app's rules read from a contact, worked out once per app."""
+    needs: ContactNeeds | None = app.extensions.get("hubspot_needs")
+    if needs is None:
+        needs = app.extensions["hubspot_needs"] = ContactNeeds.of(config)
+    return needs
+
+
+def _contact(
+    action: ActionRequest, needs: ContactNeeds, api: HubSpotApi | None, deadline: float
+) -> Lead:
+    properties = dict(action.properties)
+    account_owner = None
+    if api is not None:
+        if needs.missing(properties):
+            # The definition predates app.yaml's rules: one read brings every property.
+            read = api.read_contact(action.contact_id, needs.properties, deadline)
+            properties.update(read)
+        if needs.account_owner:
+            account_owner = api.account_owner(properties, deadline)
+    return lead_from_contact(action.contact_id, properties, account_owner)
+
+
+def execute(
+    action: ActionRequest,
+    *,
+    config: Config,
+    needs: ContactNeeds,
+    router: Router,
+    api: HubSpotApi | None,
+    now: datetime,
+) -> ActionAnswer:
+    """Route the action's contact under its callback id and answer HubSpot.
+
+    ``api`` is None in ``write_owner: output`` mode: then nothing calls HubSpot.
+    """
+    deadline = api.deadline() if api is not None else 0.0
+    try:
+        lead = _contact(action, needs, api, deadline)
+    except CrmError as exc:
+        return _failed(action, exc, "reading the contact")
+    keep = keep_reason(lead.owner, config) if lead.owner and not action.overwrite else None
+    inbound = Inbound(lead, action.idempotency_key, keep_reason=keep, entry=action.entry)
+    write = api.owner_writer(deadline) if api is not None else None
+    (delivery,) = deliver(router, [inbound], now, source="hubspot", write=write)
+    decision = delivery.result.decision
+    if delivery.status != "failed":
+        return ActionAnswer(200, {"outputFields": output_fields(decision, config)})
+    assert delivery.error is not None
+    if delivery.error.retryable:
+        return _failed(action, delivery.error, "writing the owner")
+    log.error(
+        "callback %s: HubSpot refused owner %s for contact %s: %s",
+        action.callback_id, decision.owner_crm_id, lead.id, delivery.error,
+    )  # fmt: skip
+    return ActionAnswer(200, {"outputFields": output_fields(decision, config, delivery.error)})
+
+
+def _failed(action: ActionRequest, error: CrmError, doing: str) -> ActionAnswer:
+    if error.retryable:
+        # HubSpot retries 5xx for up to 3 days; the retry writes without deciding again.
+        log.warning(
+            "callback %s: %s failed, asking HubSpot to retry: %s", action.callback_id, doing, error
+        )
+        return ActionAnswer(503, {"error": f"{error}; HubSpot will retry"})
+    log.error("callback %s: %s failed: %s", action.callback_id, doing, error)
+    return ActionAnswer(200, {"outputFields": failure_fields(error)})

@@ -1,0 +1,317 @@
+"""A fake HubSpot API served over loopback HTTP, for the real hubspot-api-client to talk to.
+
+hubspot-api-client speaks urllib3, which ``responses`` cannot see, so this is a small WSGI app
+in a thread. It answers in the shapes HubSpot documents (see
+/work/shared/reference/crm-protocols.md): owners pages, contact read/update, batch read/update,
+search, companies, action definitions, callback completion. It can be told to fail the next
+calls (429 with Retry-After, 5xx, 401) and records every request so tests count API calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+TOKEN = "pat-na1-test-token"
+DEVELOPER_KEY = "dev-key-test"
+STAMP = "2026-11-24T15:00:00.000Z"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    at: float
+
+
+@dataclass
+class _Failure:
+    status: int
+    times: int
+    path: str
+    retry_after: str | None
+    delay: float
+
+
+def owner_record(owner_id: str, email: str, first: str, last: str, user_id: int) -> dict[str, Any]:
+    """An owner as ``GET /crm/v3/owners/`` lists it."""
+    return {
+        "id": owner_id, "email": email, "firstName": first, "lastName": last,
+        "userId": user_id, "userIdIncludingInactive": user_id, "type": "PERSON",
+        "createdAt": STAMP, "updatedAt": STAMP, "archived": False, "teams": [],
+    }  # fmt: skip
+
+
+@dataclass
+class FakeHubSpot:
+    """State of the fake portal plus the server that serves it."""
+
+    token: str = TOKEN
+    developer_key: str = DEVELOPER_KEY
+    owners: list[dict[str, Any]] = field(default_factory=list)
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    companies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    definitions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    completed: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    failures: list[_Failure] = field(default_factory=list)
+    page_size: int = 100
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(5001)
+        if not self.owners:  # the owners of app.yaml's reps alice, bob, chen
+            self.owners = [
+                owner_record("101", "alice@example.com", "Alice", "Ng", 9001),
+                owner_record("102", "bob@example.com", "Bob", "Marsh", 9002),
+                owner_record("103", "chen@example.com", "Chen", "Li", 9003),
+            ]
+
+    # -- test controls --------------------------------------------------------------------
+    def fail_next(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        path: str = "/",
+        retry_after: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next ``times`` requests under ``path`` with ``status`` (0: just delay)."""
+        self.failures.append(_Failure(status, times, path, retry_after, delay))
+
+    def calls(self, method: str | None = None, path: str = "/") -> list[Recorded]:
+        """Recorded requests, optionally of one method under one path prefix."""
+        return [
+            r
+            for r in self.requests
+            if (method is None or r.method == method) and r.path.startswith(path)
+        ]
+
+    def add_contact(self, contact_id: str, **properties: Any) -> None:
+        self.contacts[contact_id] = {"hs_object_id": contact_id, **properties}
+
+    # -- serving ----------------------------------------------------------------------------
+    def start(self) -> FakeHubSpot:
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+
+    def _wsgi(self, environ: dict, start_response: Any) -> Any:
+        return self._respond(Request(environ))(environ, start_response)
+
+    def _respond(self, request: Request) -> Response:
+        raw = request.get_data(as_text=True)
+        body = json.loads(raw) if raw else None
+        query = {key: request.args.getlist(key) for key in request.args}
+        with self._lock:
+            self.requests.append(Recorded(request.method, request.path, query, body, time.time()))
+            failure = next((f for f in self.failures if request.path.startswith(f.path)), None)
+            if failure is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    self.failures.remove(failure)
+        if failure is not None:
+            time.sleep(failure.delay)
+            if failure.status:
+                return self._error(failure.status, failure.retry_after)
+        if request.path.startswith("/automation/v4/actions/"):
+            if request.path.startswith("/automation/v4/actions/callbacks/"):
+                if request.headers.get("Authorization") != f"Bearer {self.token}":
+                    return self._error(401)
+                self.completed.append(body)
+                return Response(status=204)
+            if request.args.get("hapikey") != self.developer_key:
+                return self._error(401)
+            return self._definitions(request, body)
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return self._error(401)
+        return self._crm(request, body)
+
+    # -- answers ------------------------------------------------------------------------
+    @staticmethod
+    def _json(data: Any, status: int = 200) -> Response:
+        return Response(json.dumps(data), status=status, mimetype="application/json")
+
+    def _error(self, status: int, retry_after: str | None = None) -> Response:
+        category = {401: "INVALID_AUTHENTICATION", 404: "OBJECT_NOT_FOUND", 429: "RATE_LIMITS"}
+        message = {
+            401: "Authentication credentials not found.",
+            429: "You have reached your secondly limit.",
+        }.get(status, "internal error" if status >= 500 else "bad request")
+        answer = self._json(
+            {
+                "status": "error",
+                "message": message,
+                "correlationId": "0000-test",
+                "category": category.get(status, "VALIDATION_ERROR"),
+            },
+            status,
+        )
+        if retry_after is not None:
+            answer.headers["Retry-After"] = retry_after
+        return answer
+
+    def _object(self, object_id: str, props: dict[str, Any], wanted: list[str]) -> dict:
+        names = wanted or list(props)
+        return {
+            "id": object_id,
+            "properties": {name: props.get(name) for name in names},
+            "createdAt": STAMP,
+            "updatedAt": STAMP,
+            "archived": False,
+        }
+
+    @staticmethod
+    def _wanted(request: Request) -> list[str]:
+        # The client sends ?properties=a&properties=b; people also write a,b.
+        return [n for value in request.args.getlist("properties") for n in value.split(",") if n]
+
+    def _crm(self, request: Request, body: Any) -> Response:
+        parts = request.path.strip("/").split("/")
+        if parts[:3] == ["crm", "v3", "owners"]:
+            start = int(request.args.get("after") or 0)
+            limit = min(int(request.args.get("limit") or 100), self.page_size)
+            page: dict[str, Any] = {"results": self.owners[start : start + limit]}
+            if start + limit < len(self.owners):
+                page["paging"] = {"next": {"after": str(start + limit), "link": "?after="}}
+            return self._json(page)
+        if parts[:4] == ["crm", "v3", "objects", "companies"] and len(parts) == 5:
+            company = self.companies.get(parts[4])
+            if company is None:
+                return self._error(404)
+            return self._json(self._object(parts[4], company, self._wanted(request)))
+        if parts[:4] != ["crm", "v3", "objects", "contacts"] or len(parts) not in (5, 6):
+            return self._error(404)
+        if len(parts) == 6:
+            if request.method == "POST" and parts[4] == "batch" and parts[5] in ("read", "update"):
+                return self._batch(parts[5], body or {})
+            return self._error(404)
+        if request.method == "POST" and parts[4] == "search":
+            return self._search(body)
+        contact_id = parts[4]
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            return self._error(404)
+        if request.method == "GET":
+            return self._json(self._object(contact_id, contact, self._wanted(request)))
+        if request.method == "PATCH":
+            problem = self._invalid(body.get("properties") or {})
+            if problem:
+                return self._json(problem, 400)
+            contact.update(body["properties"])
+            return self._json(self._object(contact_id, contact, list(body["properties"])))
+        return self._error(404)
+
+    def _invalid(self, properties: dict[str, Any]) -> dict | None:
+        owner = properties.get("hubspot_owner_id")
+        if owner and owner not in {o["id"] for o in self.owners}:
+            return {
+                "status": "error",
+                "message": f"Property values were not valid: {owner} is not a valid owner id",
+                "correlationId": "0000-test",
+                "category": "VALIDATION_ERROR",
+            }
+        return None
+
+    def _search(self, body: dict[str, Any]) -> Response:
+        def matches(props: dict[str, Any]) -> bool:
+            groups = body.get("filterGroups") or [{"filters": []}]
+            return any(
+                all(str(props.get(f["propertyName"])) == str(f.get("value")) for f in g["filters"])
+                for g in groups
+            )
+
+        found = [cid for cid, props in sorted(self.contacts.items()) if matches(props)]
+        start, limit = int(body.get("after") or 0), min(int(body.get("limit") or 10), 200)
+        chunk = found[start : start + limit]
+        wanted = body.get("properties") or []
+        page: dict[str, Any] = {
+            "total": len(found),
+            "results": [self._object(cid, self.contacts[cid], wanted) for cid in chunk],
+        }
+        if start + limit < len(found):
+            page["paging"] = {"next": {"after": str(start + limit)}}
+        return self._json(page)
+
+    def _batch(self, action: str, body: dict[str, Any]) -> Response:
+        results, errors = [], []
+        for item in body.get("inputs", []):
+            contact = self.contacts.get(str(item["id"]))
+            if contact is None:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": "Could not get some CONTACT objects, they may be deleted.",
+                        "context": {"ids": [str(item["id"])]},
+                        "links": {},
+                        "errors": [],
+                    }  # fmt: skip
+                )
+                continue
+            if action == "update":
+                contact.update(item.get("properties") or {})
+                wanted = list(item.get("properties") or {})
+            else:
+                wanted = body.get("properties") or []
+            results.append(self._object(str(item["id"]), contact, wanted))
+        answer: dict[str, Any] = {
+            "status": "COMPLETE", "results": results, "startedAt": STAMP, "completedAt": STAMP,
+        }  # fmt: skip
+        if errors:
+            answer.update(errors=errors, numErrors=len(errors))
+        return self._json(answer, 207 if errors else 200)
+
+    def _definitions(self, request: Request, body: Any) -> Response:
+        parts = request.path.strip("/").split("/")  # automation v4 actions {app} [{definition}]
+        app = parts[3]
+        defs = self.definitions.setdefault(app, [])
+        if len(parts) == 4 and request.method == "GET":
+            return self._json({"results": defs})
+        if len(parts) == 4 and request.method == "POST":
+            created = {**body, "id": str(next(self._ids)), "revisionId": "1"}
+            defs.append(created)
+            return self._json(created)
+        found = next((d for d in defs if d["id"] == parts[4]), None) if len(parts) == 5 else None
+        if found is None:
+            return self._error(404)
+        if request.method == "PATCH":
+            found.update(body)
+            found["revisionId"] = str(int(found["revisionId"]) + 1)
+        return self._json(found)
+
+
+def start_fake(**state: Any) -> FakeHubSpot:
+    """A started fake (for the benchmark, or tests that manage their own lifetime)."""
+    return FakeHubSpot(**state).start()
+
+
+@pytest.fixture
+def fake_hubspot(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
+    """A running fake HubSpot; ``HUBSPOT_API_BASE`` and ``HUBSPOT_ACCESS_TOKEN`` point at it."""
+    fake = start_fake()
+    monkeypatch.setenv("HUBSPOT_API_BASE", fake.url)
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", fake.token)
+    yield fake
+    fake.stop()

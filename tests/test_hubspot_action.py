@@ -1,0 +1,281 @@
+"""POST /hubspot/action end to end: real signed requests, the real app, a faked HubSpot API."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
+from fakes.hubspot_requests import (
+    action_body,
+    hubspot_app,  # noqa: F401 (fixture)
+    post_action,
+    with_properties,
+)
+
+API = {"write_owner": "api"}
+
+
+def outputs(response):
+    assert response.status_code == 200, response.json
+    return response.json["outputFields"]
+
+
+def owner_updates(fake):
+    return [r.body["properties"]["hubspot_owner_id"] for r in fake.calls("PATCH", "/crm/v3")]
+
+
+# -- output mode: no API call at all ----------------------------------------------------------
+
+
+def test_contact_is_routed_and_owner_goes_out_as_output_fields(hubspot_app, fake_hubspot):
+    fields = outputs(post_action(hubspot_app(), action_body()))
+    assert fields == {
+        "hs_execution_state": "SUCCESS",
+        "owner_id": "101",
+        "owner_email": "alice@example.com",
+        "rule": "everyone",
+        "reason": "everyone: pool team (round_robin) chose alice",
+        "outcome": "assigned",
+    }
+    assert fake_hubspot.requests == []
+
+
+def test_employee_range_reaches_the_size_rule(hubspot_app):
+    body = with_properties(action_body(), numemployees="1000+")
+    fields = outputs(post_action(hubspot_app(), body))
+    assert (fields["rule"], fields["owner_id"]) == ("enterprise", "103")
+
+
+def test_retried_callback_returns_the_first_answer_and_rotates_nothing(hubspot_app, store):
+    client = hubspot_app()
+    first = outputs(post_action(client, action_body()))
+    again = outputs(post_action(client, action_body()))
+    assert again == first
+    assert len(list(store.log())) == 1
+    assert outputs(post_action(client, action_body(callbackId="ap-next")))["owner_id"] == "102"
+
+
+def test_owned_contact_keeps_its_owner_when_overwrite_is_off(hubspot_app, store):
+    fields = outputs(post_action(hubspot_app(), action_body("owned_contact")))
+    assert fields["hs_execution_state"] == "SUCCESS"
+    assert (fields["outcome"], fields["owner_id"], fields["owner_email"]) == (
+        "kept", "102", "bob@example.com",
+    )  # fmt: skip
+    assert fields["reason"] == "already owned by bob (owner 102); overwrite_owner is off"
+    (record,) = store.log()
+    assert record.decision.outcome == "kept" and record.source == "hubspot"
+
+
+def test_owned_contact_is_rerouted_when_overwrite_is_on(hubspot_app):
+    body = action_body("owned_contact", inputFields={"overwrite_owner": "true"})
+    body = with_properties(body, numemployees="10")
+    fields = outputs(post_action(hubspot_app(), body))
+    assert (fields["outcome"], fields["owner_id"]) == ("assigned", "101")
+
+
+def test_routing_entry_starts_at_the_chosen_pool(hubspot_app):
+    body = action_body(inputFields={"routing_entry": "big"})
+    fields = outputs(post_action(hubspot_app(), body))
+    assert (fields["rule"], fields["owner_id"]) == ("pool:big", "103")
+
+
+def test_nobody_available_answers_fail_continue_to_branch_on(hubspot_app):
+    client = hubspot_app(
+        reps=[{"id": "alice", "timezone": "UTC", "hubspot_owner_id": "101", "active": False}],
+        pools={"team": {"members": ["alice"]}},
+        flow=[{"name": "everyone", "assign": {"pool": "team"}}],
+        fallback={"rep": "alice"},
+    )
+    fields = outputs(post_action(client, action_body()))
+    assert fields["hs_execution_state"] == "FAIL_CONTINUE"
+    assert (fields["outcome"], fields["owner_id"]) == ("unassigned", "")
+    assert "nobody available" in fields["reason"]
+
+
+def test_contact_with_all_properties_empty_is_still_routed(hubspot_app, fake_hubspot):
+    fields = outputs(post_action(hubspot_app(), action_body("empty_properties")))
+    assert (fields["outcome"], fields["rule"], fields["owner_id"]) == (
+        "assigned",
+        "everyone",
+        "101",
+    )
+    assert fake_hubspot.requests == []
+
+
+# -- bad requests -----------------------------------------------------------------------------
+
+
+def test_malformed_json_answers_400(hubspot_app):
+    response = post_action(hubspot_app(), b'{"callbackId": "x", "object": ')
+    assert response.status_code == 400
+    assert response.json["field"] == "body" and "not valid JSON" in response.json["error"]
+
+
+def test_missing_object_answers_400_naming_it(hubspot_app):
+    response = post_action(hubspot_app(), action_body("no_object"))
+    assert (response.status_code, response.json["field"]) == (400, "object")
+
+
+def test_object_id_of_the_wrong_type_answers_400(hubspot_app):
+    body = action_body()
+    body["object"]["objectId"] = {"id": 904}
+    response = post_action(hubspot_app(), body)
+    assert (response.status_code, response.json["field"]) == (400, "object.objectId")
+
+
+def test_unknown_routing_entry_answers_400_listing_the_choices(hubspot_app):
+    response = post_action(hubspot_app(), action_body(inputFields={"routing_entry": "nope"}))
+    assert response.status_code == 400
+    assert "team" in response.json["error"] and "big" in response.json["error"]
+
+
+def test_oversized_body_answers_413_as_json(hubspot_app):
+    body = with_properties(action_body(), notes="x" * (1024 * 1024))
+    response = post_action(hubspot_app(), body)
+    assert response.status_code == 413
+    assert "error" in response.json
+
+
+# -- api mode: the owner is written through hubspot-api-client --------------------------------
+
+
+def test_api_mode_sets_the_owner_with_one_call(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904", email="ana.smith@hooli.com")
+    fields = outputs(post_action(hubspot_app(hubspot=API), action_body()))
+    assert (fields["outcome"], fields["owner_id"]) == ("assigned", "101")
+    assert len(fake_hubspot.requests) == 1
+    assert owner_updates(fake_hubspot) == ["101"]
+    assert fake_hubspot.contacts["904"]["hubspot_owner_id"] == "101"
+
+
+def test_api_mode_retry_of_a_written_callback_calls_nothing(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    client = hubspot_app(hubspot=API)
+    first = outputs(post_action(client, action_body()))
+    assert outputs(post_action(client, action_body())) == first
+    assert len(fake_hubspot.requests) == 1
+
+
+def test_api_mode_kept_owner_is_not_written(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("905", hubspot_owner_id="102")
+    fields = outputs(post_action(hubspot_app(hubspot=API), action_body("owned_contact")))
+    assert fields["outcome"] == "kept"
+    assert fake_hubspot.requests == []
+
+
+def test_missing_access_token_in_api_mode_answers_503_naming_it(hubspot_app, monkeypatch):
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    response = post_action(hubspot_app(hubspot=API), action_body())
+    assert response.status_code == 503
+    assert "HUBSPOT_ACCESS_TOKEN is not set" in response.json["error"]
+
+
+def test_stale_definition_reads_the_contact_once_with_exactly_the_rule_properties(
+    hubspot_app, fake_hubspot
+):
+    fake_hubspot.add_contact("907", email="gia@stark.com", numemployees="5000")
+    fields = outputs(post_action(hubspot_app(hubspot=API), action_body("stale_definition")))
+    assert (fields["rule"], fields["owner_id"]) == ("enterprise", "103")
+    (read,) = fake_hubspot.calls("GET")
+    assert read.path == "/crm/v3/objects/contacts/907"
+    assert sorted(read.query["properties"]) == ["email", "hubspot_owner_id", "numemployees"]
+    assert owner_updates(fake_hubspot) == ["103"]
+
+
+def test_account_rule_reads_the_company_owner(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    fake_hubspot.companies["77"] = {"name": "Hooli", "hubspot_owner_id": "102"}
+    client = hubspot_app(
+        hubspot=API,
+        flow=[
+            {"name": "customers", "when": {"account_owner": {"exists": True}},
+             "assign": {"account_owner": True}},
+            {"name": "everyone", "assign": {"pool": "team"}},
+        ],
+    )  # fmt: skip
+    body = with_properties(action_body(), associatedcompanyid="77")
+    fields = outputs(post_action(client, body))
+    assert (fields["rule"], fields["owner_id"]) == ("customers", "102")
+    assert [(r.method, r.path) for r in fake_hubspot.requests] == [
+        ("GET", "/crm/v3/objects/companies/77"),
+        ("PATCH", "/crm/v3/objects/contacts/904"),
+    ]
+
+
+def test_transient_5xx_is_retried_within_the_request(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    fake_hubspot.fail_next(502)
+    fields = outputs(post_action(hubspot_app(hubspot=API), action_body()))
+    assert fields["outcome"] == "assigned"
+    assert owner_updates(fake_hubspot) == ["101", "101"]
+
+
+def test_write_failure_answers_503_then_the_retry_writes_without_rerouting(
+    hubspot_app, fake_hubspot, store
+):
+    fake_hubspot.add_contact("904")
+    fake_hubspot.fail_next(503, times=10)
+    client = hubspot_app(hubspot=API)
+    started = time.monotonic()
+    failed = post_action(client, action_body())
+    assert failed.status_code == 503 and "HubSpot will retry" in failed.json["error"]
+    assert time.monotonic() - started < 8  # HubSpot waits ~30 s; we answer well before
+    (record,) = store.log()
+    assert store.writeback(record.id)["status"] == "failed"
+
+    fake_hubspot.failures.clear()
+    fields = outputs(post_action(client, action_body()))  # HubSpot's retry
+    assert (fields["outcome"], fields["owner_id"]) == ("assigned", "101")
+    assert owner_updates(fake_hubspot)[-1] == "101"
+    assert len(list(store.log())) == 1
+    assert store.writeback(record.id)["status"] == "written"
+    assert outputs(post_action(client, action_body(callbackId="ap-next")))["owner_id"] == "102"
+
+
+def test_429_with_a_long_retry_after_answers_503_fast_and_holds_every_caller(
+    hubspot_app, fake_hubspot
+):
+    fake_hubspot.add_contact("904")
+    fake_hubspot.add_contact("906")
+    fake_hubspot.fail_next(429, retry_after="30")
+    client = hubspot_app(hubspot=API)
+    started = time.monotonic()
+    assert post_action(client, action_body()).status_code == 503
+    other = action_body("empty_properties")
+    assert post_action(client, other).status_code == 503
+    assert time.monotonic() - started < 1
+    assert len(fake_hubspot.requests) == 1  # the pause kept the second caller off the API
+
+
+def test_429_with_a_short_retry_after_is_honoured_then_succeeds(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    fake_hubspot.fail_next(429, retry_after="1")
+    started = time.monotonic()
+    fields = outputs(post_action(hubspot_app(hubspot=API), action_body()))
+    assert fields["outcome"] == "assigned"
+    first, second = fake_hubspot.calls("PATCH")
+    assert second.at - first.at >= 0.95
+    assert time.monotonic() - started < 3
+
+
+def test_bad_token_answers_fail_continue_and_is_logged_loudly(
+    hubspot_app, fake_hubspot, monkeypatch, caplog
+):
+    fake_hubspot.add_contact("904")
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-revoked-secret-token")
+    with caplog.at_level(logging.INFO):
+        fields = outputs(post_action(hubspot_app(hubspot=API), action_body()))
+    assert fields["hs_execution_state"] == "FAIL_CONTINUE"
+    assert fields["outcome"] == "failed" and "401" in fields["reason"]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("401" in r.getMessage() for r in errors)
+    assert "pat-revoked-secret-token" not in caplog.text
+
+
+def test_owner_hubspot_rejects_is_a_failure_not_a_success(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    fake_hubspot.owners = [o for o in fake_hubspot.owners if o["id"] != "101"]
+    fields = outputs(post_action(hubspot_app(hubspot=API), action_body()))
+    assert (fields["hs_execution_state"], fields["outcome"]) == ("FAIL_CONTINUE", "failed")
+    assert "400" in fields["reason"] and "101" in fields["reason"]
