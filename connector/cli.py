@@ -16,7 +16,9 @@ from adapters import salesforce as salesforce_adapter
 from adapters.model import Lead
 from connector.hubspot_cli import hubspot
 from connector.output import print_distribution, print_log, result_line
+from connector.reassign_cli import reassign
 from connector.salesforce_cli import salesforce
+from connector.sweep_cli import sweep
 from workflows.config import Config, default_config_path, load_config
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
 from workflows.router import Router
@@ -193,6 +195,8 @@ def serve(state: _State, host: str, port: int, workers: int, threads: int) -> No
 
 main.add_command(hubspot)
 main.add_command(salesforce)
+main.add_command(sweep)
+main.add_command(reassign)
 
 
 def run() -> None:

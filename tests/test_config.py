@@ -127,3 +127,31 @@ def test_relative_store_path_is_relative_to_app_yaml(tmp_path, make_config):
 def test_unsupported_store_url_is_a_config_error(make_config):
     (error,) = errors_of(make_config, store="mysql://db/leads")
     assert error.startswith("store: unsupported store URL 'mysql://db/leads'")
+
+
+def test_sla_settings_inherit_and_rules_override(make_config):
+    config = make_config(
+        sla={"first_touch": "15m", "max_reassignments": 2, "escalate_to": {"rep": "bob"}},
+        flow=[
+            {"name": "big", "when": {"employees": {"gte": 1000}},
+             "sla": {"first_touch": "1h", "clock": "wall"},
+             "flow": [{"name": "na", "assign": {"pool": "team"}}]},
+            {"name": "quiet", "sla": {"enabled": False}, "assign": {"pool": "team"}},
+        ],
+    )  # fmt: skip
+    nested = config.sla_for("big/na")
+    assert nested is not None
+    assert (nested.first_touch.total_seconds(), nested.clock) == (3600, "wall")
+    assert (nested.max_reassignments, nested.escalate_to.name) == (2, "bob")
+    assert config.sla_for("fallback").first_touch.total_seconds() == 900
+    assert config.sla_for("quiet") is None
+
+
+def test_bad_sla_duration_names_the_path(make_config):
+    (error,) = errors_of(make_config, sla={"first_touch": "soon"})
+    assert error.startswith("sla.first_touch: expected a duration like 15m")
+
+
+def test_notify_needs_a_url_or_the_variable_holding_it(make_config):
+    (error,) = errors_of(make_config, notify=[{"format": "slack"}])
+    assert error == "notify[0]: give exactly one of url or url_env"

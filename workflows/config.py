@@ -10,6 +10,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,13 @@ from workflows.conditions import Condition, compile_condition
 from workflows.config_schema import (
     AppSpec,
     HubSpotSpec,
+    NotifySpec,
     PoolSpec,
     RepSpec,
+    RuleSlaSpec,
     RuleSpec,
     SalesforceSpec,
+    SlaSpec,
     TargetSpec,
     error_path,
 )
@@ -77,6 +81,42 @@ class Target:
         return self.kind.replace("_", " ")
 
 
+@dataclass(frozen=True)
+class SlaSettings:
+    """The first-touch SLA that applies to one assignment (global, or a rule's override)."""
+
+    first_touch: timedelta
+    clock: str  # "working_hours" (the owner's own hours) or "wall"
+    max_reassignments: int
+    escalate_to: Target | None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class RuleSla:
+    """A rule's ``sla:``: only the keys it sets, to lay over the global settings."""
+
+    first_touch: timedelta | None = None
+    clock: str | None = None
+    max_reassignments: int | None = None
+    escalate_to: Target | None = None
+    enabled: bool | None = None
+
+    def over(self, base: SlaSettings) -> SlaSettings:
+        """``base`` with this rule's keys laid over it."""
+        return SlaSettings(
+            first_touch=self.first_touch if self.first_touch is not None else base.first_touch,
+            clock=self.clock or base.clock,
+            max_reassignments=(
+                self.max_reassignments
+                if self.max_reassignments is not None
+                else base.max_reassignments
+            ),
+            escalate_to=self.escalate_to or base.escalate_to,
+            enabled=self.enabled if self.enabled is not None else base.enabled,
+        )
+
+
 @dataclass
 class Rule:
     """One entry of a flow: a condition and either a target or a nested flow (or both)."""
@@ -87,6 +127,7 @@ class Rule:
     assign: Target | None
     flow: CompiledFlow | None
     path: str
+    sla: RuleSla | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +144,27 @@ class Config:
     source: Path
     hubspot: HubSpotSpec = HubSpotSpec()
     salesforce: SalesforceSpec = SalesforceSpec()
+    sla: SlaSettings | None = None  # None: no SLA sweep unless a rule sets its own
+    sweep_every: timedelta = timedelta(minutes=2)
+    notify: tuple[NotifySpec, ...] = ()
+
+    def sla_for(self, rule_path: str) -> SlaSettings | None:
+        """The SLA for an assignment made by the rule at ``rule_path`` (``a/b``), or None.
+
+        Rules inherit from their parents; a rule's own keys override. The fallback and routing
+        entries use the global settings.
+        """
+        settings = self.sla
+        flow: CompiledFlow | None = self.flow
+        for name in rule_path.split("/"):
+            rule = next((r for r in flow.rules if r.name == name), None) if flow else None
+            if rule is None:
+                break
+            if rule.sla is not None:
+                base = settings or _DEFAULT_SLA
+                settings = rule.sla.over(base)
+            flow = rule.flow
+        return settings if settings is not None and settings.enabled else None
 
     def rule(self, name: str) -> Rule:
         """A top-level rule by name (a routing entry point); LookupError names the choices."""
@@ -147,6 +209,11 @@ def _comparable_id(crm: str, crm_id: str) -> str:
     return crm_id[:15] if crm == "salesforce" else crm_id
 
 
+_DEFAULT_SLA = SlaSettings(
+    first_touch=timedelta(minutes=15), clock="working_hours", max_reassignments=2, escalate_to=None
+)
+
+
 def default_config_path() -> Path:
     """``$LEADRELAY_CONFIG``, else ./app.yaml."""
     return Path(os.environ.get("LEADRELAY_CONFIG", "app.yaml"))
@@ -187,7 +254,8 @@ def _pydantic_message(error: Any) -> str:
         return "unknown key"
     if error["type"] == "missing":
         return "required"
-    return f"{error['msg']} (got {error.get('input')!r})"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{message} (got {error.get('input')!r})"
 
 
 class _Builder:
@@ -210,6 +278,10 @@ class _Builder:
             self._add_pool(pool_id, pool_spec, f"pools.{pool_id}")
         flow = self._flow(spec.flow, "flow")
         fallback = self._target(spec.fallback, "fallback")
+        sla = self._sla(spec.sla) if spec.sla else None
+        for i, hook in enumerate(spec.notify):
+            if (hook.url is None) == (hook.url_env is None):
+                self._fail(f"notify[{i}]", "give exactly one of url or url_env")
         if not spec.store.startswith(SUPPORTED_STORES):
             self._fail("store", f"unsupported store URL {spec.store!r} (expected sqlite:///path)")
         if self.errors:
@@ -226,6 +298,9 @@ class _Builder:
             source=self.source,
             hubspot=spec.hubspot,
             salesforce=spec.salesforce,
+            sla=sla,
+            sweep_every=spec.sla.sweep_every if spec.sla else timedelta(minutes=2),
+            notify=tuple(spec.notify),
         )
 
     def _fail(self, path: str, message: str) -> None:
@@ -308,8 +383,21 @@ class _Builder:
                 self._fail(rule_path, "a rule needs 'assign' or a nested 'flow'")
             nested = self._flow(spec.flow, f"{rule_path}.flow") if spec.flow is not None else None
             target = self._target(spec.assign, f"{rule_path}.assign") if spec.assign else None
-            built.append(Rule(spec.name, spec.when, condition, target, nested, rule_path))
+            sla = self._rule_sla(spec.sla, f"{rule_path}.sla") if spec.sla else None
+            built.append(Rule(spec.name, spec.when, condition, target, nested, rule_path, sla))
         return CompiledFlow(built)
+
+    def _sla(self, spec: SlaSpec) -> SlaSettings:
+        escalate = self._target(spec.escalate_to, "sla.escalate_to") if spec.escalate_to else None
+        return SlaSettings(
+            spec.first_touch, spec.clock, spec.max_reassignments, escalate, spec.enabled
+        )
+
+    def _rule_sla(self, spec: RuleSlaSpec, path: str) -> RuleSla:
+        escalate = (
+            self._target(spec.escalate_to, f"{path}.escalate_to") if spec.escalate_to else None
+        )
+        return RuleSla(spec.first_touch, spec.clock, spec.max_reassignments, escalate, spec.enabled)
 
     def _target(self, spec: TargetSpec, path: str) -> Target | None:
         kinds = [k for k in TARGET_KINDS if getattr(spec, k) not in (None, False)]

@@ -6,6 +6,8 @@ pool) and the compiled forms are built in ``config.py``.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -23,7 +25,24 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+_DURATION = re.compile(r"(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?")
+
+
+def _as_duration(value: Any) -> Any:
+    # "15m", "2h", "1h30m", "1d", "90s"; a bare number is seconds.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip().lower())
+        if match and any(match.groups()):
+            days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+            return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        raise ValueError(f"expected a duration like 15m, 2h, 1h30m or 1d, got {value!r}")
+    return value
+
+
 Text = Annotated[str, BeforeValidator(_as_text)]
+Duration = Annotated[timedelta, BeforeValidator(_as_duration)]
 TextList = Annotated[list[Text], BeforeValidator(_as_list)]
 
 
@@ -71,11 +90,46 @@ class TargetSpec(Strict):
     else_: TargetSpec | None = Field(default=None, alias="else")
 
 
+class RuleSlaSpec(Strict):
+    """A rule's own ``sla:``: each key given overrides the global (or parent rule's) value."""
+
+    first_touch: Duration | None = None
+    clock: Literal["working_hours", "wall"] | None = None
+    max_reassignments: int | None = Field(default=None, ge=0)
+    escalate_to: TargetSpec | None = None
+    enabled: bool | None = None  # false: leads of this rule are never swept
+
+
+class SlaSpec(Strict):
+    """``sla:`` in app.yaml: how long an owner has to make first contact, and what then."""
+
+    first_touch: Duration = timedelta(minutes=15)
+    clock: Literal["working_hours", "wall"] = "working_hours"
+    max_reassignments: int = Field(default=2, ge=0)
+    escalate_to: TargetSpec | None = None
+    sweep_every: Duration = timedelta(minutes=2)
+    enabled: bool = True
+
+
+class NotifySpec(Strict):
+    """One outgoing webhook of ``notify:``; a Slack incoming-webhook URL is a secret, so it
+    comes from the environment variable named by ``url_env``."""
+
+    url: str | None = None
+    url_env: str | None = None
+    format: Literal["json", "slack"] = "json"
+    events: list[Literal["assigned", "reassigned", "escalated"]] = Field(
+        default_factory=lambda: ["assigned", "reassigned", "escalated"]
+    )
+    max_attempts: int = Field(default=5, ge=1, le=20)
+
+
 class RuleSpec(Strict):
     name: Text = Field(min_length=1)
     when: Any = None
     assign: TargetSpec | None = None
     flow: list[RuleSpec] | None = None
+    sla: RuleSlaSpec | None = None
 
 
 class HubSpotSpec(Strict):
@@ -89,6 +143,13 @@ class HubSpotSpec(Strict):
     # This process's share of the portal's API budget (private apps: 100-250 per 10 s, shared
     # with every other integration): with N gunicorn workers the portal sees up to N times it.
     max_calls_per_10s: int = Field(default=40, ge=1, le=250)
+    # What "contacted" means for the SLA sweep: any of these timestamps after the assignment,
+    # or a lead status outside `uncontacted_statuses`.
+    contacted_properties: list[str] = Field(
+        default_factory=lambda: ["notes_last_contacted", "hs_last_sales_activity_timestamp"]
+    )
+    uncontacted_statuses: list[str] = Field(default_factory=lambda: ["", "NEW"])
+    disqualified_statuses: list[str] = Field(default_factory=lambda: ["UNQUALIFIED"])
 
 
 class SalesforceSpec(Strict):
@@ -99,6 +160,10 @@ class SalesforceSpec(Strict):
     org_ids: list[Text] = Field(default_factory=list)
     api_version: str = "59.0"
     reassign_user_owned: bool = False  # leads owned by a user (005...) keep their owner
+    # What "contacted" means for the SLA sweep (Status values differ per org: read yours from
+    # LeadStatus): Status outside `uncontacted_statuses`, or LastActivityDate after assignment.
+    uncontacted_statuses: list[str] = Field(default_factory=lambda: ["Open - Not Contacted"])
+    disqualified_statuses: list[str] = Field(default_factory=lambda: ["Closed - Not Converted"])
 
 
 class AppSpec(Strict):
@@ -110,6 +175,8 @@ class AppSpec(Strict):
     fallback: TargetSpec
     hubspot: HubSpotSpec = Field(default_factory=HubSpotSpec)
     salesforce: SalesforceSpec = Field(default_factory=SalesforceSpec)
+    sla: SlaSpec | None = None
+    notify: list[NotifySpec] = Field(default_factory=list)
 
 
 def error_path(location: tuple[int | str, ...]) -> str:

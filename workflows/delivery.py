@@ -9,6 +9,7 @@ write failed is written on the retry without being decided again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,8 @@ from datetime import datetime
 from adapters.model import Decision, Lead
 from workflows.errors import CrmError
 from workflows.router import Router, RouteRequest, RoutingResult
+
+log = logging.getLogger("leadrelay.delivery")
 
 # Writes owners for a batch of (lead, decision); answers per lead id, None meaning written.
 OwnerWriter = Callable[[Sequence[tuple[Lead, Decision]]], dict[str, CrmError | None]]
@@ -29,6 +32,7 @@ class Inbound:
     key: str | None  # None: no idempotency (a caller that never retries)
     keep_reason: str | None = None  # set when the connector's policy keeps the current owner
     entry: str | None = None  # a pool or top-level rule to route from, instead of the flow
+    exclude: frozenset[str] = frozenset()  # reps who must not get it (previous owners)
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,12 @@ def deliver(
     *,
     source: str,
     write: OwnerWriter | None,
+    notify: Callable[[Sequence[Delivery]], None] | None = None,
 ) -> list[Delivery]:
     """Route each inbound lead, write the owners that need writing in one batch, record all.
 
     ``write=None`` means the CRM sets the owner itself from our answer (nothing to write).
+    ``notify`` gets the deliveries once the write-back is done (it must not block).
     """
     # The same lead twice in one delivery (two notifications, one record) is decided once.
     unique: dict[str, Inbound] = {}
@@ -74,6 +80,7 @@ def deliver(
             idempotency_key=item.key,
             entry=item.entry,
             keep_reason=item.keep_reason,
+            exclude=item.exclude,
             writes_back=write is not None,
         )
         for item in unique.values()
@@ -103,7 +110,13 @@ def deliver(
         else:
             status = (result.writeback or {}).get("status", "not_needed")
         deliveries[item.lead.id] = Delivery(item.lead, result, status, error)
-    return [deliveries[item.lead.id] for item in inbound]
+    answer = [deliveries[item.lead.id] for item in inbound]
+    if notify is not None:
+        try:
+            notify(list(deliveries.values()))
+        except Exception:  # a notification problem must never fail the CRM's delivery
+            log.exception("notifying about %d deliveries failed", len(deliveries))
+    return answer
 
 
 def _write_batch(
