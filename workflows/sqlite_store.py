@@ -23,6 +23,11 @@ Key layout:
     owner:domain:<domain>     same, by company domain
     lead:<crm>:<lead id>      {"log_ids": [...], "owners": [...]} for one lead
     wb:<12-digit id>          write-back status of a log record
+    sla:<12-digit id>         SLA state of a log record: deadline, terms, rotations, status,
+                              and once settled its outcome and time to first touch
+    due:<UTC time>:<12-digit id>  the deadline index: one key per open SLA, sorted by
+                              deadline (fixed-width UTC text), so a sweep range-scans only
+                              what is due
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from sqlitedict import SqliteDict
 
 from adapters.model import AssignmentRecord
 from workflows.errors import StoreError
-from workflows.store import ALL, LogQuery
+from workflows.store import ALL, DueAssignment, LogQuery
 
 TABLE = "leadrelay"
 _PAGE = 500
@@ -115,6 +120,7 @@ class SqliteStore:
             rows: Iterable[Any] = (self._db.get(f"log:{i:012d}") for i in ids)
         else:
             rows = self._scan("log:", "log;")
+        page: list[AssignmentRecord] = []
         for row in rows:
             if row is None:
                 continue
@@ -125,7 +131,24 @@ class SqliteStore:
                 continue
             if query.crm and record.crm != query.crm:
                 continue
-            yield record
+            page.append(record)
+            if len(page) >= _PAGE:
+                yield from self._with_sla(page)
+                page = []
+        yield from self._with_sla(page)
+
+    def _with_sla(self, records: list[AssignmentRecord]) -> list[AssignmentRecord]:
+        # The SLA state lives beside the log row; a view of it rides along in ``extra``.
+        if not records:
+            return records
+        with self.transaction() as tx:
+            keys = [f"sla:{r.id:012d}" for r in records]
+            tx.prefetch_keys(keys)
+            for record, key in zip(records, keys, strict=True):
+                state = tx.get(key)
+                if state is not None:
+                    record.extra["sla"] = state
+        return records
 
     def _lead_log_ids(self, query: LogQuery) -> list[int]:
         ids: list[int] = []
@@ -163,6 +186,55 @@ class SqliteStore:
         with self.transaction() as tx:
             return tx.writeback(record_id)
 
+    def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
+        """Open assignments due at ``now``, earliest deadline first, read in one lock hold."""
+        from workflows.sla_clock import to_key
+
+        low = max(after, "due:")
+        high = f"due:{to_key(now)}:\U0010ffff"
+        with self.transaction() as tx:
+            keys = tx.scan_keys(low, high, limit)
+            ids = [int(key.rsplit(":", 1)[1]) for key in keys]
+            tx.prefetch_keys([f"{kind}:{i:012d}" for i in ids for kind in ("log", "sla")])
+            rows = [(key, tx.get(f"log:{i:012d}"), tx.get(f"sla:{i:012d}")) for key, i in
+                    zip(keys, ids, strict=True)]  # fmt: skip
+            found = [(key, row, sla) for key, row, sla in rows if row and sla]
+            tx.prefetch_keys(f"lead:{row['crm']}:{row['lead_id']}" for _, row, _ in found)
+            return [
+                DueAssignment(
+                    AssignmentRecord.from_dict(row),
+                    dict(sla),
+                    tuple(tx.lead_owners(row["crm"], row["lead_id"])),
+                    key,
+                )
+                for key, row, sla in found
+            ]
+
+    def settle(self, updates: dict[int, dict[str, Any]]) -> None:
+        """Merge SLA updates (settled, rotated, rescheduled) in one commit."""
+        if not updates:
+            return
+        with self.transaction() as tx:
+            keys = {record_id: f"sla:{record_id:012d}" for record_id in updates}
+            tx.prefetch_keys(keys.values())
+            for record_id, update in updates.items():
+                state = tx.get(keys[record_id])
+                if state is None:
+                    continue
+                old_due = f"due:{state['due_key']}:{record_id:012d}"
+                merged = {**state, **update}
+                if state.get("status") == "open":
+                    tx.delete(old_due)
+                if merged.get("status") == "open":
+                    tx.put(f"due:{merged['due_key']}:{record_id:012d}", record_id)
+                tx.put(keys[record_id], merged)
+
+    def sla(self, record_id: int) -> dict[str, Any] | None:
+        """The SLA state of a log record, if an SLA applied to it."""
+        with self.transaction() as tx:
+            state = tx.get(f"sla:{record_id:012d}")
+            return dict(state) if state else None
+
     def copy_to(self, path: Path) -> SqliteStore:
         """A consistent scratch copy, taken under the routing lock."""
         with self.transaction():
@@ -184,6 +256,7 @@ class _SqliteTransaction:
         self._reader = reader
         self._cache: dict[str, Any] = {}
         self._writes: dict[str, Any] = {}
+        self._deletes: set[str] = set()
 
     def _get_many(self, keys: Iterable[str]) -> None:
         wanted = [k for k in dict.fromkeys(keys) if k not in self._cache]
@@ -195,6 +268,11 @@ class _SqliteTransaction:
         sql = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({marks})'
         for key, value in self._reader.execute(sql, wanted):
             self._cache[key] = json.loads(value)
+
+    def scan_keys(self, low: str, high: str, limit: int) -> list[str]:
+        """Up to ``limit`` keys strictly between ``low`` and ``high``, in order."""
+        sql = f'SELECT key FROM "{TABLE}" WHERE key > ? AND key < ? ORDER BY key LIMIT ?'
+        return [key for (key,) in self._reader.execute(sql, (low, high, limit))]
 
     def prefetch_keys(self, keys: Iterable[str]) -> None:
         """Read these keys in one round trip."""
@@ -269,6 +347,7 @@ class _SqliteTransaction:
         pool_states: dict[str, dict[str, Any]],
         daily_counts: dict[str, tuple[str, int]],
         writeback: str | None = None,
+        sla: dict[str, Any] | None = None,
     ) -> AssignmentRecord:
         log_id = int(self._get("meta:seq", 0)) + 1
         record = dataclasses.replace(record, id=log_id)
@@ -288,6 +367,8 @@ class _SqliteTransaction:
             writes[f"count:{rep}"] = day_count
         if writeback:
             writes[f"wb:{log_id:012d}"] = _writeback(writeback, "", 0)
+        if sla is not None:
+            writes.update(_sla_writes(log_id, record, history, sla))
         if record.new_owner and record.decision.outcome == "assigned":
             history["owners"].append(record.new_owner)
             if record.lead_email:
@@ -302,14 +383,27 @@ class _SqliteTransaction:
         """Buffer a write; the transaction applies all of them at once when it ends."""
         self._writes[key] = value
         self._cache[key] = value
+        self._deletes.discard(key)
+
+    def delete(self, key: str) -> None:
+        """Buffer the removal of a key, applied with the writes."""
+        self._writes.pop(key, None)
+        self._cache[key] = _MISSING
+        self._deletes.add(key)
 
     def commit(self) -> None:
         """Apply the buffered writes in one SQLite transaction; durable on return."""
-        if not self._writes:
+        if not self._writes and not self._deletes:
             return
         # One multi-row statement: each sqlitedict __setitem__ is a queue hand-off of its own.
         items = list(self._writes.items())
+        gone = sorted(self._deletes)
         self._writes.clear()
+        self._deletes.clear()
+        for start in range(0, len(gone), _MAX_ROWS_PER_STATEMENT):
+            chunk = gone[start : start + _MAX_ROWS_PER_STATEMENT]
+            marks = ",".join("?" * len(chunk))
+            self._db.conn.execute(f'DELETE FROM "{TABLE}" WHERE key IN ({marks})', chunk)
         for start in range(0, len(items), _MAX_ROWS_PER_STATEMENT):
             chunk = items[start : start + _MAX_ROWS_PER_STATEMENT]
             rows = ",".join(["(?,?)"] * len(chunk))
@@ -320,3 +414,26 @@ class _SqliteTransaction:
         except Exception as exc:
             self._db.conn.execute("ROLLBACK")
             raise StoreError(f"could not record the assignment: {exc}") from exc
+
+
+def _sla_writes(
+    log_id: int, record: AssignmentRecord, history: dict[str, Any], terms: dict[str, Any]
+) -> dict[str, Any]:
+    """The SLA state and deadline-index key of a new assignment.
+
+    A sweep's rotation counts one more than the lead's last; any other assignment starts
+    again at zero. Past ``max_reassignments`` the assignment is an escalation: never due.
+    """
+    rotations = history.get("sla_rotations", 0) + 1 if record.source == "sweep" else 0
+    history["sla_rotations"] = rotations
+    escalated = rotations > terms["max_reassignments"]
+    state = {
+        **terms,
+        "rotations": rotations,
+        "status": "escalated" if escalated else "open",
+        "assigned_at": record.decided_at.isoformat(),
+    }
+    writes: dict[str, Any] = {f"sla:{log_id:012d}": state}
+    if not escalated:
+        writes[f"due:{terms['due_key']}:{log_id:012d}"] = log_id
+    return writes

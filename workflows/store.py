@@ -32,6 +32,16 @@ class LogQuery:
 ALL = LogQuery()
 
 
+@dataclass(frozen=True)
+class DueAssignment:
+    """An assignment whose first-touch deadline has passed and that is not settled yet."""
+
+    record: AssignmentRecord
+    sla: dict[str, Any]  # deadline, due_key, clock, first_touch_s, max_reassignments, rotations
+    owners: tuple[str, ...]  # every rep this lead was ever assigned to, oldest first
+    key: str  # its deadline-index key: pass as ``after`` to read on past it
+
+
 class StoreTransaction(Protocol):
     """Reads and one final write, under the store's exclusive routing lock."""
 
@@ -69,9 +79,11 @@ class StoreTransaction(Protocol):
         pool_states: dict[str, dict[str, Any]],
         daily_counts: dict[str, tuple[str, int]],
         writeback: str | None = None,
+        sla: dict[str, Any] | None = None,
     ) -> AssignmentRecord:
         """Append ``record`` (id given here) with the state it advances and, when given, its
-        initial write-back status (``pending`` or ``not_needed``)."""
+        initial write-back status (``pending`` or ``not_needed``) and its SLA terms
+        (``workflows.sla_clock.sla_terms``), which put it on the deadline index."""
 
     def writeback(self, record_id: int) -> dict[str, Any] | None:
         """The write-back status of a record, as this transaction sees it."""
@@ -96,6 +108,20 @@ class Store(Protocol):
 
     def writeback(self, record_id: int) -> dict[str, Any] | None:
         """The latest write-back status of a record: status, detail, attempts, at."""
+
+    def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
+        """Up to ``limit`` open assignments with a deadline at or before ``now``, earliest
+        first, starting after the deadline-index key ``after`` (``""``: from the start)."""
+
+    def settle(self, updates: dict[int, dict[str, Any]]) -> None:
+        """Merge ``updates`` into the SLA state of log records, in one commit.
+
+        A status other than ``open`` takes the record off the deadline index; a new
+        ``due_key`` moves it there. The append-only log rows are never touched.
+        """
+
+    def sla(self, record_id: int) -> dict[str, Any] | None:
+        """The SLA state of a log record (None when no SLA applied)."""
 
     def copy_to(self, path: Path) -> Store:
         """A scratch copy of the whole store (for dry runs that must not touch live state)."""
