@@ -7,6 +7,8 @@ pickled class instances that a refactor could break.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,8 @@ from workflows.errors import LeadError
 if TYPE_CHECKING:
     from workflows.working_hours import DateRange, WeeklyHours
 
+# Epoch milliseconds (as HubSpot sends times) have 11 digits or more; 8 digits is a date.
+_EPOCH_MS = re.compile(r"\d{11,}")
 NUMERIC_FIELDS = ("employees", "annual_revenue", "score")
 TEXT_FIELDS = (
     "id", "crm", "object_type", "email", "domain", "first_name", "last_name", "company",
@@ -41,6 +45,8 @@ def _number(name: str, value: Any) -> float | int | None:
         number = float(text)
     except ValueError:
         raise LeadError(name, f"expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise LeadError(name, f"expected a finite number, got {value!r}")
     return int(number) if number.is_integer() else number
 
 
@@ -55,8 +61,11 @@ def parse_datetime(name: str, value: Any, default_tz: tzinfo = UTC) -> datetime 
         moment = value
     elif isinstance(value, date):
         moment = datetime.combine(value, time(0))
-    elif isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    elif isinstance(value, (int, float)) or (isinstance(value, str) and _EPOCH_MS.fullmatch(value)):
+        try:
+            return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise LeadError(name, f"not a time: {value!r}") from None
     else:
         try:
             moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
@@ -108,6 +117,8 @@ class Lead:
     def from_dict(cls, data: dict[str, Any]) -> Lead:
         """Build a lead from loose input (JSON, a CSV row): unknown keys go to ``raw``."""
         values: dict[str, Any] = {}
+        if not isinstance(data.get("raw") or {}, dict):
+            raise LeadError("raw", "expected an object of CRM properties")
         raw = dict(data.get("raw") or {})
         for key, value in data.items():
             if key == "raw":

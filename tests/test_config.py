@@ -155,3 +155,25 @@ def test_bad_sla_duration_names_the_path(make_config):
 def test_notify_needs_a_url_or_the_variable_holding_it(make_config):
     (error,) = errors_of(make_config, notify=[{"format": "slack"}])
     assert error == "notify[0]: give exactly one of url or url_env"
+
+
+def test_two_reps_with_one_crm_id_is_an_error(make_config):
+    reps = [rep("alice", hubspot_owner_id="101"), rep("bob", hubspot_owner_id=101), rep("chen")]
+    (error,) = errors_of(make_config, reps=reps)
+    assert error == "reps[1].hubspot_owner_id: '101' is also rep 'alice''s id"
+
+
+def test_durations_must_be_positive(make_config):
+    (error,) = errors_of(make_config, sla={"first_touch": -5})
+    assert error.startswith("sla.first_touch: must be longer than zero")
+
+
+def test_every_problem_of_a_rule_is_reported_together(make_config):
+    reps = [rep("alice", hours="weekdays"), rep("bob"), rep("chen")]
+    flow = [{"name": "x", "when": {"bogus": 1}, "assign": {"pool": "nope"}}]
+    errors = errors_of(make_config, reps=reps, flow=flow)
+    assert [e.split(":")[0] for e in errors] == [
+        "reps[0].hours",
+        "flow[0].when.bogus",
+        "flow[0].assign.pool",
+    ]

@@ -190,3 +190,29 @@ def test_pool_nobody_can_take_goes_to_else_then_fallback(make_router):
     }
     assert "pool team (round_robin): nobody available" in decision.reason
     assert "pool backup (round_robin): nobody available" in decision.reason
+
+
+def test_credit_is_paid_in_a_pool_of_two(make_router):
+    router = make_router(
+        reps=[rep("alice", out_of_office=["2026-11-24"]), rep("bob"), rep("chen")],
+        pools=pool("round_robin", ["alice", "bob"], absence="credit", max_credit=3),
+    )
+    owners(router, 6)  # alice misses three turns
+    back = owners(router, 9, when=TUESDAY_10AM + timedelta(days=1))
+    assert Counter(back) == {"alice": 6, "bob": 3}  # three own turns and three owed
+
+
+def test_removing_a_round_robin_member_does_not_skip_the_next_one(make_router, make_config):
+    members = ["alice", "bob", "chen", "dana"]
+    router = make_router(
+        reps=[rep(r) for r in members],
+        pools=pool("round_robin", members),
+        fallback={"rep": "alice"},
+    )
+    assert owners(router, 2) == ["alice", "bob"]
+    router.config = make_config(
+        reps=[rep(r) for r in members],
+        pools=pool("round_robin", ["alice", "chen", "dana"]),
+        fallback={"rep": "alice"},
+    )
+    assert owners(router, 3) == ["chen", "dana", "alice"]

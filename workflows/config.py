@@ -268,6 +268,7 @@ class _Builder:
         self.errors: list[ConfigError] = []
         self.reps: dict[str, Rep] = {}
         self.pools: dict[str, Pool] = {}
+        self._crm_ids: dict[tuple[str, str], str] = {}
 
     def build(self) -> Config:
         spec = self.spec
@@ -324,12 +325,24 @@ class _Builder:
         sf_id = spec.salesforce_user_id
         if sf_id and (len(sf_id) not in (15, 18) or not sf_id.isalnum()):
             self._fail(f"{path}.salesforce_user_id", f"not a Salesforce id: {sf_id!r}")
+        hours, away = None, ()
         try:
             hours = parse_hours(spec.hours, f"{path}.hours") if spec.hours else None
+        except ConfigError as exc:
+            self.errors.append(exc)  # the rep still exists: pools naming them are fine
+        try:
             away = parse_date_ranges(spec.out_of_office, f"{path}.out_of_office")
         except ConfigError as exc:
             self.errors.append(exc)
-            return
+        for crm, own in (("hubspot", spec.hubspot_owner_id), ("salesforce", sf_id)):
+            if not own:
+                continue
+            key = (crm, own[:15] if crm == "salesforce" else own)
+            if key in self._crm_ids:
+                other = self._crm_ids[key]
+                self._fail(f"{path}.{crm}_{'owner' if crm == 'hubspot' else 'user'}_id",
+                           f"{own!r} is also rep {other!r}'s id")  # fmt: skip
+            self._crm_ids[key] = spec.id
         self.reps[spec.id] = Rep(
             id=spec.id,
             name=spec.name or spec.id,
@@ -377,8 +390,8 @@ class _Builder:
             try:
                 condition = compile_condition(spec.when, f"{rule_path}.when")
             except ConfigError as exc:
-                self.errors.append(exc)
-                continue
+                self.errors.append(exc)  # and go on checking the rest of the rule
+                condition = compile_condition(None, f"{rule_path}.when")
             if spec.assign is None and spec.flow is None:
                 self._fail(rule_path, "a rule needs 'assign' or a nested 'flow'")
             nested = self._flow(spec.flow, f"{rule_path}.flow") if spec.flow is not None else None

@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _as_text(value: Any) -> Any:
@@ -42,7 +42,15 @@ def _as_duration(value: Any) -> Any:
 
 
 Text = Annotated[str, BeforeValidator(_as_text)]
-Duration = Annotated[timedelta, BeforeValidator(_as_duration)]
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_as_duration), AfterValidator(_positive)]
 TextList = Annotated[list[Text], BeforeValidator(_as_list)]
 
 

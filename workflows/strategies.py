@@ -249,15 +249,17 @@ def _catch_up(
 ) -> str | None:
     """The member owed a catch-up lead now, if any.
 
-    At most one catch-up between two normal turns, and never to the member who took the
-    previous lead or whose normal turn this is: owed leads are spread out, not dumped.
+    At most one catch-up between two normal turns, never to the member who took the previous
+    lead, and, where the pool has room to spread them, not just before the member's own turn:
+    owed leads are spread out, not dumped. (In a pool of two a returning rep must sometimes
+    take two leads in a row, or would never be paid.)
     """
     if state.get("last_was_catch_up"):
         return None
     credits: dict[str, int] = state.get("credit", {})
     owed = sorted((m for m in members if credits.get(m, 0) > 0), key=lambda m: -credits[m])
     for rep in owed:
-        if rep in (normal_pick, state.get("last_pick")):
+        if rep == state.get("last_pick") or (rep == normal_pick and len(members) > 2):
             continue
         if ctx.unavailability(rep) is None:
             return rep
@@ -273,6 +275,12 @@ def _welcome_new_members(
             if rep not in known:
                 strategy.join(members, state, rep, ctx)
         gone = set(known) - set(members)
+        last = state.get("last")
+        if last in gone:
+            # The rotation carries on after the nearest remaining member before the one who left.
+            at = known.index(last)
+            before = [m for m in known[at::-1] + known[:at:-1] if m in members]
+            state["last"] = before[0] if before else None
         for key in ("current", "credit", "forfeited"):
             for rep in gone:
                 state.get(key, {}).pop(rep, None)
