@@ -20,6 +20,7 @@ from connector.reassign_cli import reassign
 from connector.salesforce_cli import salesforce
 from connector.sweep_cli import sweep
 from workflows.config import Config, default_config_path, load_config
+from workflows.config_warnings import config_warnings
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
 from workflows.router import Router
 from workflows.simulate import Distribution, count_rows, parse_when, read_leads, simulate
@@ -90,6 +91,7 @@ def check(state: _State) -> None:
     for warning in [
         *hubspot_adapter.check_warnings(config),
         *salesforce_adapter.check_warnings(config),
+        *config_warnings(config),
     ]:
         click.echo(f"warning: {warning}")
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 
 from adapters.hubspot import ContactNeeds, lead_from_contact
 from adapters.hubspot_client import HubSpotApi, api_base
@@ -21,7 +22,7 @@ from adapters.hubspot_limits import RateLimiter
 from adapters.hubspot_payload import ActionRequest, failure_fields, keep_reason, output_fields
 from adapters.model import Lead
 from workflows.config import Config
-from workflows.delivery import Inbound, deliver
+from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
 from workflows.router import Router
 
@@ -93,7 +94,9 @@ def execute(
     keep = keep_reason(lead.owner, config) if lead.owner and not action.overwrite else None
     inbound = Inbound(lead, action.idempotency_key, keep_reason=keep, entry=action.entry)
     write = api.owner_writer(deadline) if api is not None else None
-    (delivery,) = deliver(router, [inbound], now, source="hubspot", write=write)
+    (delivery,) = deliver(
+        router, [inbound], now, source="hubspot", write=write, notify=_notify_assigned()
+    )
     decision = delivery.result.decision
     if delivery.status != "failed":
         return ActionAnswer(200, {"outputFields": output_fields(decision, config)})
@@ -105,6 +108,14 @@ def execute(
         action.callback_id, decision.owner_crm_id, lead.id, delivery.error,
     )  # fmt: skip
     return ActionAnswer(200, {"outputFields": output_fields(decision, config, delivery.error)})
+
+
+def _notify_assigned() -> Callable[[Sequence[Delivery]], None] | None:
+    # The serving app's notifier (none outside a request, as in unit tests of execute).
+    shared = current_app.extensions.get("leadrelay") if has_app_context() else None
+    if shared is None:
+        return None
+    return lambda deliveries: shared.notifier.deliveries("assigned", deliveries)
 
 
 def _failed(action: ActionRequest, error: CrmError, doing: str) -> ActionAnswer:

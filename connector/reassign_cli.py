@@ -1,9 +1,192 @@
-"""Placeholder while the command is being written (issue 5)."""
+"""``leadrelay reassign --from REP``: move a departing rep's leads, in every CRM they own some.
+
+Each CRM with credentials is searched for the rep's leads (``adapters/*_search.py``); each lead
+is routed again without the rep (``workflows.reassign``) and written back in batches. A CRM
+without credentials is skipped, saying so. Run again after an interruption, it finishes the
+rest and reassigns nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
 
+from adapters import hubspot_search, salesforce_search
+from adapters.hubspot import ACCESS_TOKEN_ENV, ContactNeeds, lead_from_contact, referenced_fields
+from adapters.hubspot_client import HubSpotApi, api_base
+from adapters.hubspot_limits import RateLimiter, RetryPolicy
+from adapters.model import Rep
+from adapters.salesforce import lead_from_fields
+from adapters.salesforce_api import owner_writer
+from adapters.salesforce_auth import SalesforceConnection, auth_mode, missing_credentials
+from workflows.config import Config
+from workflows.delivery import OwnerWriter
+from workflows.errors import CrmError, LeadError
+from workflows.notify import Notifier
+from workflows.reassign import Outcome, Owned, Reassignment
+from workflows.router import Router
+from workflows.store import Store, open_store
+
+# A command line can wait longer than a CRM's request: retry harder, still within search's
+# few requests a second (the limiter is shared by the searches and the writes).
+POLICY = RetryPolicy(attempts=5, first_backoff=0.5, read_timeout=20.0, budget=60.0)
+SEARCH_PER_SECOND = 4.0
+
+
+@dataclass
+class Book:
+    """What one CRM shows the rep owning, and how to write that CRM's owners."""
+
+    crm: str
+    total: int
+    owned: Iterator[Owned]
+    write: OwnerWriter
+
 
 @click.command("reassign")
-def reassign() -> None:
-    """Not available yet."""
-    raise click.ClickException("not available yet")
+@click.option("--from", "from_rep", required=True, help="The rep (app.yaml id) who is leaving.")
+@click.option("--to", "to", help="Route from this pool (or pool:NAME, rule:NAME) instead.")
+@click.option("--flow", "whole_flow", is_flag=True, help="Route through the whole flow (default).")
+@click.option("--only-open", is_flag=True, help="Leave converted and closed leads alone.")
+@click.option("--dry-run", is_flag=True, help="Change nothing; print what would happen.")
+@click.pass_obj
+def reassign(
+    state: Any, from_rep: str, to: str | None, whole_flow: bool, only_open: bool, dry_run: bool
+) -> None:
+    """Route every lead the CRMs show FROM owning again without them, and write the owners."""
+    config: Config = state.config
+    if to and whole_flow:
+        raise click.UsageError("give --to or --flow, not both")
+    if from_rep not in config.reps:
+        raise click.BadParameter(f"no rep {from_rep!r} in app.yaml", param_hint="--from")
+    if to and not config.accepts_entry(to):
+        choices = ", ".join(config.entry_points())
+        message = f"{to!r} is not a pool or top-level rule ({choices})"
+        raise click.BadParameter(message, param_hint="--to")
+    rep = config.reps[from_rep]
+    if rep.active and not dry_run:
+        note = f"note: {from_rep} is still active in app.yaml: new leads still reach them"
+        click.echo(f"{note} (set active: false)", err=True)
+    store = open_store(config.store_url)
+    try:
+        with tempfile.TemporaryDirectory(prefix="leadrelay-reassign-") as scratch_dir:
+            # A dry run decides on a scratch copy: rotation advances as it would, nothing stays.
+            work = store.copy_to(Path(scratch_dir) / "dry-run.sqlite") if dry_run else store
+            try:
+                ok = _run(config, work, rep, to, only_open, dry_run)
+            finally:
+                if work is not store:
+                    work.close()
+    finally:
+        store.close()
+    if not ok:
+        sys.exit(1)
+
+
+def _run(
+    config: Config, store: Store, rep: Rep, to: str | None, only_open: bool, dry: bool
+) -> bool:
+    notifier = Notifier.from_config(config)
+    job = Reassignment(
+        Router(config, store),
+        rep.id,
+        datetime.now(UTC),
+        entry=to,
+        only_open=only_open,
+        dry_run=dry,
+        notify=lambda ds: notifier.deliveries("reassigned", ds),
+    )
+    counts: Counter[str] = Counter()
+    complete = True
+    try:
+        for crm, open_book in (("hubspot", _hubspot_book), ("salesforce", _salesforce_book)):
+            try:
+                book = open_book(config, rep, os.environ)
+                if isinstance(book, str):
+                    click.echo(f"{crm}: skipped: {book}", err=True)
+                    continue
+                label = f"{crm}: {book.total} lead(s) of {rep.id}"
+                with click.progressbar(length=book.total, label=label, file=sys.stderr) as bar:
+                    for outcome in job.run(book.owned, book.write):
+                        counts[outcome.status] += 1
+                        bar.update(1)
+                        click.echo(_line(crm, rep.id, outcome))
+            except CrmError as exc:
+                complete = False
+                click.echo(f"{crm}: stopped: {exc}", err=True)
+    finally:
+        notifier.close(10)
+    summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+    click.echo(f"{'dry run: ' if dry else ''}{summary or 'nothing to do'}", err=True)
+    if counts["failed"] or not complete:
+        again = "run the same command again to finish (nothing is reassigned twice)"
+        click.echo(f"not finished: {again}", err=True)
+        return False
+    return True
+
+
+def _line(crm: str, from_rep: str, outcome: Outcome) -> str:
+    decision = outcome.decision
+    to = decision.rep_id if decision and decision.rep_id else "-"
+    rule = f" by {decision.rule}" if decision else ""
+    verb = {"would_reassign": "would move", "already_done": "already moved"}
+    status = verb.get(outcome.status, outcome.status)
+    return f"{crm} {outcome.lead.id}: {status} {from_rep} -> {to}{rule}: {outcome.detail}"
+
+
+def _hubspot_book(config: Config, rep: Rep, env: Mapping[str, str]) -> Book | str:
+    if not rep.hubspot_owner_id:
+        return f"{rep.id} has no hubspot_owner_id in app.yaml"
+    token = env.get(ACCESS_TOKEN_ENV)
+    if not token:
+        return f"{ACCESS_TOKEN_ENV} is not set"
+    limiter = RateLimiter(per_second=SEARCH_PER_SECOND, burst=4)
+    api = HubSpotApi(access_token=token, host=api_base(config), limiter=limiter, policy=POLICY)
+    search = hubspot_search.HubSpotSearch(
+        access_token=token, host=api_base(config), limiter=limiter, policy=POLICY
+    )
+    needs = ContactNeeds.of(config)
+    total, contacts = search.owned_by(rep.hubspot_owner_id, needs.properties)
+
+    def owned() -> Iterator[Owned]:
+        for contact_id, props in contacts:
+            company_owner = (
+                api.account_owner(props, api.deadline()) if needs.account_owner else None
+            )
+            yield Owned(
+                lead_from_contact(contact_id, props, company_owner),
+                hubspot_search.closed_reason(props, config),
+                hubspot_search.owner_marker(props),
+            )
+
+    return Book("hubspot", total, owned(), lambda batch: api.write_owners(batch, api.deadline()))
+
+
+def _salesforce_book(config: Config, rep: Rep, env: Mapping[str, str]) -> Book | str:
+    if not rep.salesforce_user_id:
+        return f"{rep.id} has no salesforce_user_id in app.yaml"
+    if auth_mode(env) is None:
+        return f"no Salesforce credentials (missing: {', '.join(missing_credentials(env))})"
+    connection = SalesforceConnection(config.salesforce.api_version, env)
+    extra = [name[4:] for name in referenced_fields(config) if name.startswith("raw.")]
+    total, rows = salesforce_search.owned_by(connection, rep.salesforce_user_id, extra)
+
+    def owned() -> Iterator[Owned]:
+        for row in rows:
+            try:
+                lead = lead_from_fields(row)
+            except LeadError as exc:
+                click.echo(f"salesforce {row.get('Id')}: skipped, unreadable: {exc}", err=True)
+                continue
+            yield Owned(lead, salesforce_search.closed_reason(row, config))
+
+    return Book("salesforce", total, owned(), owner_writer(connection))

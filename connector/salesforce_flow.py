@@ -60,6 +60,7 @@ def route() -> ResponseReturnValue:
         datetime.now(UTC),
         source="salesforce-flow",
         write=salesforce_writer() if write_back else None,
+        notify=lambda ds: app.notifier.deliveries("assigned", ds),
     )
     answer = _answer(delivery)
     if delivery.done:

@@ -67,6 +67,7 @@ def outbound() -> ResponseReturnValue:
         datetime.now(UTC),
         source="salesforce",
         write=salesforce_writer(),
+        notify=lambda ds: app.notifier.deliveries("assigned", ds),
     )
     failed = [d for d in deliveries if not d.done]
     if not failed:

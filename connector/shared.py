@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from workflows.config import Config
+from workflows.notify import Notifier
 from workflows.router import Router
 from workflows.store import Store
 
@@ -16,6 +17,7 @@ class LeadRelay:
         self.config = config
         self.store = store
         self.router = Router(config, store)
+        self.notifier = Notifier.from_config(config)
 
 
 def leadrelay() -> LeadRelay:

@@ -1,22 +1,298 @@
-"""Placeholder while notifications are being written (issue 5)."""
+"""Outgoing webhooks about assignments, reassignments and escalations.
+
+``Notifier.deliveries`` only builds the messages and queues them; one background thread posts
+them, retrying with exponential back-off up to each hook's ``max_attempts``. Only decisions that
+changed the owner notify, once: a replay notifies only if its write-back happened just now.
+Failures are logged and counted in ``stats`` (never silently dropped), and a hook's URL, which
+for Slack is a secret, is never logged: only its host.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import atexit
+import heapq
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
 
 from workflows.config import Config
 from workflows.delivery import Delivery
+
+log = logging.getLogger("leadrelay.notify")
+
+EVENTS = ("assigned", "reassigned", "escalated")
+MAX_QUEUED = 10_000  # beyond this, new messages are counted as failed rather than held
+MAX_BACKOFF = 300.0
+SALESFORCE_INSTANCE_ENV = "SALESFORCE_INSTANCE_URL"
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One resolved ``notify:`` entry."""
+
+    url: str
+    format: str  # "json" or "slack"
+    events: frozenset[str]
+    max_attempts: int
+
+    @property
+    def host(self) -> str:
+        """What logs may show of the URL (its path can be a secret)."""
+        return urlsplit(self.url).hostname or "?"
+
+
+@dataclass
+class _Job:
+    hook: Hook
+    body: dict[str, Any]
+    what: str  # for logs: "assigned event for lead hubspot:123"
+    attempt: int = 0
+
+
+def resolve_hooks(config: Config, environ: dict[str, str] | None = None) -> list[Hook]:
+    """The hooks of ``config.notify`` whose URL is known (``url_env`` read from the env)."""
+    env = os.environ if environ is None else environ
+    hooks = []
+    for index, spec in enumerate(config.notify):
+        url = spec.url or env.get(spec.url_env or "", "")
+        if not url:
+            log.warning("notify[%d]: $%s is not set; this webhook is off", index, spec.url_env)
+            continue
+        hooks.append(Hook(url, spec.format, frozenset(spec.events), spec.max_attempts))
+    return hooks
+
+
+def changed_owner(delivery: Delivery) -> bool:
+    """True when this delivery is the one that gave the lead its new owner.
+
+    A first decision counts once written (or when the CRM sets the owner from our answer); a
+    replay counts only when its write-back, failed or pending before, succeeded just now.
+    """
+    decision = delivery.result.decision
+    if decision.outcome != "assigned" or not decision.rep_id:
+        return False
+    if decision.owner_crm_id is not None and decision.owner_crm_id == delivery.lead.owner:
+        return False
+    before = (delivery.result.writeback or {}).get("status")
+    if delivery.status == "written":
+        return before != "written"
+    return delivery.status == "not_needed" and not delivery.result.replayed
 
 
 class Notifier:
     """Sends outgoing webhooks about assignments without blocking the caller."""
 
+    def __init__(
+        self,
+        hooks: Sequence[Hook] = (),
+        config: Config | None = None,
+        *,
+        backoff: float = 1.0,
+        timeout: float = 10.0,
+        post: Callable[..., requests.Response] = requests.post,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.hooks = list(hooks)
+        self.config = config
+        self.backoff = backoff
+        self.timeout = timeout
+        self._post = post
+        env = os.environ if environ is None else environ
+        self._salesforce_instance = env.get(SALESFORCE_INSTANCE_ENV, "").rstrip("/")
+        self._stats = {"queued": 0, "sent": 0, "retried": 0, "failed": 0}
+        self._heap: list[tuple[float, int, _Job]] = []
+        self._seq = itertools.count()
+        self._busy = 0
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
     @classmethod
     def from_config(cls, config: Config) -> Notifier:
-        return cls()
+        return cls(resolve_hooks(config), config)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: queued, sent, retried (attempts repeated), failed (given up or dropped)."""
+        with self._cond:
+            return {**self._stats, "pending": len(self._heap) + self._busy}
 
     def deliveries(self, event: str, deliveries: Sequence[Delivery]) -> None:
         """Queue notifications for ``event`` (assigned, reassigned, escalated)."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r} (one of {', '.join(EVENTS)})")
+        hooks = [hook for hook in self.hooks if event in hook.events]
+        if not hooks:
+            return
+        now = datetime.now(UTC)
+        for delivery in deliveries:
+            if not changed_owner(delivery):
+                continue
+            message = self.message(event, delivery, now)
+            lead_name = f"{delivery.lead.crm}:{delivery.lead.id}"
+            for hook in hooks:
+                body = slack_body(message) if hook.format == "slack" else message
+                self._queue(_Job(hook, body, f"{event} event for lead {lead_name}"))
+
+    def message(self, event: str, delivery: Delivery, now: datetime) -> dict[str, Any]:
+        """The JSON webhook body for one delivery."""
+        decision, record, lead = delivery.result.decision, delivery.result.record, delivery.lead
+        rep = self.config.reps.get(decision.rep_id or "") if self.config else None
+        lead_part: dict[str, Any] = {"id": lead.id, "crm": lead.crm}
+        link = self.link(lead.crm, lead.id)
+        if link:
+            lead_part["link"] = link
+        for name in ("email", "company"):
+            if getattr(lead, name):
+                lead_part[name] = getattr(lead, name)
+        when = record.decided_at if record is not None else now
+        return {
+            "event": event,
+            "time": when.astimezone(UTC).isoformat(),
+            "lead": lead_part,
+            "owner": {
+                "rep_id": decision.rep_id,
+                "name": rep.name if rep else decision.rep_id,
+                "email": rep.email if rep else None,
+                "crm_id": decision.owner_crm_id,
+            },
+            "previous_owner": record.previous_owner if record is not None else lead.owner,
+            "rule": decision.rule,
+            "reason": decision.reason,
+        }
+
+    def link(self, crm: str, lead_id: str) -> str | None:
+        """The lead's page in its CRM, when we know the portal or instance."""
+        if crm == "hubspot" and self.config and len(self.config.hubspot.portal_ids) == 1:
+            portal = self.config.hubspot.portal_ids[0]
+            return f"https://app.hubspot.com/contacts/{portal}/record/0-1/{lead_id}"
+        if crm == "salesforce" and self._salesforce_instance:
+            return f"{self._salesforce_instance}/lightning/r/Lead/{lead_id}/view"
+        return None
+
+    # -- the worker -----------------------------------------------------------------------
+    def _queue(self, job: _Job) -> None:
+        with self._cond:
+            if self._closed or len(self._heap) >= MAX_QUEUED:
+                self._stats["failed"] += 1
+                why = "notifier closed" if self._closed else f"{MAX_QUEUED} already queued"
+                log.error("webhook to %s dropped (%s): %s lost", job.hook.host, why, job.what)
+                return
+            self._stats["queued"] += 1
+            heapq.heappush(self._heap, (time.monotonic(), next(self._seq), job))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="leadrelay-notify", daemon=True
+                )
+                self._thread.start()
+                # A worker that exits normally sends what it can, and says what it could not.
+                atexit.register(self.close)
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._closed and not self._heap:
+                        return
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    if wait is not None and (wait <= 0 or self._closed):
+                        _, _, job = heapq.heappop(self._heap)
+                        self._busy += 1
+                        break
+                    self._cond.wait(wait)
+            try:
+                self._attempt(job)
+            except Exception:  # a bug here must not kill the worker
+                log.exception("webhook to %s: unexpected error", job.hook.host)
+                self._count("failed")
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _attempt(self, job: _Job) -> None:
+        job.attempt += 1
+        hook = job.hook
+        retry_after: float | None = None
+        try:
+            answer = self._post(hook.url, json=job.body, timeout=self.timeout)
+            status = answer.status_code
+            if 200 <= status < 300:
+                self._count("sent")
+                return
+            problem = f"answered {status}"
+            retryable = status == 429 or status >= 500 or status == 408
+            retry_after = _seconds(answer.headers.get("Retry-After"))
+        except requests.RequestException as exc:
+            # The exception's text holds the URL: name only its type.
+            problem, retryable = f"failed ({type(exc).__name__})", True
+        if not retryable or job.attempt >= hook.max_attempts:
+            self._count("failed")
+            log.error(
+                "webhook to %s %s; gave up after %d attempt(s): %s lost",
+                hook.host, problem, job.attempt, job.what,
+            )  # fmt: skip
+            return
+        delay = retry_after or min(self.backoff * 2 ** (job.attempt - 1), MAX_BACKOFF)
+        log.warning("webhook to %s %s; retrying in %.1f s", hook.host, problem, delay)
+        with self._cond:
+            self._stats["retried"] += 1
+            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), job))
+            self._cond.notify()
+
+    def _count(self, name: str) -> None:
+        with self._cond:
+            self._stats[name] += 1
 
     def close(self, timeout: float = 5.0) -> None:
-        """Send what is queued (up to ``timeout``) and stop."""
+        """Send what is queued (up to ``timeout``, retries no longer waiting) and stop.
+
+        Whatever is still unsent then is counted as failed and logged.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            while (self._heap or self._busy) and time.monotonic() < deadline:
+                self._cond.wait(max(deadline - time.monotonic(), 0.0))
+            left = len(self._heap)
+            self._heap.clear()
+            self._stats["failed"] += left
+        if left:
+            log.error("notifier closed with %d webhook(s) unsent; they are lost", left)
+
+
+def slack_body(message: dict[str, Any]) -> dict[str, Any]:
+    """A Slack incoming-webhook body: one readable line, the lead linked when possible."""
+    lead, owner = message["lead"], message["owner"]
+    name = _escape(str(lead.get("company") or lead.get("email") or lead["id"]))
+    label = f"<{lead['link']}|{name}>" if lead.get("link") else name
+    verb = {"assigned": "assigned to", "reassigned": "reassigned to", "escalated": "escalated to"}
+    who = _escape(str(owner.get("name") or owner.get("rep_id")))
+    text = (
+        f"Lead {label} ({lead['crm']}) {verb.get(message['event'], 'for')} *{who}*"
+        f" by rule `{_escape(message['rule'])}`: {_escape(message['reason'])}"
+    )
+    return {"text": text}
+
+
+def _escape(text: str) -> str:
+    # Slack reads <...> as links and mentions: a lead's company name must not become one.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return min(max(float(value), 0.0), MAX_BACKOFF) if value else None
+    except ValueError:
+        return None

@@ -42,6 +42,7 @@ class _Failure:
     path: str
     retry_after: str | None
     delay: float
+    after: int = 0  # matching requests answered normally before the failures start
 
 
 def owner_record(owner_id: str, email: str, first: str, last: str, user_id: int) -> dict[str, Any]:
@@ -88,9 +89,11 @@ class FakeHubSpot:
         path: str = "/",
         retry_after: str | None = None,
         delay: float = 0.0,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``times`` requests under ``path`` with ``status`` (0: just delay)."""
-        self.failures.append(_Failure(status, times, path, retry_after, delay))
+        """Answer the next ``times`` requests under ``path`` with ``status`` (0: just delay),
+        once ``after`` of them have been answered normally."""
+        self.failures.append(_Failure(status, times, path, retry_after, delay, after))
 
     def calls(self, method: str | None = None, path: str = "/") -> list[Recorded]:
         """Recorded requests, optionally of one method under one path prefix."""
@@ -127,6 +130,9 @@ class FakeHubSpot:
         with self._lock:
             self.requests.append(Recorded(request.method, request.path, query, body, time.time()))
             failure = next((f for f in self.failures if request.path.startswith(f.path)), None)
+            if failure is not None and failure.after > 0:
+                failure.after -= 1
+                failure = None
             if failure is not None:
                 failure.times -= 1
                 if failure.times <= 0:
@@ -235,15 +241,24 @@ class FakeHubSpot:
         return None
 
     def _search(self, body: dict[str, Any]) -> Response:
-        def matches(props: dict[str, Any]) -> bool:
-            groups = body.get("filterGroups") or [{"filters": []}]
-            return any(
-                all(str(props.get(f["propertyName"])) == str(f.get("value")) for f in g["filters"])
-                for g in groups
-            )
-
-        found = [cid for cid, props in sorted(self.contacts.items()) if matches(props)]
-        start, limit = int(body.get("after") or 0), min(int(body.get("limit") or 10), 200)
+        # Operators and limits as documented: EQ/NEQ/GT/GTE/LT/LTE, at most 200 a page and
+        # 10,000 results per query (paging past that answers 400).
+        start, limit = int(body.get("after") or 0), int(body.get("limit") or 10)
+        if limit > 200:
+            return self._json(_search_error("limit must be at most 200"), 400)
+        if start + limit > 10_000:
+            return self._json(_search_error("Search results are limited to 10,000"), 400)
+        groups = body.get("filterGroups") or [{"filters": []}]
+        found = [
+            cid
+            for cid, props in sorted(self.contacts.items())
+            if any(all(_matches(props, f) for f in g["filters"]) for g in groups)
+        ]
+        for sort in reversed(body.get("sorts") or []):
+            name = sort if isinstance(sort, str) else sort["propertyName"]
+            descending = isinstance(sort, dict) and sort.get("direction") == "DESCENDING"
+            found.sort(key=lambda cid, n=name: _sortable(self.contacts[cid].get(n)),
+                       reverse=descending)  # fmt: skip
         chunk = found[start : start + limit]
         wanted = body.get("properties") or []
         page: dict[str, Any] = {
@@ -300,6 +315,34 @@ class FakeHubSpot:
             found.update(body)
             found["revisionId"] = str(int(found["revisionId"]) + 1)
         return self._json(found)
+
+
+def _sortable(value: Any) -> tuple[int, float, str]:
+    text = "" if value is None else str(value)
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def _matches(props: dict[str, Any], flt: dict[str, Any]) -> bool:
+    value, wanted = props.get(flt["propertyName"]), flt.get("value")
+    operator = flt.get("operator", "EQ")
+    if operator == "EQ":
+        return str(value) == str(wanted)
+    if operator == "NEQ":
+        return str(value) != str(wanted)
+    if value is None or value == "":
+        return False
+    mine, theirs = _sortable(value), _sortable(wanted)
+    return {
+        "GT": mine > theirs, "GTE": mine >= theirs, "LT": mine < theirs, "LTE": mine <= theirs,
+    }[operator]  # fmt: skip
+
+
+def _search_error(message: str) -> dict[str, Any]:
+    return {"status": "error", "message": message, "correlationId": "0000-test",
+            "category": "VALIDATION_ERROR"}  # fmt: skip
 
 
 def start_fake(**state: Any) -> FakeHubSpot:

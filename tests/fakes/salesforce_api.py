@@ -74,13 +74,22 @@ class FakeSalesforce:
     public_key: bytes | None = None  # verifies JWT assertions when set
     users: list[dict[str, Any]] = field(default_factory=list)
     page_size: int = 2
+    # Lead records by Id, answered to SOQL ``SELECT ... FROM Lead WHERE Id IN (...)``.
+    leads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lead_queries: list[str] = field(default_factory=list)
     _tokens: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    # SOQL by OwnerId (``leadrelay reassign``): its result sets, paged by nextRecordsUrl.
+    owned_queries: list[str] = field(default_factory=list)
+    owned_query_pages: int | None = None  # pages answered before the next ones answer 503
+    _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         lead_url = re.compile(rf"{re.escape(DATA)}/sobjects/Lead/(?P<id>[^/?]+)$")
         self.mock.add_callback("PATCH", lead_url, callback=self._update_one)
         self.mock.add_callback("PATCH", f"{DATA}/composite/sobjects", callback=self._update_many)
         self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/query/?(\?.*)?$"),
+                               callback=self._query)  # fmt: skip
+        self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/queryAll/?(\?.*)?$"),
                                callback=self._query)  # fmt: skip
         self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/query/01g[^/?]+$"),
                                callback=self._query_more)  # fmt: skip
@@ -184,14 +193,80 @@ class FakeSalesforce:
         if refusal is not None:
             return refusal
         soql = parse_qs(urlparse(str(request.url)).query)["q"][0]
+        if soql.startswith("SELECT ") and " FROM Lead WHERE Id IN (" in soql:
+            return self._lead_query(soql, include_deleted="/queryAll" in str(request.url))
+        if soql.startswith("SELECT ") and " FROM Lead WHERE OwnerId = " in soql:
+            return self._owned_query(soql)
         if not soql.startswith("SELECT ") or " FROM User " not in soql:
             return _error(400, "MALFORMED_QUERY", "the fake only knows User queries")
         return self._page(0)
+
+    def _owned_query(self, soql: str) -> Answer:
+        # SELECT f, ... FROM Lead WHERE OwnerId = '005...' [AND IsConverted = false] ORDER BY Id
+        self.owned_queries.append(soql)
+        match = re.fullmatch(
+            r"SELECT (.+) FROM Lead WHERE OwnerId = '([^'\\]*)'( AND IsConverted = false)?"
+            r" ORDER BY Id",
+            soql,
+        )
+        if match is None:
+            return _error(400, "MALFORMED_QUERY", f"the fake cannot read {soql!r}")
+        fields = [name.strip() for name in match.group(1).split(",")]
+        owner, open_only = match.group(2)[:15], bool(match.group(3))
+        rows = []
+        for lead_id, lead in sorted(self.leads.items()):
+            current = self.owners.get(lead_id, lead.get("OwnerId"))
+            if str(current)[:15] != owner or (open_only and lead.get("IsConverted")):
+                continue
+            record = {name: lead.get(name) for name in fields}
+            record["OwnerId"] = current
+            url = f"/services/data/v{VERSION}/sobjects/Lead/{lead_id}"
+            rows.append({"attributes": {"type": "Lead", "url": url}, **record})
+        cursor = f"01gOwned{len(self._cursors):08d}"
+        self._cursors[cursor] = rows
+        return self._cursor_page(cursor, 0)
+
+    def _cursor_page(self, cursor: str, start: int) -> Answer:
+        if self.owned_query_pages is not None:
+            if self.owned_query_pages <= 0:
+                return _error(503, "SERVER_UNAVAILABLE", "Service Unavailable")
+            self.owned_query_pages -= 1
+        rows = self._cursors[cursor]
+        done = start + self.page_size >= len(rows)
+        page: dict[str, Any] = {
+            "totalSize": len(rows), "done": done, "records": rows[start : start + self.page_size],
+        }  # fmt: skip
+        if not done:
+            page["nextRecordsUrl"] = (
+                f"/services/data/v{VERSION}/query/{cursor}-{start + self.page_size}"
+            )
+        return 200, {"Content-Type": "application/json"}, json.dumps(page)
+
+    def _lead_query(self, soql: str, include_deleted: bool) -> Answer:
+        self.lead_queries.append(soql)
+        if len(soql) > 100_000:
+            return _error(400, "MALFORMED_QUERY", "SOQL statements cannot exceed 100000 characters")
+        fields = [f.strip() for f in soql[len("SELECT ") : soql.index(" FROM ")].split(",")]
+        wanted = re.findall(r"'((?:[^'\\]|\\.)*)'", soql[soql.index(" IN (") :])
+        records = []
+        for lead_id in wanted:
+            lead = next((v for k, v in self.leads.items() if k[:15] == lead_id[:15]), None)
+            if lead is None or (lead.get("IsDeleted") and not include_deleted):
+                continue
+            record = {name: lead.get(name) for name in fields}
+            record["OwnerId"] = self.owners.get(lead["Id"], lead.get("OwnerId"))
+            url = f"/services/data/v{VERSION}/sobjects/Lead/{lead['Id']}"
+            records.append({"attributes": {"type": "Lead", "url": url}, **record})
+        page = {"totalSize": len(records), "done": True, "records": records}
+        return 200, {"Content-Type": "application/json"}, json.dumps(page)
 
     def _query_more(self, request: PreparedRequest) -> Answer:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
+        cursor, _, start = str(request.url).rsplit("/", 1)[1].rpartition("-")
+        if cursor in self._cursors:
+            return self._cursor_page(cursor, int(start))
         return self._page(int(str(request.url).rsplit("-", 1)[1]))
 
     def _page(self, start: int) -> Answer:

@@ -1,0 +1,327 @@
+"""Outgoing webhooks: sent after the write-back, in the background, retried, never silently lost."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+import requests
+import responses
+from conftest import TUESDAY_10AM, lead
+from fakes import salesforce_api
+from fakes.hubspot_requests import action_body, hubspot_app, post_action
+from fakes.salesforce_api import QUEUE_ID, REP_USERS, salesforce_config_data
+
+from connector.app import create_app
+from workflows.delivery import Inbound, deliver
+from workflows.errors import CrmError
+from workflows.notify import Hook, Notifier, resolve_hooks, slack_body
+
+fake_salesforce = salesforce_api.fake_salesforce
+hubspot_app = hubspot_app  # the fixture, requested by name below
+
+HOOK_URL = "https://hooks.example.com/leadrelay"
+SLACK_URL = "https://hooks.slack.com/services/T0001/B0002/s3cretT0ken"
+
+
+HUBSPOT_REPS = [
+    {"id": "alice", "name": "Alice Ng", "email": "alice@example.com", "hours": "always",
+     "hubspot_owner_id": "101"},
+    {"id": "bob", "hours": "always", "hubspot_owner_id": "102"},
+    {"id": "chen", "hours": "always", "hubspot_owner_id": "103"},
+]  # fmt: skip
+
+
+def hook(url: str = HOOK_URL, fmt: str = "json", attempts: int = 5) -> Hook:
+    return Hook(url, fmt, frozenset({"assigned", "reassigned", "escalated"}), attempts)
+
+
+class Writer:
+    def __init__(self) -> None:
+        self.failing = False
+
+    def __call__(self, batch):
+        error = CrmError("503 from CRM", retryable=True) if self.failing else None
+        return {lead.id: error for lead, _ in batch}
+
+
+@pytest.fixture
+def webhooks():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def make_notifier(config, *hooks: Hook) -> Notifier:
+    return Notifier(hooks or (hook(),), config, backoff=0.01)
+
+
+def sent_bodies(mock) -> list[dict]:
+    return [json.loads(call.request.body) for call in mock.calls]
+
+
+def route(router, notifier, leads, writer=None, event="assigned"):
+    batch = [Inbound(item, f"key-{item.id}") for item in leads]
+    return deliver(
+        router,
+        batch,
+        TUESDAY_10AM,
+        source="test",
+        write=writer or Writer(),
+        notify=lambda ds: notifier.deliveries(event, ds),
+    )
+
+
+def test_webhook_is_retried_with_back_off_then_succeeds(make_router, webhooks):
+    router = make_router()
+    for status in (503, 500, 200):
+        webhooks.add(responses.POST, HOOK_URL, status=status)
+    notifier = make_notifier(router.config)
+    route(router, notifier, [lead("L1", email="ann@acme.com")])
+    notifier.close(5)
+    assert notifier.stats == {"queued": 1, "sent": 1, "retried": 2, "failed": 0, "pending": 0}
+    assert len(webhooks.calls) == 3
+    assert all(body == sent_bodies(webhooks)[0] for body in sent_bodies(webhooks))
+
+
+def test_json_body_names_lead_owner_rule_reason_event_and_links_to_the_crm(make_router, webhooks):
+    router = make_router(reps=HUBSPOT_REPS, hubspot={"portal_ids": ["4242"]})
+    webhooks.add(responses.POST, HOOK_URL, status=200)
+    notifier = make_notifier(router.config)
+    route(router, notifier, [lead("904", crm="hubspot", owner="", company="Acme")])
+    notifier.close(5)
+    (body,) = sent_bodies(webhooks)
+    assert body["event"] == "assigned"
+    assert body["lead"] == {
+        "id": "904",
+        "crm": "hubspot",
+        "link": "https://app.hubspot.com/contacts/4242/record/0-1/904",
+        "company": "Acme",
+    }
+    assert body["owner"] == {
+        "rep_id": "alice", "name": "Alice Ng", "email": "alice@example.com", "crm_id": "101",
+    }  # fmt: skip
+    assert body["rule"] == "everyone" and "pool team" in body["reason"]
+    assert body["time"].startswith("2026-11-24T15:00:00")
+
+
+def test_salesforce_link_uses_the_instance_url_and_no_link_when_unknown(make_router):
+    router = make_router()
+    env = {"SALESFORCE_INSTANCE_URL": "https://acme.my.salesforce.com/"}
+    notifier = Notifier([hook()], router.config, environ=env)
+    assert (
+        notifier.link("salesforce", "00Q1")
+        == "https://acme.my.salesforce.com/lightning/r/Lead/00Q1/view"
+    )
+    assert notifier.link("hubspot", "904") is None  # no single portal id in app.yaml
+    assert Notifier([hook()], router.config, environ={}).link("salesforce", "00Q1") is None
+
+
+def test_slack_format_is_one_readable_line(make_router, webhooks):
+    router = make_router(reps=HUBSPOT_REPS, hubspot={"portal_ids": ["4242"]})
+    webhooks.add(responses.POST, SLACK_URL, status=200)
+    notifier = make_notifier(router.config, hook(SLACK_URL, "slack"))
+    route(router, notifier, [lead("904", crm="hubspot", company="Acme")], event="reassigned")
+    notifier.close(5)
+    (body,) = sent_bodies(webhooks)
+    assert list(body) == ["text"]
+    assert body["text"] == (
+        "Lead <https://app.hubspot.com/contacts/4242/record/0-1/904|Acme> (hubspot) reassigned"
+        " to *Alice Ng* by rule `everyone`: " + route_reason(router)
+    )
+
+
+def route_reason(router) -> str:
+    return next(iter(router.store.log())).decision.reason
+
+
+def test_slack_body_without_link_names_the_lead():
+    message = {
+        "event": "escalated",
+        "lead": {"id": "00Q1", "crm": "salesforce"},
+        "owner": {"rep_id": "maria", "name": "Maria"},
+        "rule": "fallback",
+        "reason": "SLA missed twice",
+    }
+    assert slack_body(message) == {
+        "text": "Lead 00Q1 (salesforce) escalated to *Maria* by rule `fallback`: SLA missed twice"
+    }
+
+
+def test_slack_text_escapes_what_slack_would_read_as_markup():
+    message = {
+        "event": "assigned",
+        "lead": {"id": "1", "crm": "hubspot", "company": "<!channel> & Co"},
+        "owner": {"rep_id": "bob"},
+        "rule": "everyone",
+        "reason": "pool team",
+    }
+    assert slack_body(message)["text"].startswith("Lead &lt;!channel&gt; &amp; Co (hubspot)")
+
+
+def test_failure_is_counted_and_logged_with_the_host_only(make_router, webhooks, caplog):
+    router = make_router()
+    webhooks.add(responses.POST, SLACK_URL, status=500)
+    notifier = make_notifier(router.config, hook(SLACK_URL, "slack", attempts=3))
+    with caplog.at_level(logging.INFO, logger="leadrelay.notify"):
+        route(router, notifier, [lead("L1")])
+        notifier.close(5)
+    assert notifier.stats["failed"] == 1 and notifier.stats["retried"] == 2
+    assert len(webhooks.calls) == 3
+    assert "hooks.slack.com" in caplog.text and "gave up after 3 attempt(s)" in caplog.text
+    assert "s3cret" not in caplog.text and "/services/" not in caplog.text
+
+
+def test_connection_errors_never_log_the_url(make_router, webhooks, caplog):
+    router = make_router()
+    webhooks.add(responses.POST, SLACK_URL, body=requests.ConnectionError(f"refused: {SLACK_URL}"))
+    notifier = make_notifier(router.config, hook(SLACK_URL, attempts=2))
+    with caplog.at_level(logging.INFO, logger="leadrelay.notify"):
+        route(router, notifier, [lead("L1")])
+        notifier.close(5)
+    assert notifier.stats["failed"] == 1
+    assert "ConnectionError" in caplog.text and "s3cret" not in caplog.text
+
+
+def test_a_client_error_is_not_retried(make_router, webhooks):
+    router = make_router()
+    webhooks.add(responses.POST, HOOK_URL, status=404)
+    notifier = make_notifier(router.config)
+    route(router, notifier, [lead("L1")])
+    notifier.close(5)
+    assert len(webhooks.calls) == 1
+    assert notifier.stats["failed"] == 1 and notifier.stats["retried"] == 0
+
+
+def test_a_slow_webhook_never_slows_the_delivery(make_router, webhooks):
+    router = make_router()
+
+    def slow(request):
+        time.sleep(1.0)
+        return 200, {}, ""
+
+    webhooks.add_callback(responses.POST, HOOK_URL, callback=slow)
+    notifier = make_notifier(router.config)
+    started = time.monotonic()
+    results = route(router, notifier, [lead(f"L{i}") for i in range(3)])
+    assert time.monotonic() - started < 0.5
+    assert [d.status for d in results] == ["written"] * 3
+    notifier.close(10)
+    assert notifier.stats["sent"] == 3
+
+
+def test_replays_never_notify_twice(make_router, webhooks):
+    router = make_router()
+    webhooks.add(responses.POST, HOOK_URL, status=200)
+    notifier = make_notifier(router.config)
+    route(router, notifier, [lead("L1")])
+    route(router, notifier, [lead("L1")])
+    notifier.close(5)
+    assert len(webhooks.calls) == 1
+
+
+def test_a_failed_write_notifies_only_once_written_on_the_retry(make_router, webhooks):
+    router, writer = make_router(), Writer()
+    webhooks.add(responses.POST, HOOK_URL, status=200)
+    notifier = make_notifier(router.config)
+    writer.failing = True
+    route(router, notifier, [lead("L1")], writer)
+    assert notifier.stats["queued"] == 0  # the owner did not change
+    writer.failing = False
+    route(router, notifier, [lead("L1")], writer)
+    route(router, notifier, [lead("L1")], writer)
+    notifier.close(5)
+    assert len(webhooks.calls) == 1
+
+
+def test_only_owner_changes_notify(make_router, webhooks):
+    router = make_router()
+    notifier = make_notifier(router.config)
+    keep = Inbound(lead("L1", owner="bob"), "k1", keep_reason="owned by a user")
+    same = Inbound(lead("L2", owner="alice"), "k2")  # round robin picks alice first
+    for item in (same, keep):
+        deliver(
+            router, [item], TUESDAY_10AM, source="t", write=None,
+            notify=lambda ds: notifier.deliveries("assigned", ds),
+        )  # fmt: skip
+    notifier.close(1)
+    assert notifier.stats["queued"] == 0 and len(webhooks.calls) == 0
+
+
+def test_events_a_hook_did_not_ask_for_are_not_sent(make_router, webhooks):
+    router = make_router()
+    only_escalations = Hook(HOOK_URL, "json", frozenset({"escalated"}), 3)
+    notifier = make_notifier(router.config, only_escalations)
+    route(router, notifier, [lead("L1")])
+    notifier.close(1)
+    assert len(webhooks.calls) == 0
+    with pytest.raises(ValueError, match="unknown event"):
+        notifier.deliveries("assignd", [])
+
+
+def test_hooks_read_secret_urls_from_the_environment(make_config):
+    config = make_config(
+        notify=[
+            {"url_env": "SLACK_WEBHOOK_URL", "format": "slack", "events": ["escalated"]},
+            {"url_env": "UNSET_WEBHOOK_URL"},
+            {"url": HOOK_URL, "max_attempts": 2},
+        ]
+    )
+    hooks = resolve_hooks(config, {"SLACK_WEBHOOK_URL": SLACK_URL})
+    assert [(h.url, h.format, h.events, h.max_attempts) for h in hooks] == [
+        (SLACK_URL, "slack", frozenset({"escalated"}), 5),
+        (HOOK_URL, "json", frozenset({"assigned", "reassigned", "escalated"}), 2),
+    ]
+    assert hooks[0].host == "hooks.slack.com"
+
+
+def test_close_counts_what_could_not_be_sent(make_router, webhooks, caplog):
+    router = make_router()
+
+    def slow(request):
+        time.sleep(0.3)
+        return 200, {}, ""
+
+    webhooks.add_callback(responses.POST, HOOK_URL, callback=slow)
+    notifier = make_notifier(router.config)
+    route(router, notifier, [lead(f"L{i}") for i in range(5)])
+    with caplog.at_level(logging.ERROR, logger="leadrelay.notify"):
+        notifier.close(0.1)
+    stats = notifier.stats
+    assert stats["failed"] >= 3 and stats["sent"] + stats["failed"] + stats["pending"] == 5
+    assert "unsent" in caplog.text
+
+
+def test_flow_endpoint_notifies_after_routing(make_config, store, fake_salesforce, monkeypatch):
+    monkeypatch.setenv("LEADRELAY_FLOW_TOKEN", "t0ken")
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", SLACK_URL)
+    fake_salesforce.mock.add(responses.POST, SLACK_URL, status=200)
+    config = make_config(
+        salesforce_config_data(notify=[{"url_env": "SLACK_WEBHOOK_URL", "format": "slack"}])
+    )
+    app = create_app(config=config, store=store)
+    body = {"Id": "00Q5g0000000001EAA", "OwnerId": QUEUE_ID, "requestId": "r1"}
+    headers = {"Authorization": "Bearer t0ken"}
+    for _ in range(2):  # the retry of the same request notifies nothing more
+        response = app.test_client().post("/salesforce/route", json=body, headers=headers)
+        assert response.get_json()["ownerId"] == REP_USERS["alice"]
+    notifier = app.extensions["leadrelay"].notifier
+    notifier.close(5)
+    assert notifier.stats["sent"] == 1
+    posted = [c for c in fake_salesforce.mock.calls if c.request.url == SLACK_URL]
+    assert len(posted) == 1 and "*alice*" in json.loads(posted[0].request.body)["text"]
+
+
+def test_hubspot_action_notifies_once_per_callback(hubspot_app, webhooks):
+    webhooks.add(responses.POST, HOOK_URL, status=200)
+    client = hubspot_app(
+        notify=[{"url": HOOK_URL}], hubspot={"write_owner": "output", "portal_ids": ["102670506"]}
+    )
+    for _ in range(2):  # HubSpot retrying the same callback
+        assert post_action(client, action_body()).status_code == 200
+    notifier = client.application.extensions["leadrelay"].notifier
+    notifier.close(5)
+    (body,) = sent_bodies(webhooks)
+    assert body["owner"]["crm_id"] == "101" and body["lead"]["crm"] == "hubspot"
+    assert body["lead"]["link"].startswith("https://app.hubspot.com/contacts/102670506/record/")

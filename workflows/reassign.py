@@ -1,0 +1,157 @@
+"""Reassign a departing rep's book: route each lead again without them, write back in batches.
+
+The CRM adapters list what the rep owns (``Owned``); this module decides and writes through
+``deliver``, so a batch is one store commit and one CRM write call. Resuming is safe because
+every decision is made under an idempotency key that is the same on every run for as long as
+the rep keeps the lead:
+
+    reassign:<crm>:<lead id>:from:<rep>:<times leadrelay gave it to the rep>[:<CRM marker>]
+
+Run again after an interruption, a lead already written is no longer the rep's (the CRM does
+not list it); a lead the CRM still shows (written just before a stale search, or decided but not
+written) replays its first decision: written once, never decided twice. When the rep gets the
+lead again later (leadrelay counts one more assignment to them, or the CRM's own marker, such
+as HubSpot's ``hubspot_owner_assigneddate``, moves) the key changes and it is reassigned anew.
+A lead nobody could take is left with the rep and recorded; the next run tries it again under
+the next attempt number (``:try1``...), so a full pool today does not pin it forever.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from adapters.model import Decision, Lead
+from workflows.delivery import Delivery, Inbound, OwnerWriter, deliver
+from workflows.errors import LeadRelayError
+from workflows.router import Router
+from workflows.store import StoreTransaction
+
+SOURCE = "reassign"
+BATCH_SIZE = 100
+MAX_ATTEMPTS_KEYS = 50  # attempts per lead with nobody available, before we stop looking
+
+
+@dataclass(frozen=True)
+class Owned:
+    """One lead a CRM shows the departing rep owning."""
+
+    lead: Lead
+    closed: str | None = None  # why the CRM counts it converted or closed (None: open)
+    marker: str = ""  # the CRM's "owner since" for this lead, when it has one
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened (or would happen) to one lead.
+
+    ``status``: ``reassigned``, ``would_reassign`` (dry run), ``already_done`` (an earlier run
+    wrote it), ``kept`` (nobody could take it: left with the rep), ``skipped`` (closed, with
+    --only-open), ``failed`` (decided, not written: the next run writes it).
+    """
+
+    lead: Lead
+    status: str
+    decision: Decision | None = None
+    detail: str = ""
+
+
+@dataclass
+class Reassignment:
+    """One ``leadrelay reassign`` run over any number of CRMs' books."""
+
+    router: Router
+    from_rep: str
+    now: datetime
+    entry: str | None = None  # a pool or top-level rule; None: the whole flow
+    only_open: bool = False
+    dry_run: bool = False  # give it a router over a scratch copy of the store
+    batch_size: int = BATCH_SIZE
+    notify: Callable[[Sequence[Delivery]], None] | None = None
+
+    def run(self, owned: Iterable[Owned], write: OwnerWriter | None) -> Iterator[Outcome]:
+        """Reassign each lead of ``owned`` (one CRM), batch by batch, yielding outcomes.
+
+        When listing fails (the CRM's error is raised from ``owned``), the leads listed so far
+        are still reassigned before the error is raised again.
+        """
+        items = iter(owned)
+        while True:
+            batch: list[Owned] = []
+            try:
+                batch.extend(itertools.islice(items, self.batch_size))
+            except LeadRelayError:
+                yield from self._batch(batch, write)
+                raise
+            if not batch:
+                return
+            yield from self._batch(batch, write)
+
+    def _batch(self, batch: list[Owned], write: OwnerWriter | None) -> Iterator[Outcome]:
+        todo: list[Owned] = []
+        for item in batch:
+            if self.only_open and item.closed:
+                yield Outcome(item.lead, "skipped", detail=item.closed)
+            else:
+                todo.append(item)
+        if not todo:
+            return
+        with self.router.store.transaction() as tx:  # reads only: nothing is recorded here
+            keys = [self._key(tx, item) for item in todo]
+        inbound = [
+            Inbound(item.lead, key, entry=self.entry, exclude=frozenset({self.from_rep}))
+            for item, key in zip(todo, keys, strict=True)
+        ]
+        deliveries = deliver(
+            self.router,
+            inbound,
+            self.now,
+            source=SOURCE,
+            write=None if self.dry_run else write,
+            notify=None if self.dry_run else self.notify,
+        )
+        for delivery in deliveries:
+            yield self._outcome(delivery)
+
+    def _key(self, tx: StoreTransaction, item: Owned) -> str:
+        lead = item.lead
+        times = tx.lead_owners(lead.crm, lead.id).count(self.from_rep)
+        base = f"reassign:{lead.crm}:{lead.id}:from:{self.from_rep}:{times}"
+        if item.marker:
+            base += f":{item.marker}"
+        for attempt in range(MAX_ATTEMPTS_KEYS):
+            key = base if attempt == 0 else f"{base}:try{attempt}"
+            first = tx.seen(key)
+            if first is None or _moves(first.decision, self.from_rep):
+                return key
+        return key
+
+    def _outcome(self, delivery: Delivery) -> Outcome:
+        result, lead = delivery.result, delivery.lead
+        decision = result.decision
+        if not _moves(decision, self.from_rep):
+            return Outcome(lead, "kept", decision, f"nobody could take it: {decision.reason}")
+        before = (result.writeback or {}).get("status")
+        if result.replayed and before == "written":
+            return Outcome(
+                lead,
+                "already_done",
+                decision,
+                f"an earlier run moved it (if the CRM shows {self.from_rep} again, it was given"
+                " back by hand: move it there)",
+            )
+        if self.dry_run:
+            return Outcome(lead, "would_reassign", decision, decision.reason)
+        if delivery.status == "failed":
+            return Outcome(lead, "failed", decision, str(delivery.error))
+        return Outcome(lead, "reassigned", decision, decision.reason)
+
+
+def _moves(decision: Decision, from_rep: str) -> bool:
+    return (
+        decision.outcome == "assigned"
+        and decision.rep_id not in (None, from_rep)
+        and bool(decision.owner_crm_id)
+    )
