@@ -22,6 +22,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/route_bench.py
+	$(BIN)/python bench/hubspot_bench.py
+	$(BIN)/python bench/sweep_bench.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -15,7 +15,7 @@ from workflows.simulate import Distribution
 
 LOG_COLUMNS = (
     "id", "decided_at", "crm", "lead_id", "previous_owner", "new_owner", "outcome", "rule",
-    "strategy", "source", "idempotency_key", "reason",
+    "strategy", "source", "idempotency_key", "reason", "sla", "ttft_s",
 )  # fmt: skip
 
 
@@ -77,7 +77,27 @@ def _row(record: AssignmentRecord) -> dict[str, Any]:
         "source": record.source,
         "idempotency_key": record.idempotency_key or "",
         "reason": record.decision.reason,
+        "sla": _sla_text(record.extra.get("sla")),
+        "ttft_s": _ttft_seconds(record.extra.get("sla")),
     }
+
+
+def _ttft_seconds(sla: dict[str, Any] | None) -> str:
+    value = (sla or {}).get("ttft_s")
+    return "" if value is None else str(int(value))
+
+
+def _sla_text(sla: dict[str, Any] | None) -> str:
+    """``open``, ``contacted ttft 6m``, ``rotated``...: the SLA state of one assignment."""
+    if not sla:
+        return ""
+    outcome = sla.get("outcome") or sla.get("status", "")
+    seconds = sla.get("ttft_s")
+    if seconds is None:
+        return str(outcome)
+    minutes = int(seconds) // 60
+    hours, minutes = divmod(minutes, 60)
+    return f"{outcome} ttft {hours}h{minutes:02d}m" if hours else f"{outcome} ttft {minutes}m"
 
 
 def print_log(records: Iterable[AssignmentRecord], fmt: str) -> None:
@@ -91,10 +111,14 @@ def print_log(records: Iterable[AssignmentRecord], fmt: str) -> None:
         for record in records:
             writer.writerow(_row(record))
     else:
-        click.echo(f"{'id':>6}  {'time (UTC)':<19}  {'lead':<20} {'owner':<12} {'rule':<28} reason")
+        click.echo(
+            f"{'id':>6}  {'time (UTC)':<19}  {'lead':<20} {'owner':<12} {'rule':<28} "
+            f"{'sla (ttft)':<24} reason"
+        )
         for record in records:
             row = _row(record)
             click.echo(
                 f"{row['id']:>6}  {row['decided_at'][:19]:<19}  {row['lead_id'][:20]:<20} "
-                f"{(row['new_owner'] or '-')[:12]:<12} {row['rule'][:28]:<28} {row['reason']}"
+                f"{(row['new_owner'] or '-')[:12]:<12} {row['rule'][:28]:<28} "
+                f"{(row['sla'] or '-')[:24]:<24} {row['reason']}"
             )

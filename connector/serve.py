@@ -1,11 +1,22 @@
-"""Serve the app with gunicorn, a production WSGI server (never Flask's development server)."""
+"""Serve the app with gunicorn, a production WSGI server (never Flask's development server),
+and run the SLA sweep on APScheduler inside each worker (one sweeps at a time)."""
 
 from __future__ import annotations
 
+import logging
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
 from gunicorn.app.base import BaseApplication
+
+from adapters.hubspot import ACCESS_TOKEN_ENV
+from adapters.salesforce_auth import SalesforceConnection, auth_mode
+
+log = logging.getLogger("leadrelay.serve")
 
 
 class LeadRelayServer(BaseApplication):  # type: ignore[misc]
@@ -15,9 +26,10 @@ class LeadRelayServer(BaseApplication):  # type: ignore[misc]
     survive it.
     """
 
-    def __init__(self, config_path: Path, options: dict[str, Any]) -> None:
+    def __init__(self, config_path: Path, options: dict[str, Any], *, sweep: bool = True) -> None:
         self.config_path = config_path
         self.options = options
+        self.sweep = sweep
         super().__init__()
 
     def load_config(self) -> None:
@@ -27,7 +39,60 @@ class LeadRelayServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from connector.app import create_app
 
-        return create_app(config_path=self.config_path)
+        app = create_app(config_path=self.config_path)
+        if self.sweep:
+            start_sweeper(app)  # here, in the worker, after the fork
+        return app
+
+
+def start_sweeper(app: Flask) -> BackgroundScheduler | None:
+    """Start this process's SLA sweep schedule (every ``sla.sweep_every``); None if no SLA.
+
+    Every worker schedules it; the sweep lock lets one sweep at a time, the others skip.
+    ``max_instances=1`` and ``coalesce`` keep a slow sweep from piling up runs.
+    """
+    from connector.hubspot_execute import hubspot_api
+    from connector.salesforce_shared import EXTENSION
+    from connector.sweep_cli import build_readers, locked_sweep
+
+    relay = app.extensions["leadrelay"]
+    config = relay.config
+    if config.sla is None and not _any_rule_sla(config.flow.rules):
+        return None
+    token = os.environ.get(ACCESS_TOKEN_ENV)
+    hubspot = hubspot_api(app, config, token) if token else None
+    salesforce = None
+    if auth_mode(os.environ) is not None:
+        connection = SalesforceConnection(config.salesforce.api_version)
+        salesforce = app.extensions.setdefault(EXTENSION, connection)
+    readers = build_readers(config, hubspot=hubspot, salesforce=salesforce)
+
+    def run() -> None:
+        try:
+            summary = locked_sweep(relay.router, readers, datetime.now(UTC), relay.notifier)
+        except Exception:  # a failed sweep is logged; the next run tries again
+            log.exception("SLA sweep failed")
+            return
+        if summary is not None and summary.total:
+            log.info("SLA sweep: %s", summary.describe())
+
+    scheduler = BackgroundScheduler(daemon=True, timezone=UTC)
+    scheduler.add_job(
+        run,
+        "interval",
+        seconds=config.sweep_every.total_seconds(),
+        id="sla-sweep",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.start()
+    app.extensions["leadrelay.scheduler"] = scheduler
+    return scheduler
+
+
+def _any_rule_sla(rules: list[Any]) -> bool:
+    return any(r.sla is not None or (r.flow and _any_rule_sla(r.flow.rules)) for r in rules)
 
 
 def serve(config_path: Path, host: str, port: int, workers: int, threads: int) -> None:

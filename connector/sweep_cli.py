@@ -1,9 +1,103 @@
-"""Placeholder while the command is being written (issue 5)."""
+"""``leadrelay sweep --once``: run the SLA sweep now (or preview it), and the pieces ``serve``
+shares with it: the CRM readers from the environment and a sweep under the sweep lock."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
 
 import click
 
+from adapters.hubspot import ACCESS_TOKEN_ENV
+from adapters.hubspot_client import HubSpotApi, api_base
+from adapters.hubspot_limits import RateLimiter
+from adapters.hubspot_read import HubSpotReader
+from adapters.salesforce_auth import SalesforceConnection, auth_mode
+from adapters.salesforce_read import SalesforceReader
+from workflows.config import Config
+from workflows.notify import Notifier
+from workflows.router import Router
+from workflows.store import open_store
+from workflows.sweep import LeadReader, SweepAction, SweepSummary
+from workflows.sweep import sweep as run_sweep
+from workflows.sweep_lock import lock_path, sweep_lock
+
+log = logging.getLogger("leadrelay.sweep")
+
+
+def build_readers(
+    config: Config,
+    env: Mapping[str, str] | None = None,
+    *,
+    hubspot: HubSpotApi | None = None,
+    salesforce: SalesforceConnection | None = None,
+) -> dict[str, LeadReader]:
+    """A reader per CRM whose credentials are in the environment (or given)."""
+    env = os.environ if env is None else env
+    readers: dict[str, LeadReader] = {}
+    token = env.get(ACCESS_TOKEN_ENV)
+    if hubspot is None and token:
+        per_second = config.hubspot.max_calls_per_10s / 10
+        limiter = RateLimiter(per_second=per_second, burst=max(1, int(per_second * 2)))
+        hubspot = HubSpotApi(access_token=token, host=api_base(config), limiter=limiter)
+    if hubspot is not None:
+        readers["hubspot"] = HubSpotReader(hubspot, config)
+    if salesforce is None and auth_mode(env) is not None:
+        salesforce = SalesforceConnection(config.salesforce.api_version, env)
+    if salesforce is not None:
+        readers["salesforce"] = SalesforceReader(salesforce, config)
+    return readers
+
+
+def locked_sweep(
+    router: Router,
+    readers: Mapping[str, LeadReader],
+    now: datetime,
+    notifier: Notifier,
+    on_action: Callable[[SweepAction], None] | None = None,
+) -> SweepSummary | None:
+    """Sweep unless another sweep (any process) runs: then None, at once."""
+    with sweep_lock(lock_path(router.config.store_url)) as held:
+        if not held:
+            log.info("another process is sweeping; skipping this run")
+            return None
+        return run_sweep(router, readers, now, notify=notifier.deliveries, on_action=on_action)
+
 
 @click.command("sweep")
-def sweep() -> None:
-    """Not available yet."""
-    raise click.ClickException("not available yet")
+@click.option("--once", is_flag=True, help="Sweep now, once (serve sweeps on a schedule).")
+@click.option("--dry-run", is_flag=True, help="Print what the sweep would do; change nothing.")
+@click.option("--now", "now_text", help="Sweep as if at this time (ISO-8601; default now).")
+@click.pass_obj
+def sweep(state: Any, once: bool, dry_run: bool, now_text: str | None) -> None:
+    """Settle or reassign every lead whose first-touch SLA ran out; print each, then a sum."""
+    if not once:
+        raise click.UsageError("pass --once (leadrelay serve runs the sweep on a schedule)")
+    config: Config = state.config
+    now = state.time(now_text)
+    store = open_store(config.store_url)
+    notifier = Notifier.from_config(config)
+    try:
+        router = Router(config, store)
+        readers = build_readers(config)
+
+        def show(action: SweepAction) -> None:
+            click.echo(action.describe(dry_run))
+
+        if dry_run:
+            summary = run_sweep(router, readers, now, dry_run=True, on_action=show)
+        else:
+            found = locked_sweep(router, readers, now, notifier, on_action=show)
+            if found is None:
+                click.echo("error: another sweep is running; try again later", err=True)
+                sys.exit(1)
+            summary = found
+    finally:
+        notifier.close()
+        store.close()
+    prefix = "dry run, nothing changed: " if dry_run else ""
+    click.echo(f"{prefix}{summary.describe()} (as of {now.isoformat()})")

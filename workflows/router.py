@@ -21,7 +21,10 @@ from typing import Any
 from adapters.model import AssignmentRecord, Decision, Lead
 from workflows.config import Config, Target
 from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
+from workflows.sla_clock import sla_terms
 from workflows.store import Store, StoreTransaction
+
+ESCALATE = "sla-escalate:"  # entry prefix: route to the SLA's escalate_to of the rule path after it
 
 
 @dataclass
@@ -206,11 +209,17 @@ class Router:
             pool_states=deciding.pool_states,
             daily_counts=deciding.new_counts(),
             writeback=writeback,
+            sla=sla_terms(self.config, decision, request.now),
         )
         return RoutingResult(decision, stored, writeback=tx.writeback(stored.id))
 
     def _match(self, lead: Lead, entry: str | None) -> tuple[str, Target | None]:
         """The matched rule path and its target: through the whole flow, or from ``entry``."""
+        if entry is not None and entry.startswith(ESCALATE):
+            # The SLA sweep escalates under the rule that made the assignment.
+            rule_path = entry[len(ESCALATE) :]
+            settings = self.config.sla_for(rule_path)
+            return rule_path, settings.escalate_to if settings else None
         if entry is not None:
             kind, _, name = entry.partition(":") if ":" in entry else ("", "", entry)
             if kind == "pool" or (not kind and name in self.config.pools):

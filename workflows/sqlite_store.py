@@ -48,6 +48,7 @@ from sqlitedict import SqliteDict
 
 from adapters.model import AssignmentRecord
 from workflows.errors import StoreError
+from workflows.sla_clock import to_key
 from workflows.store import ALL, DueAssignment, LogQuery
 
 TABLE = "leadrelay"
@@ -188,26 +189,26 @@ class SqliteStore:
 
     def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
         """Open assignments due at ``now``, earliest deadline first, read in one lock hold."""
-        from workflows.sla_clock import to_key
-
         low = max(after, "due:")
         high = f"due:{to_key(now)}:\U0010ffff"
         with self.transaction() as tx:
             keys = tx.scan_keys(low, high, limit)
             ids = [int(key.rsplit(":", 1)[1]) for key in keys]
-            tx.prefetch_keys([f"{kind}:{i:012d}" for i in ids for kind in ("log", "sla")])
-            rows = [(key, tx.get(f"log:{i:012d}"), tx.get(f"sla:{i:012d}")) for key, i in
+            kinds = ("log", "sla", "wb")
+            tx.prefetch_keys([f"{kind}:{i:012d}" for i in ids for kind in kinds])
+            rows = [(key, i, tx.get(f"log:{i:012d}"), tx.get(f"sla:{i:012d}")) for key, i in
                     zip(keys, ids, strict=True)]  # fmt: skip
-            found = [(key, row, sla) for key, row, sla in rows if row and sla]
-            tx.prefetch_keys(f"lead:{row['crm']}:{row['lead_id']}" for _, row, _ in found)
+            found = [(key, i, row, sla) for key, i, row, sla in rows if row and sla]
+            tx.prefetch_keys(f"lead:{row['crm']}:{row['lead_id']}" for _, _, row, _ in found)
             return [
                 DueAssignment(
                     AssignmentRecord.from_dict(row),
                     dict(sla),
                     tuple(tx.lead_owners(row["crm"], row["lead_id"])),
                     key,
+                    tx.writeback(i),
                 )
-                for key, row, sla in found
+                for key, i, row, sla in found
             ]
 
     def settle(self, updates: dict[int, dict[str, Any]]) -> None:
@@ -367,6 +368,9 @@ class _SqliteTransaction:
             writes[f"count:{rep}"] = day_count
         if writeback:
             writes[f"wb:{log_id:012d}"] = _writeback(writeback, "", 0)
+        if record.decision.outcome == "assigned" and record.source != "sweep":
+            # (The sweep settles the SLA it rotates away from itself, once the write is done.)
+            self._supersede_sla(history, record, log_id, writes)
         if sla is not None:
             writes.update(_sla_writes(log_id, record, history, sla))
         if record.new_owner and record.decision.outcome == "assigned":
@@ -378,6 +382,24 @@ class _SqliteTransaction:
         for key, value in writes.items():
             self.put(key, value)
         return record
+
+    def _supersede_sla(
+        self, history: dict[str, Any], record: AssignmentRecord, log_id: int, writes: dict
+    ) -> None:
+        # A new owner ends the lead's open SLA: it was the previous owner's to meet.
+        previous = history.pop("sla_open", None)
+        state = self._get(f"sla:{previous:012d}") if previous else None
+        if state is None or state.get("status") != "open":
+            return
+        self.delete(f"due:{state['due_key']}:{previous:012d}")
+        writes[f"sla:{previous:012d}"] = {
+            **state,
+            "status": "superseded",
+            "outcome": "superseded",
+            "detail": f"reassigned by #{log_id} ({record.source})",
+            "settled_at": record.decided_at.isoformat(),
+            "next_record": log_id,
+        }
 
     def put(self, key: str, value: Any) -> None:
         """Buffer a write; the transaction applies all of them at once when it ends."""
@@ -436,4 +458,5 @@ def _sla_writes(
     writes: dict[str, Any] = {f"sla:{log_id:012d}": state}
     if not escalated:
         writes[f"due:{terms['due_key']}:{log_id:012d}"] = log_id
+        history["sla_open"] = log_id
     return writes

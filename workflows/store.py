@@ -40,6 +40,7 @@ class DueAssignment:
     sla: dict[str, Any]  # deadline, due_key, clock, first_touch_s, max_reassignments, rotations
     owners: tuple[str, ...]  # every rep this lead was ever assigned to, oldest first
     key: str  # its deadline-index key: pass as ``after`` to read on past it
+    writeback: dict[str, Any] | None = None  # the record's CRM write-back status, if any
 
 
 class StoreTransaction(Protocol):

@@ -250,7 +250,9 @@ class FakeSalesforce:
         wanted = re.findall(r"'((?:[^'\\]|\\.)*)'", soql[soql.index(" IN (") :])
         records = []
         for lead_id in wanted:
-            lead = next((v for k, v in self.leads.items() if k[:15] == lead_id[:15]), None)
+            lead = self.leads.get(lead_id) or next(
+                (v for k, v in self.leads.items() if k[:15] == lead_id[:15]), None
+            )
             if lead is None or (lead.get("IsDeleted") and not include_deleted):
                 continue
             record = {name: lead.get(name) for name in fields}

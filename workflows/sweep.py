@@ -1,0 +1,338 @@
+"""The SLA sweep: settle or rotate every assignment whose first-touch deadline has passed.
+
+The store streams due assignments, earliest deadline first, a page at a time. Each page is
+read back from its CRM in batches (a ``LeadReader`` per CRM, from ``adapters/``), and each lead
+is settled (contacted, manual override, converted, deleted, disqualified) or routed again
+through the same rule with every previous owner excluded, until ``max_reassignments``; then it
+is escalated and no longer rotated. Rotations go through ``deliver`` under the key
+``sweep:<log id>``, so a sweep that dies half-way never rotates a lead twice: the next sweep
+replays the decision and only writes what is still unwritten. One lead's failure never stops
+the others, and only what succeeded is taken off the deadline index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from workflows.config import Config
+from workflows.delivery import Delivery, Inbound, deliver
+from workflows.errors import CrmError
+from workflows.router import ESCALATE, Router, RouteRequest
+from workflows.sla_clock import elapsed
+from workflows.store import DueAssignment
+from workflows.sweep_model import LeadReader, LeadState, SweepAction, SweepSummary
+
+__all__ = ["LeadReader", "LeadState", "SweepAction", "SweepSummary", "sweep"]
+
+log = logging.getLogger("leadrelay.sweep")
+PAGE = 200  # due assignments read from the store at a time (Salesforce's batch size)
+# Called with "reassigned" or "escalated" and the deliveries, after the owners are written.
+Notify = Callable[[str, Sequence[Delivery]], None]
+
+
+def sweep(
+    router: Router,
+    readers: Mapping[str, LeadReader],
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    notify: Notify | None = None,
+    on_action: Callable[[SweepAction], None] | None = None,
+    page: int = PAGE,
+) -> SweepSummary:
+    """Sweep every assignment due at ``now`` (aware); see the module docstring."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    summary = SweepSummary()
+
+    def report(action: SweepAction) -> None:
+        summary.counts[action.action] += 1
+        if on_action is not None:
+            on_action(action)
+
+    run = _Run(router, readers, now, dry_run, notify, report)
+    after = ""
+    while True:
+        due = router.store.due(now, page, after)
+        if not due:
+            return summary
+        after = due[-1].key
+        by_crm: dict[str, list[DueAssignment]] = defaultdict(list)
+        for item in due:
+            by_crm[item.record.crm].append(item)
+        for crm, items in by_crm.items():
+            run.crm_batch(crm, items)
+
+
+@dataclass
+class _Run:
+    router: Router
+    readers: Mapping[str, LeadReader]
+    now: datetime
+    dry_run: bool
+    notify: Notify | None
+    report: Callable[[SweepAction], None]
+
+    @property
+    def config(self) -> Config:
+        return self.router.config
+
+    def crm_batch(self, crm: str, items: list[DueAssignment]) -> None:
+        reader = self.readers.get(crm)
+        if reader is None and crm not in ("hubspot", "salesforce"):
+            # Leads routed from no CRM (API, CLI): nothing can tell whether they were called.
+            detail = "the lead comes from no CRM, so first touch cannot be checked"
+            if not self.dry_run:
+                self.router.store.settle(
+                    {item.record.id: self._settled("untracked", detail) for item in items}
+                )
+            for item in items:
+                self.report(_action(item, "untracked", detail))
+            return
+        if reader is None:
+            for item in items:
+                self.report(_action(item, "skipped", f"no {crm} connection to read it with"))
+            return
+        waiting = [i for i in items if (i.writeback or {}).get("status") in ("pending", "failed")]
+        for item in waiting:
+            # Its owner never reached the CRM: judge it once the write-back is done.
+            self.report(_action(item, "waiting", "the owner is not written to the CRM yet"))
+        items = [item for item in items if item not in waiting]
+        states: dict[str, LeadState] = {}
+        for start in range(0, len(items), reader.batch_size):
+            chunk = items[start : start + reader.batch_size]
+            try:
+                states.update(reader.read([item.record.lead_id for item in chunk]))
+            except Exception as exc:  # this chunk waits for the next sweep; the rest goes on
+                if not isinstance(exc, CrmError):
+                    log.exception("reading %d %s leads failed", len(chunk), crm)
+                log.warning("reading %d %s leads failed: %s", len(chunk), crm, exc)
+                for item in chunk:
+                    self.report(_action(item, "failed", f"reading the lead failed: {exc}"))
+                continue
+            for item in chunk:
+                if item.record.lead_id not in states:
+                    self.report(_action(item, "failed", f"{crm} did not answer for this lead"))
+        settled: dict[int, dict[str, Any]] = {}
+        rotate: list[tuple[DueAssignment, LeadState]] = []
+        escalate: list[tuple[DueAssignment, LeadState]] = []
+        for item in items:
+            state = states.get(item.record.lead_id)
+            if state is None:
+                continue  # its read failed: reported above, and it stays due
+            if state.error is not None:
+                self.report(_action(item, "failed", state.error))
+                continue
+            try:
+                outcome = self.settle_outcome(item, state)
+            except Exception as exc:  # one odd lead must not stop the sweep
+                log.exception("sweeping lead %s failed", item.record.lead_id)
+                self.report(_action(item, "failed", f"{type(exc).__name__}: {exc}"))
+                continue
+            if outcome is not None:
+                settled[item.record.id] = outcome
+                ttft = outcome.get("ttft_s")
+                self.report(
+                    _action(
+                        item,
+                        outcome["outcome"],
+                        outcome["detail"],
+                        ttft=timedelta(seconds=ttft) if ttft is not None else None,
+                    )
+                )
+            elif item.sla.get("rotations", 0) < item.sla["max_reassignments"]:
+                rotate.append((item, state))
+            elif self._escalation_target(item):
+                escalate.append((item, state))
+            else:
+                detail = f"{item.sla['max_reassignments']} reassignments made; no escalate_to"
+                settled[item.record.id] = self._settled("cap_reached", detail)
+                self.report(_action(item, "cap_reached", detail))
+        if not self.dry_run:
+            self.router.store.settle(settled)
+        self.reroute(reader, rotate, escalated=False)
+        self.reroute(reader, escalate, escalated=True)
+
+    def _escalation_target(self, item: DueAssignment) -> bool:
+        settings = self.config.sla_for(item.record.rule)
+        return settings is not None and settings.escalate_to is not None
+
+    def _settled(self, outcome: str, detail: str, ttft: float | None = None) -> dict[str, Any]:
+        return {
+            "status": "settled",
+            "outcome": outcome,
+            "detail": detail,
+            "settled_at": self.now.isoformat(),
+            "ttft_s": ttft,
+        }
+
+    def settle_outcome(self, item: DueAssignment, state: LeadState) -> dict[str, Any] | None:
+        """The settlement of one due assignment, or None when it must move on."""
+        if state.deleted or state.lead is None:
+            return self._settled("deleted", "the lead no longer exists in the CRM")
+        if state.converted:
+            return self._settled("converted", "the lead was converted")
+        if state.disqualified:
+            return self._settled("disqualified", f"status {state.status!r}")
+        assigned = datetime.fromisoformat(item.sla["assigned_at"])
+        rep = self.config.reps.get(item.record.new_owner or "")
+        if state.activity_at is not None and state.activity_at > assigned:
+            ttft = elapsed(assigned, state.activity_at, item.sla["clock"], rep)
+            when = state.activity_at.isoformat()
+            return self._settled("contacted", f"contact recorded at {when}", ttft.total_seconds())
+        local_day = assigned.astimezone(ZoneInfo(self.config.timezone)).date()
+        if state.activity_day is not None and state.activity_day >= local_day:
+            return self._settled("contacted", f"activity on {state.activity_day}")
+        if state.status_contacted:
+            return self._settled("contacted", f"status moved to {state.status!r}")
+        expected = item.record.decision.owner_crm_id
+        if not _same_owner(item.record.crm, state.owner, expected):
+            return self._settled(
+                "manual_override", f"owner changed to {state.owner or 'nobody'} by someone else"
+            )
+        return None
+
+    def reroute(
+        self, reader: LeadReader, batch: list[tuple[DueAssignment, LeadState]], escalated: bool
+    ) -> None:
+        if not batch:
+            return
+        inbound = [self._inbound(item, state, escalated) for item, state in batch]
+        if self.dry_run:
+            self._preview(batch, inbound, escalated)
+            return
+        event = "escalated" if escalated else "reassigned"
+        notify = (lambda ds: self.notify(event, ds)) if self.notify is not None else None
+        write = reader.writer()
+        try:
+            deliveries = deliver(
+                self.router, inbound, self.now, source="sweep", write=write, notify=notify
+            )
+            outcomes: list[Delivery | Exception] = list(deliveries)
+        except Exception:
+            # One lead's decision raised: route them one by one to isolate it.
+            outcomes = []
+            for one in inbound:
+                try:
+                    outcomes += deliver(
+                        self.router, [one], self.now, source="sweep", write=write, notify=notify
+                    )
+                except Exception as exc:
+                    log.exception("rerouting lead %s failed", one.lead.id)
+                    outcomes.append(exc)
+        self._record(batch, outcomes, escalated)
+
+    def _inbound(self, item: DueAssignment, state: LeadState, escalated: bool) -> Inbound:
+        assert state.lead is not None
+        lead = replace(state.lead, owner=state.owner)
+        key = f"sweep:{item.record.id}"
+        if escalated:
+            return Inbound(lead, key, entry=f"{ESCALATE}{item.record.rule}")
+        owners = frozenset(item.owners) | {item.record.new_owner or ""}
+        entry = _entry(item.record.rule)
+        if entry is not None and not self.config.accepts_entry(entry):
+            entry = None  # the rule is gone from app.yaml since: route through the whole flow
+        return Inbound(lead, key, entry=entry, exclude=owners - {""})
+
+    def _record(
+        self,
+        batch: list[tuple[DueAssignment, LeadState]],
+        outcomes: list[Delivery | Exception],
+        escalated: bool,
+    ) -> None:
+        updates: dict[int, dict[str, Any]] = {}
+        verb = "escalated" if escalated else "rotated"
+        why = self._why(escalated)
+        for (item, _), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                self.report(_action(item, "failed", f"{type(outcome).__name__}: {outcome}"))
+                continue
+            decision = outcome.result.decision
+            if outcome.status == "failed" and not outcome.done:
+                self.report(_action(item, "failed", f"writing the owner failed: {outcome.error}"))
+                continue  # stays due: the next sweep replays the decision and writes it
+            record = outcome.result.record
+            new_id = record.id if record is not None else None
+            if decision.outcome != "assigned":
+                detail = f"nobody to {verb[:-2]} to: {decision.reason}"
+                updates[item.record.id] = {**self._settled("no_rotation", detail)}
+                self.report(_action(item, "no_rotation", detail))
+                continue
+            if outcome.status == "failed" and new_id is not None:
+                updates[new_id] = self._settled("write_failed", str(outcome.error))
+            detail = f"{why}; {decision.reason}"
+            updates[item.record.id] = {
+                **self._settled(verb, detail),
+                "next_record": new_id,
+            }
+            self.report(_action(item, verb, detail, new_owner=decision.rep_id))
+        self.router.store.settle(updates)
+
+    def _why(self, escalated: bool) -> str:
+        return (
+            "reassignment cap reached: escalated"
+            if escalated
+            else "no first touch before the deadline"
+        )
+
+    def _preview(
+        self,
+        batch: list[tuple[DueAssignment, LeadState]],
+        inbound: list[Inbound],
+        escalated: bool,
+    ) -> None:
+        requests = [
+            RouteRequest(i.lead, self.now, source="sweep", dry_run=True, exclude=i.exclude,
+                         entry=i.entry)
+            for i in inbound
+        ]  # fmt: skip
+        verb = "escalated" if escalated else "rotated"
+        for (item, _), request in zip(batch, requests, strict=True):
+            try:
+                (result,) = self.router.route_many([request])
+            except Exception as exc:
+                self.report(_action(item, "failed", f"{type(exc).__name__}: {exc}"))
+                continue
+            decision = result.decision
+            if decision.outcome != "assigned":
+                self.report(_action(item, "no_rotation", f"nobody available: {decision.reason}"))
+            else:
+                detail = f"{self._why(escalated)}; {decision.reason}"
+                self.report(_action(item, verb, detail, new_owner=decision.rep_id))
+
+
+def _entry(rule_path: str) -> str | None:
+    """Where to route again so the lead goes through the same rule."""
+    if rule_path.startswith("pool:"):
+        return rule_path
+    if rule_path == "fallback" or not rule_path:
+        return None
+    return f"rule:{rule_path.split('/', 1)[0]}"
+
+
+def _same_owner(crm: str, current: str | None, expected: str | None) -> bool:
+    if not current or not expected:
+        return current == expected or not current and not expected
+    if crm == "salesforce":  # 15- and 18-character ids name the same user
+        return current[:15] == expected[:15]
+    return current == expected
+
+
+def _action(
+    item: DueAssignment,
+    action: str,
+    detail: str,
+    *,
+    ttft: timedelta | None = None,
+    new_owner: str | None = None,
+) -> SweepAction:
+    record = item.record
+    return SweepAction(
+        record.id, record.crm, record.lead_id, action, record.new_owner, new_owner, detail, ttft
+    )
