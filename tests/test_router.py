@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from conftest import TUESDAY_10AM, at, lead, owners, rep
 
 from adapters.model import Lead
@@ -215,3 +216,43 @@ def test_entry_names_a_pool_or_a_rule_even_when_they_share_a_name(make_router):
     assert [(d.rep_id, d.rule) for d in (by_rule, by_pool, bare)] == [
         ("bob", "vip/big"), ("chen", "pool:vip"), ("chen", "pool:vip")
     ]  # fmt: skip
+
+
+def test_a_bad_request_fails_alone_and_the_others_in_its_batch_are_decided(make_router, store):
+    from datetime import datetime
+
+    from workflows.router import RouteRequest
+
+    router = make_router()
+    naive = datetime(2026, 11, 24, 10, 0)
+    with pytest.raises(LookupError, match="no pool named 'nope'"):
+        router.route_many(
+            [
+                RouteRequest(lead("good"), TUESDAY_10AM),
+                RouteRequest(lead("bad-entry"), TUESDAY_10AM, entry="pool:nope"),
+            ]
+        )
+    with pytest.raises(ValueError, match="timezone-aware"):
+        router.route(lead("naive"), naive)
+    assert [r.lead_id for r in store.log()] == ["good"]
+
+
+def test_many_threads_each_get_their_own_answer_promptly(make_router):
+    import threading
+
+    router = make_router()
+    answers: dict[str, str | None] = {}
+
+    def work(n: int) -> None:
+        for i in range(40):
+            key = f"t{n}-{i}"
+            answers[key] = router.route(
+                lead(key), TUESDAY_10AM, idempotency_key=key
+            ).decision.rep_id
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(answers) == 240 and set(answers.values()) == {"alice", "bob", "chen"}

@@ -7,9 +7,11 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import TUESDAY_10AM, config_data, lead, owners, rep
 
 from workflows.config import build_config
+from workflows.errors import StoreError
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore
 from workflows.store import LogQuery
@@ -177,3 +179,18 @@ def test_writeback_status_is_kept_beside_the_log_row(make_router, store):
     assert status is not None
     assert (status["status"], status["attempts"]) == ("written", 2)
     assert [r.id for r in store.log()] == [record.id]
+
+
+def test_a_commit_the_database_refuses_raises_and_the_store_stays_usable(make_router, store):
+    router = make_router()
+    owners(router, 1)
+    # A trigger that makes SQLite refuse the next write stands in for a full disk.
+    store._conn.execute(
+        """CREATE TRIGGER refuse BEFORE INSERT ON "leadrelay" WHEN NEW.key LIKE 'log:%'
+        BEGIN SELECT RAISE(ABORT, 'disk full'); END"""
+    )
+    with pytest.raises(StoreError, match="disk full"):
+        router.route(lead("L-refused"), TUESDAY_10AM)
+    store._conn.execute("DROP TRIGGER refuse")
+    assert owners(router, 1) == ["bob"]  # nothing of the refused decision was kept
+    assert [r.lead_id for r in store.log()] == ["L0", "L0"]

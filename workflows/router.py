@@ -59,7 +59,8 @@ class RouteRequest:
 @dataclass
 class _Waiting:
     requests: Sequence[RouteRequest]
-    done: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)  # done, or now the leader
+    done: bool = False
     outcomes: list[RoutingResult | BaseException] = field(default_factory=list)
 
 
@@ -98,30 +99,27 @@ class Router:
     def route_many(self, requests: Sequence[RouteRequest]) -> list[RoutingResult]:
         """Decide several leads in order, recorded in one commit; raise the first error.
 
-        Calls from several threads at once are combined: the first caller decides for
-        everyone who queued meanwhile, batch after batch, until nobody waits; the others just
-        wait for their own results.
+        Calls from several threads at once are combined: one caller, the leader, decides for
+        everyone who queued meanwhile in one transaction, then hands the lead to the first
+        caller still waiting and returns; the others just wait for their own results.
         """
         waiting = _Waiting(requests)
         with self._queue_lock:
             self._queue.append(waiting)
-            lead_the_batch = not self._leader_busy
+            leader = not self._leader_busy
             self._leader_busy = True
-        if lead_the_batch:
-            while True:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                    if not batch:
-                        self._leader_busy = False
-                        break
-                self._decide_waiting(batch)
-        waiting.done.wait()
+        if not leader:
+            waiting.wake.wait()
+        if not waiting.done:
+            self._lead()
         for outcome in waiting.outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
         return waiting.outcomes  # type: ignore[return-value]
 
-    def _decide_waiting(self, batch: list[_Waiting]) -> None:
+    def _lead(self) -> None:
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
         requests = [request for waiting in batch for request in waiting.requests]
         try:
             outcomes = self._route_batch(requests)
@@ -131,21 +129,36 @@ class Router:
         for waiting in batch:
             waiting.outcomes = outcomes[start : start + len(waiting.requests)]
             start += len(waiting.requests)
-            waiting.done.set()
+            waiting.done = True
+            waiting.wake.set()
+        with self._queue_lock:
+            # One batch per leader, so nobody's own answer waits on everyone else's.
+            if self._queue:
+                self._queue[0].wake.set()
+            else:
+                self._leader_busy = False
 
     def _route_batch(self, requests: Sequence[RouteRequest]) -> list[RoutingResult | BaseException]:
-        for request in requests:
-            if request.now.tzinfo is None:
-                raise ValueError("now must be timezone-aware")
-        matched = [self._match(r.lead, r.entry) for r in requests]
+        # A caller's bad request (naive time, unknown entry) fails that request alone.
+        outcomes: list[RoutingResult | BaseException] = []
+        valid: list[tuple[int, RouteRequest, tuple[str, Target | None]]] = []
+        for i, request in enumerate(requests):
+            try:
+                if request.now.tzinfo is None:
+                    raise ValueError("now must be timezone-aware")
+                valid.append((i, request, self._match(request.lead, request.entry)))
+                outcomes.append(ValueError("not decided"))
+            except (ValueError, LookupError) as exc:
+                outcomes.append(exc)
+        if not valid:
+            return outcomes
         with self.store.transaction() as tx:
-            self._prefetch(tx, requests, matched)
-            outcomes: list[RoutingResult | BaseException] = []
-            for request, (rule, target) in zip(requests, matched, strict=True):
+            self._prefetch(tx, [r for _, r, _ in valid], [m for _, _, m in valid])
+            for i, request, (rule, target) in valid:
                 try:
-                    outcomes.append(self._decide(tx, request, rule, target))
+                    outcomes[i] = self._decide(tx, request, rule, target)
                 except Exception as exc:  # one bad lead must not sink the others
-                    outcomes.append(exc)
+                    outcomes[i] = exc
         return outcomes
 
     def _prefetch(
@@ -222,6 +235,8 @@ class Router:
             return rule_path, settings.escalate_to if settings else None
         if entry is not None:
             kind, _, name = entry.partition(":") if ":" in entry else ("", "", entry)
+            if kind == "pool" and name not in self.config.pools:
+                raise LookupError(f"no pool named {name!r}")
             if kind == "pool" or (not kind and name in self.config.pools):
                 return f"pool:{name}", Target("pool", name, None, None, f"entry {entry}")
             rule = self.config.rule(name)

@@ -1,9 +1,11 @@
 """The embedded store: one sqlitedict table of JSON values, safe across threads and processes.
 
 Keys share one table so that a transaction's writes (log rows, rotation state, counts,
-idempotency keys) land in a single SQLite commit. sqlitedict owns the table and every write; a
-transaction's reads go through a plain sqlite3 connection on the same file, because each read
-through sqlitedict's worker thread costs two thread hand-offs (about 200 µs here).
+idempotency keys) land in a single SQLite commit. sqlitedict creates the table and serves the
+log listing, and the file stays readable with ``SqliteDict(path, tablename="leadrelay",
+decode=json.loads)``. A routing transaction reads and commits through one plain sqlite3
+connection instead: each call through sqlitedict's worker thread costs two thread hand-offs
+(about 200 µs here), and a failed COMMIT kills that thread and leaves its callers waiting.
 
 Transactions are serialized by a thread lock plus an ``flock`` on a lock file beside the
 database, so gunicorn workers sharing the file never hand out the same turn. Values are JSON,
@@ -90,9 +92,10 @@ class SqliteStore:
             )
             self._db.conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._db.commit(blocking=True)
-            self._reader = sqlite3.connect(
+            self._conn = sqlite3.connect(
                 str(self.path), check_same_thread=False, isolation_level=None
             )
+            self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._lock_file = open(f"{self.path}.lock", "a+b")  # noqa: SIM115 (held open)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
@@ -108,7 +111,7 @@ class SqliteStore:
         with self._thread_lock:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX)
             try:
-                tx = _SqliteTransaction(self._db, self._reader)
+                tx = _SqliteTransaction(self._db, self._conn)
                 yield tx
                 tx.commit()
             finally:
@@ -245,7 +248,7 @@ class SqliteStore:
     def close(self) -> None:
         """Flush and close; the store cannot be used afterwards."""
         self._db.close()
-        self._reader.close()
+        self._conn.close()
         self._lock_file.close()
 
 
@@ -254,7 +257,7 @@ class _SqliteTransaction:
 
     def __init__(self, db: SqliteDict, reader: sqlite3.Connection) -> None:
         self._db = db
-        self._reader = reader
+        self._conn = reader
         self._cache: dict[str, Any] = {}
         self._writes: dict[str, Any] = {}
         self._deletes: set[str] = set()
@@ -263,17 +266,17 @@ class _SqliteTransaction:
         wanted = [k for k in dict.fromkeys(keys) if k not in self._cache]
         if not wanted:
             return
-        for key in wanted:
-            self._cache[key] = _MISSING
         marks = ",".join("?" * len(wanted))
         sql = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({marks})'
-        for key, value in self._reader.execute(sql, wanted):
-            self._cache[key] = json.loads(value)
+        found = {key: json.loads(value) for key, value in self._conn.execute(sql, wanted)}
+        # Only a read that succeeded may say a key is absent: a failed one leaves no trace.
+        for key in wanted:
+            self._cache[key] = found.get(key, _MISSING)
 
     def scan_keys(self, low: str, high: str, limit: int) -> list[str]:
         """Up to ``limit`` keys strictly between ``low`` and ``high``, in order."""
         sql = f'SELECT key FROM "{TABLE}" WHERE key > ? AND key < ? ORDER BY key LIMIT ?'
-        return [key for (key,) in self._reader.execute(sql, (low, high, limit))]
+        return [key for (key,) in self._conn.execute(sql, (low, high, limit))]
 
     def prefetch_keys(self, keys: Iterable[str]) -> None:
         """Read these keys in one round trip."""
@@ -417,25 +420,33 @@ class _SqliteTransaction:
         """Apply the buffered writes in one SQLite transaction; durable on return."""
         if not self._writes and not self._deletes:
             return
-        # One multi-row statement: each sqlitedict __setitem__ is a queue hand-off of its own.
+        # Applied on the plain connection, not through sqlitedict: its worker thread dies on a
+        # failed COMMIT (sqlitedict 2.1.0) and every caller then waits on it forever, holding
+        # the routing lock. Here a failure rolls back and raises, and the store stays usable.
         items = list(self._writes.items())
         gone = sorted(self._deletes)
         self._writes.clear()
         self._deletes.clear()
-        for start in range(0, len(gone), _MAX_ROWS_PER_STATEMENT):
-            chunk = gone[start : start + _MAX_ROWS_PER_STATEMENT]
-            marks = ",".join("?" * len(chunk))
-            self._db.conn.execute(f'DELETE FROM "{TABLE}" WHERE key IN ({marks})', chunk)
-        for start in range(0, len(items), _MAX_ROWS_PER_STATEMENT):
-            chunk = items[start : start + _MAX_ROWS_PER_STATEMENT]
-            rows = ",".join(["(?,?)"] * len(chunk))
-            args = [x for key, value in chunk for x in (key, _encode(value))]
-            self._db.conn.execute(f'REPLACE INTO "{TABLE}" (key, value) VALUES {rows}', args)
+        conn = self._conn
         try:
-            self._db.commit(blocking=True)
-        except Exception as exc:
-            self._db.conn.execute("ROLLBACK")
-            raise StoreError(f"could not record the assignment: {exc}") from exc
+            conn.execute("BEGIN IMMEDIATE")
+            for start in range(0, len(gone), _MAX_ROWS_PER_STATEMENT):
+                chunk = gone[start : start + _MAX_ROWS_PER_STATEMENT]
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f'DELETE FROM "{TABLE}" WHERE key IN ({marks})', chunk)
+            for start in range(0, len(items), _MAX_ROWS_PER_STATEMENT):
+                chunk = items[start : start + _MAX_ROWS_PER_STATEMENT]
+                rows = ",".join(["(?,?)"] * len(chunk))
+                args = [x for key, value in chunk for x in (key, _encode(value))]
+                conn.execute(f'REPLACE INTO "{TABLE}" (key, value) VALUES {rows}', args)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            self._cache.clear()  # it holds the writes that were just refused
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"could not record the assignment: {exc}") from exc
+            raise
 
 
 def _sla_writes(
