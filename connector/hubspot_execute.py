@@ -98,6 +98,9 @@ def execute(
         router, [inbound], now, source="hubspot", write=write, notify=_notify_assigned()
     )
     decision = delivery.result.decision
+    if delivery.status == "in_progress":
+        # An earlier delivery of this execution is still writing the owner: HubSpot retries.
+        return ActionAnswer(503, {"error": "this execution is being written; retry later"})
     if delivery.status != "failed":
         return ActionAnswer(200, {"outputFields": output_fields(decision, config)})
     assert delivery.error is not None

@@ -65,6 +65,8 @@ def route() -> ResponseReturnValue:
     answer = _answer(delivery)
     if delivery.done:
         return jsonify(answer)
+    if delivery.status == "in_progress":
+        return jsonify({**answer, "error": "the owner is being written; call again"}), 409
     log.error("Flow route of lead %s: owner not written: %s", lead.id, delivery.error)
     # The decision stands; calling again with the same requestId retries only the write.
     return jsonify({**answer, "error": f"owner not written: {delivery.error}"}), 502

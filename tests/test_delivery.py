@@ -106,3 +106,21 @@ def test_failure_retrying_cannot_fix_is_done_and_recorded_as_failed(make_router,
     assert (result.status, result.done) == ("failed", True)
     assert result.result.record is not None
     assert store.writeback(result.result.record.id)["detail"] == "ENTITY_IS_DELETED"
+
+
+def test_a_retry_arriving_while_the_first_delivery_writes_does_not_write_again(make_router):
+    router = make_router()
+    item = Inbound(lead("L1"), "cb-1")
+    seen: list = []
+
+    def slow_write(batch):
+        # HubSpot retries while our first write is still under way.
+        seen.extend(deliver(router, [item], TUESDAY_10AM, source="t", write=slow_write))
+        return {lead.id: None for lead, _ in batch}
+
+    (first,) = deliver(router, [item], TUESDAY_10AM, source="t", write=slow_write)
+    (retry,) = seen
+    assert (first.status, retry.status, retry.done) == ("written", "in_progress", False)
+    (later,) = deliver(router, [item], TUESDAY_10AM, source="t", write=slow_write)
+    assert (later.status, later.done) == ("written", True)
+    assert len(seen) == 1  # the later retry found the owner written and wrote nothing

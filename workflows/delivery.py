@@ -41,7 +41,7 @@ class Delivery:
 
     lead: Lead
     result: RoutingResult
-    status: str  # "written", "not_needed", "failed"
+    status: str  # "written", "not_needed", "failed", or "in_progress" (another delivery writes)
     error: CrmError | None = None
 
     @property
@@ -51,6 +51,8 @@ class Delivery:
         A failure no redelivery can fix (the lead was deleted, the owner is inactive) is done
         too: it is recorded as failed, and redelivering would not help.
         """
+        if self.status == "in_progress":
+            return False  # the CRM should retry: the write under way may still fail
         return self.status != "failed" or (self.error is not None and self.error.is_final)
 
 
@@ -89,11 +91,13 @@ def deliver(
     # decision's write-back status: "pending" when the owner must still be written.
     results = router.route_many(requests)
 
-    to_write: list[tuple[Lead, RoutingResult]] = []
-    for item, result in zip(unique.values(), results, strict=True):
-        status = (result.writeback or {}).get("status", "not_needed")
-        if write is not None and status in ("pending", "failed"):
-            to_write.append((item.lead, result))
+    # Only the delivery that claimed a write does it: a CRM retry arriving while the first
+    # delivery is still writing waits for a later retry instead of writing twice.
+    to_write = [
+        (item.lead, result)
+        for item, result in zip(unique.values(), results, strict=True)
+        if write is not None and result.claimed
+    ]
     errors = _write_batch(write, [(lead, r.decision) for lead, r in to_write]) if write else {}
     updates: dict[int, tuple[str, str]] = {}
     for lead, result in to_write:
@@ -109,6 +113,8 @@ def deliver(
             status = updates[result.record.id][0]
         else:
             status = (result.writeback or {}).get("status", "not_needed")
+            if status in ("pending", "failed") and write is not None:
+                status = "in_progress"
         deliveries[item.lead.id] = Delivery(item.lead, result, status, error)
     answer = [deliveries[item.lead.id] for item in inbound]
     if notify is not None:

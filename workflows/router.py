@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.model import AssignmentRecord, Decision, Lead
@@ -27,6 +27,10 @@ from workflows.store import Store, StoreTransaction
 ESCALATE = "sla-escalate:"  # entry prefix: route to the SLA's escalate_to of the rule path after it
 
 
+# How long a delivery may take to write an owner before a redelivery may try in its place.
+WRITE_LEASE = timedelta(seconds=60)
+
+
 @dataclass
 class RoutingResult:
     """A decision, the log record that holds it (None on a dry run), and whether it is a replay."""
@@ -35,6 +39,7 @@ class RoutingResult:
     record: AssignmentRecord | None
     replayed: bool = False
     writeback: dict[str, Any] | None = None  # the CRM write-back status recorded with it
+    claimed: bool = False  # this caller holds the right to write the owner to the CRM now
 
 
 @dataclass(frozen=True)
@@ -189,8 +194,13 @@ class Router:
         if request.idempotency_key:
             first = tx.seen(request.idempotency_key)
             if first is not None:
+                claimed = request.writes_back and tx.claim_writeback(first.id, WRITE_LEASE)
                 return RoutingResult(
-                    first.decision, first, replayed=True, writeback=tx.writeback(first.id)
+                    first.decision,
+                    first,
+                    replayed=True,
+                    writeback=tx.writeback(first.id),
+                    claimed=claimed,
                 )
         deciding = Deciding(self.config, tx, lead, request.now, request.exclude)
         if request.keep_reason and lead.owner:
@@ -224,7 +234,8 @@ class Router:
             writeback=writeback,
             sla=sla_terms(self.config, decision, request.now),
         )
-        return RoutingResult(decision, stored, writeback=tx.writeback(stored.id))
+        claimed = writeback == "pending" and tx.claim_writeback(stored.id, WRITE_LEASE)
+        return RoutingResult(decision, stored, writeback=tx.writeback(stored.id), claimed=claimed)
 
     def _match(self, lead: Lead, entry: str | None) -> tuple[str, Target | None]:
         """The matched rule path and its target: through the whole flow, or from ``entry``."""

@@ -42,7 +42,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +285,17 @@ class _SqliteTransaction:
     def writeback(self, record_id: int) -> dict[str, Any] | None:
         value = self._get(f"wb:{record_id:012d}")
         return dict(value) if value else None
+
+    def claim_writeback(self, record_id: int, lease: timedelta) -> bool:
+        key = f"wb:{record_id:012d}"
+        status = self._get(key)
+        if not status or status["status"] not in ("pending", "failed"):
+            return False
+        now = datetime.now(UTC)
+        if status.get("claimed_until", "") > now.isoformat():
+            return False  # another delivery of the same lead is writing it right now
+        self.put(key, {**status, "claimed_until": (now + lease).isoformat()})
+        return True
 
     def get(self, key: str, default: Any = None) -> Any:
         """One value by key, as last committed (or as this transaction read it)."""

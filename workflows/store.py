@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,6 +88,13 @@ class StoreTransaction(Protocol):
 
     def writeback(self, record_id: int) -> dict[str, Any] | None:
         """The write-back status of a record, as this transaction sees it."""
+
+    def claim_writeback(self, record_id: int, lease: timedelta) -> bool:
+        """Take the right to write this record's owner to the CRM for ``lease``.
+
+        True only when the write is still to do (pending or failed) and no other delivery
+        holds a live claim: two deliveries of one lead never write it at the same time.
+        """
 
 
 class Store(Protocol):
