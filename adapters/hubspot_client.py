@@ -63,7 +63,7 @@ class HubSpotApi:
         client = hubspot.Client.create(access_token=access_token, host=host, retry=Retry(0))
         # Each attribute access builds a new API client and connection pool: build them once.
         self._contacts = client.crm.contacts.basic_api
-        self._contacts_batch = client.crm.contacts.batch_api
+        self.contacts_batch = client.crm.contacts.batch_api  # public: the sweep reads in batches
         self._companies = client.crm.companies.basic_api
         self._owners = client.crm.owners.owners_api
         self.limiter = limiter or RateLimiter()
@@ -135,7 +135,7 @@ class HubSpotApi:
         ]
         try:
             answer = self._call(
-                lambda timeout: self._contacts_batch.update(
+                lambda timeout: self.contacts_batch.update(
                     BatchInputSimplePublicObjectBatchInput(inputs=inputs),
                     _request_timeout=timeout,
                 ),

@@ -47,7 +47,7 @@ class HubSpotReader:
         wanted = {*contact_properties(config), *spec.contacted_properties}
         self.properties = sorted(wanted | {OWNER_PROPERTY, STATUS_PROPERTY, LIFECYCLE_PROPERTY})
         # HubSpotApi's own batch client (built once; hubspot.Client builds one per access).
-        self._batch = api._contacts_batch
+        self._batch = api.contacts_batch
 
     def read(self, lead_ids: Sequence[str]) -> dict[str, LeadState]:
         """Each contact's state; ids HubSpot does not find are deleted (archived or merged)."""
