@@ -64,6 +64,7 @@ class HubSpotApi:
         # Each attribute access builds a new API client and connection pool: build them once.
         self._contacts = client.crm.contacts.basic_api
         self.contacts_batch = client.crm.contacts.batch_api  # public: the sweep reads in batches
+        self.contacts_search = client.crm.contacts.search_api  # public: reassign searches
         self._companies = client.crm.companies.basic_api
         self._owners = client.crm.owners.owners_api
         self.limiter = limiter or RateLimiter()

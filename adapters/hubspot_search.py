@@ -13,11 +13,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import hubspot
-from urllib3.util import Retry
-
 from adapters.hubspot import OWNER_PROPERTY
-from adapters.hubspot_limits import RateLimiter, RetryPolicy, call
+from adapters.hubspot_client import HubSpotApi
+from adapters.hubspot_limits import call
 from workflows.config import Config
 
 SEARCH_PAGE_LIMIT = 200  # HubSpot's maximum page size for search
@@ -30,20 +28,12 @@ REASSIGN_PROPERTIES = (ID_PROPERTY, OWNER_PROPERTY, ASSIGNED_PROPERTY, "lifecycl
 
 
 class HubSpotSearch:
-    """Contact search for one access token, sharing a rate limiter with the other calls."""
+    """Contact search through a ``HubSpotApi``: its client, rate limiter and retry policy."""
 
-    def __init__(
-        self,
-        *,
-        access_token: str,
-        host: str,
-        limiter: RateLimiter | None = None,
-        policy: RetryPolicy | None = None,
-    ) -> None:
-        client = hubspot.Client.create(access_token=access_token, host=host, retry=Retry(0))
-        self._search = client.crm.contacts.search_api
-        self.limiter = limiter or RateLimiter()
-        self.policy = policy or RetryPolicy()
+    def __init__(self, api: HubSpotApi) -> None:
+        self._search = api.contacts_search
+        self.limiter = api.limiter
+        self.policy = api.policy
 
     def page(
         self, owner_id: str, properties: Sequence[str], above: int, limit: int

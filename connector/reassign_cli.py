@@ -151,9 +151,7 @@ def _hubspot_book(config: Config, rep: Rep, env: Mapping[str, str]) -> Book | st
         return f"{ACCESS_TOKEN_ENV} is not set"
     limiter = RateLimiter(per_second=SEARCH_PER_SECOND, burst=4)
     api = HubSpotApi(access_token=token, host=api_base(config), limiter=limiter, policy=POLICY)
-    search = hubspot_search.HubSpotSearch(
-        access_token=token, host=api_base(config), limiter=limiter, policy=POLICY
-    )
+    search = hubspot_search.HubSpotSearch(api)
     needs = ContactNeeds.of(config)
     total, contacts = search.owned_by(rep.hubspot_owner_id, needs.properties)
 
