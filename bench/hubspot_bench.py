@@ -304,6 +304,9 @@ def run_python_load(port: int, lines: list[str], args: argparse.Namespace, work:
             "wrapped": False}  # fmt: skip
 
 
+SCENARIOS = ("noop", "output", "api", "api-unthrottled")
+
+
 # -- scenarios ---------------------------------------------------------------------------------
 def scenario(name: str, args: argparse.Namespace, fake: Any = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"hubspot-bench-{name}-"))
@@ -351,6 +354,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--requests", type=int, default=40_000, help="distinct requests per run")
     parser.add_argument("--python-load", action="store_true", help="use the Python generator")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help="comma-separated subset of: " + ", ".join(SCENARIOS))
     args = parser.parse_args()
 
     from fakes.hubspot_api import owner_record, start_fake
@@ -368,25 +373,23 @@ def main() -> None:
         f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {tool}, "
         f"{args.connections} connections, {args.seconds} s per run; {os.cpu_count()} CPUs"
     )
-    results = [
-        scenario("noop", args),
-        scenario("output", args),
-        scenario("api", args, fake),
-        scenario("api-unthrottled", args, fake),
-    ]
+    chosen = [name for name in SCENARIOS if name in args.scenarios.split(",")]
+    results = [scenario(name, args, fake if name.startswith("api") else None) for name in chosen]
     fake.stop()
-    noop = results[0]
+    noop = next((r for r in results if r["name"] == "noop"), None)
     print(f"\n{'scenario':<16}{'req/s':>9}{'2xx/s':>9}{'non-2xx':>9}{'p50':>10}{'p99':>10}"
           f"{'CPU ms/req':>12}{'vs no-op':>10}{'API calls/lead':>16}")  # fmt: skip
     for r in results:
-        ratio = r["ok_rps"] / noop["ok_rps"]
+        ratio = r["ok_rps"] / noop["ok_rps"] if noop else float("nan")
         cpu = r["cpu_ms"] / max(r["requests"], 1)
         calls = f"{r['api_calls'] / r['routed']:.2f}" if r.get("routed") else "-"
         print(f"{r['name']:<16}{r['rps']:>9.0f}{r['ok_rps']:>9.0f}{r['errors']:>9}"
               f"{r['p50']:>10}{r['p99']:>10}{cpu:>12.2f}{ratio:>10.2f}{calls:>16}")  # fmt: skip
         if r.get("wrapped"):
             print(f"  note: {r['name']} ran out of distinct requests; raise --requests")
-    for r in results[1:]:
+    for r in results:
+        if r["name"] == "noop":
+            continue
         print(f"{r['name']}: {r['routed']} contacts routed, {r['written']} owners written "
               f"through the API, {r['api_calls']} API calls")  # fmt: skip
 

@@ -82,6 +82,38 @@ def test_four_processes_share_one_round_robin_pool_exactly(tmp_path):
         store.close()
 
 
+def open_and_assign(db_path: str, config_dir: str, name: str, start) -> None:
+    """Worker: wait for the start signal, then open a store nobody created yet and route once."""
+    start.wait()
+    store = SqliteStore(Path(db_path))
+    Router(team_config(Path(config_dir)), store).route(lead(name), TUESDAY_10AM)
+    store.close()
+
+
+def test_workers_booting_at_once_all_open_a_new_store(tmp_path):
+    # gunicorn forks its workers together; each opens the same, not yet existing, file.
+    db_path = tmp_path / "fresh.sqlite"
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(10):
+        start = ctx.Event()
+        workers = [
+            ctx.Process(target=open_and_assign, args=(f"{db_path}{attempt}", str(tmp_path),
+                                                      f"w{n}", start))
+            for n in range(8)
+        ]  # fmt: skip
+        for worker in workers:
+            worker.start()
+        start.set()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [worker.exitcode for worker in workers] == [0] * 8
+        store = SqliteStore(Path(f"{db_path}{attempt}"))
+        try:
+            assert len(list(store.log())) == 8
+        finally:
+            store.close()
+
+
 def test_assignment_survives_reopening_the_store(tmp_path, make_config):
     path = tmp_path / "durable.sqlite"
     first = SqliteStore(path)

@@ -81,26 +81,33 @@ class SqliteStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = SqliteDict(
-                str(self.path),
-                tablename=TABLE,
-                journal_mode="WAL",
-                autocommit=False,
-                encode=_encode,
-                decode=json.loads,
-                outer_stack=False,  # sqlitedict's default captures a stack trace per query
-            )
-            self._db.conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._db.commit(blocking=True)
-            self._conn = sqlite3.connect(
-                str(self.path), check_same_thread=False, isolation_level=None
-            )
-            self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._lock_file = open(f"{self.path}.lock", "a+b")  # noqa: SIM115 (held open)
+            # gunicorn boots its workers together: switching a new file to WAL while another
+            # process opens it fails at once with "database is locked", whatever the timeout.
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            try:
+                self._open(synchronous)
+            finally:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         self._thread_lock = threading.Lock()
         self._pid = os.getpid()
+
+    def _open(self, synchronous: str) -> None:
+        self._db = SqliteDict(
+            str(self.path),
+            tablename=TABLE,
+            journal_mode="WAL",
+            autocommit=False,
+            encode=_encode,
+            decode=json.loads,
+            outer_stack=False,  # sqlitedict's default captures a stack trace per query
+        )
+        self._db.conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._db.commit(blocking=True)
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
 
     @contextmanager
     def transaction(self) -> Iterator[_SqliteTransaction]:
