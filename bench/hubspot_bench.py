@@ -354,8 +354,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--requests", type=int, default=40_000, help="distinct requests per run")
     parser.add_argument("--python-load", action="store_true", help="use the Python generator")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help="comma-separated subset of: " + ", ".join(SCENARIOS))
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="comma-separated subset of: " + ", ".join(SCENARIOS),
+    )
     args = parser.parse_args()
 
     from fakes.hubspot_api import owner_record, start_fake

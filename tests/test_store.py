@@ -226,3 +226,30 @@ def test_a_commit_the_database_refuses_raises_and_the_store_stays_usable(make_ro
     store._conn.execute("DROP TRIGGER refuse")
     assert owners(router, 1) == ["bob"]  # nothing of the refused decision was kept
     assert [r.lead_id for r in store.log()] == ["L0", "L0"]
+
+
+def test_wal_is_copied_back_and_restarted_while_decisions_go_on(tmp_path, monkeypatch):
+    # SQLite's own checkpoint is off on the routing connection; the background one must keep
+    # the WAL file from growing for as long as decisions keep coming.
+    monkeypatch.setattr("workflows.sqlite_checkpoint.EVERY_COMMITS", 20)
+    path = tmp_path / "busy.sqlite"
+    store = SqliteStore(path)
+    router = Router(team_config(tmp_path), store)
+    wal = Path(f"{path}-wal")
+    sizes = []
+    try:
+        for i in range(600):
+            router.route(lead(f"L{i}"), TUESDAY_10AM, idempotency_key=f"k{i}")
+            if i % 100 == 99:
+                sizes.append(wal.stat().st_size)
+        copied_back = path.stat().st_size
+    finally:
+        store.close()
+    # Without checkpoints 600 decisions write ~600 x 10 pages of 4 KiB to the WAL.
+    assert max(sizes) < 600 * 10 * 4096 / 4
+    assert copied_back > 64 * 1024  # decisions reached the database file while it was open
+    reopened = SqliteStore(path)
+    try:
+        assert len(list(reopened.log())) == 600
+    finally:
+        reopened.close()

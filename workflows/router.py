@@ -123,13 +123,17 @@ class Router:
         return waiting.outcomes  # type: ignore[return-value]
 
     def _lead(self) -> None:
-        with self._queue_lock:
-            batch, self._queue = self._queue, []
-        requests = [request for waiting in batch for request in waiting.requests]
+        batch: list[_Waiting] = []
         try:
-            outcomes = self._route_batch(requests)
+            with self.store.transaction() as tx:
+                # Taken once the lock is held: whoever queued while this leader waited for
+                # another process's commit shares this commit (group commit).
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                requests = [request for waiting in batch for request in waiting.requests]
+                outcomes = self._route_batch(tx, requests)
         except BaseException as exc:  # the commit failed: nothing of the batch is recorded
-            outcomes = [exc] * len(requests)
+            outcomes = [exc] * sum(len(waiting.requests) for waiting in batch)
         start = 0
         for waiting in batch:
             waiting.outcomes = outcomes[start : start + len(waiting.requests)]
@@ -143,7 +147,9 @@ class Router:
             else:
                 self._leader_busy = False
 
-    def _route_batch(self, requests: Sequence[RouteRequest]) -> list[RoutingResult | BaseException]:
+    def _route_batch(
+        self, tx: StoreTransaction, requests: Sequence[RouteRequest]
+    ) -> list[RoutingResult | BaseException]:
         # A caller's bad request (naive time, unknown entry) fails that request alone.
         outcomes: list[RoutingResult | BaseException] = []
         valid: list[tuple[int, RouteRequest, tuple[str, Target | None]]] = []
@@ -157,13 +163,12 @@ class Router:
                 outcomes.append(exc)
         if not valid:
             return outcomes
-        with self.store.transaction() as tx:
-            self._prefetch(tx, [r for _, r, _ in valid], [m for _, _, m in valid])
-            for i, request, (rule, target) in valid:
-                try:
-                    outcomes[i] = self._decide(tx, request, rule, target)
-                except Exception as exc:  # one bad lead must not sink the others
-                    outcomes[i] = exc
+        self._prefetch(tx, [r for _, r, _ in valid], [m for _, _, m in valid])
+        for i, request, (rule, target) in valid:
+            try:
+                outcomes[i] = self._decide(tx, request, rule, target)
+            except Exception as exc:  # one bad lead must not sink the others
+                outcomes[i] = exc
         return outcomes
 
     def _prefetch(

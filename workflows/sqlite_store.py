@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import json
 import os
 import sqlite3
 import threading
@@ -46,11 +45,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlitedict import SqliteDict
 
 from adapters.model import AssignmentRecord
 from workflows.errors import StoreError
 from workflows.sla_clock import to_key
+from workflows.sqlite_checkpoint import WalCheckpointer
 from workflows.store import ALL, DueAssignment, LogQuery
 
 TABLE = "leadrelay"
@@ -60,7 +61,8 @@ _MISSING = object()
 
 
 def _encode(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    # orjson: a logged decision's JSON is most of its Python cost with the json module.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _writeback(status: str, detail: str, attempts: int) -> dict[str, Any]:
@@ -101,13 +103,17 @@ class SqliteStore:
             journal_mode="WAL",
             autocommit=False,
             encode=_encode,
-            decode=json.loads,
+            decode=orjson.loads,
             outer_stack=False,  # sqlitedict's default captures a stack trace per query
         )
         self._db.conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._db.commit(blocking=True)
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        # Checkpoints run on a background thread (sqlite_checkpoint.py), not inside a commit.
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._conn.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
+        self._checkpointer = WalCheckpointer(self.path, self._routing_lock)
 
     @contextmanager
     def transaction(self) -> Iterator[_SqliteTransaction]:
@@ -115,12 +121,20 @@ class SqliteStore:
         if os.getpid() != self._pid:
             # sqlitedict's worker thread does not survive fork(): open the store after forking.
             raise StoreError("store opened in another process; open it again after fork")
+        with self._routing_lock():
+            tx = _SqliteTransaction(self._db, self._conn)
+            yield tx
+            wrote = tx.commit()
+        if wrote:
+            self._checkpointer.committed()
+
+    @contextmanager
+    def _routing_lock(self) -> Iterator[None]:
+        # The thread lock first: threads of one process queue here, not on the lock file.
         with self._thread_lock:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX)
             try:
-                tx = _SqliteTransaction(self._db, self._conn)
-                yield tx
-                tx.commit()
+                yield
             finally:
                 fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
@@ -175,7 +189,7 @@ class SqliteStore:
         while True:
             page = list(self._db.conn.select(sql, (last, high, _PAGE)))
             for key, value in page:
-                decoded = json.loads(value)
+                decoded = orjson.loads(value)
                 yield (key, decoded) if with_keys else decoded
             if len(page) < _PAGE:
                 return
@@ -254,6 +268,7 @@ class SqliteStore:
 
     def close(self) -> None:
         """Flush and close; the store cannot be used afterwards."""
+        self._checkpointer.close()
         self._db.close()
         self._conn.close()
         self._lock_file.close()
@@ -275,7 +290,7 @@ class _SqliteTransaction:
             return
         marks = ",".join("?" * len(wanted))
         sql = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({marks})'
-        found = {key: json.loads(value) for key, value in self._conn.execute(sql, wanted)}
+        found = {key: orjson.loads(value) for key, value in self._conn.execute(sql, wanted)}
         # Only a read that succeeded may say a key is absent: a failed one leaves no trace.
         for key in wanted:
             self._cache[key] = found.get(key, _MISSING)
@@ -342,7 +357,8 @@ class _SqliteTransaction:
         return AssignmentRecord.from_dict(row) if row else None
 
     def pool_state(self, pool: str) -> dict[str, Any]:
-        return json.loads(json.dumps(self._get(f"pool:{pool}", {})))
+        # A deep copy: a dry run or a failed commit must leave the cached state untouched.
+        return orjson.loads(orjson.dumps(self._get(f"pool:{pool}", {})))
 
     def daily_count(self, rep: str) -> tuple[str, int]:
         day, count = self._get(f"count:{rep}", ("", 0))
@@ -434,10 +450,13 @@ class _SqliteTransaction:
         self._cache[key] = _MISSING
         self._deletes.add(key)
 
-    def commit(self) -> None:
-        """Apply the buffered writes in one SQLite transaction; durable on return."""
+    def commit(self) -> bool:
+        """Apply the buffered writes in one SQLite transaction; durable on return.
+
+        Returns whether there was anything to write.
+        """
         if not self._writes and not self._deletes:
-            return
+            return False
         # Applied on the plain connection, not through sqlitedict: its worker thread dies on a
         # failed COMMIT (sqlitedict 2.1.0) and every caller then waits on it forever, holding
         # the routing lock. Here a failure rolls back and raises, and the store stays usable.
@@ -447,17 +466,26 @@ class _SqliteTransaction:
         self._deletes.clear()
         conn = self._conn
         try:
+            statements = [
+                (f'DELETE FROM "{TABLE}" WHERE key IN ({",".join("?" * len(chunk))})', chunk)
+                for chunk in _chunks(gone)
+            ] + [
+                (
+                    f'REPLACE INTO "{TABLE}" (key, value) VALUES {_pairs(len(chunk))}',
+                    [x for key, value in chunk for x in (key, _encode(value))],
+                )
+                for chunk in _chunks(items)
+            ]
+            if len(statements) == 1:
+                # One statement outside BEGIN is its own atomic transaction: two fewer calls
+                # into SQLite (each releases and retakes the GIL) on the common path.
+                conn.execute(*statements[0])
+                return True
             conn.execute("BEGIN IMMEDIATE")
-            for start in range(0, len(gone), _MAX_ROWS_PER_STATEMENT):
-                chunk = gone[start : start + _MAX_ROWS_PER_STATEMENT]
-                marks = ",".join("?" * len(chunk))
-                conn.execute(f'DELETE FROM "{TABLE}" WHERE key IN ({marks})', chunk)
-            for start in range(0, len(items), _MAX_ROWS_PER_STATEMENT):
-                chunk = items[start : start + _MAX_ROWS_PER_STATEMENT]
-                rows = ",".join(["(?,?)"] * len(chunk))
-                args = [x for key, value in chunk for x in (key, _encode(value))]
-                conn.execute(f'REPLACE INTO "{TABLE}" (key, value) VALUES {rows}', args)
+            for statement in statements:
+                conn.execute(*statement)
             conn.execute("COMMIT")
+            return True
         except BaseException as exc:
             self._cache.clear()  # it holds the writes that were just refused
             if conn.in_transaction:
@@ -465,6 +493,17 @@ class _SqliteTransaction:
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"could not record the assignment: {exc}") from exc
             raise
+
+
+def _pairs(count: int) -> str:
+    return ",".join(["(?,?)"] * count)
+
+
+def _chunks(rows: list[Any]) -> list[list[Any]]:
+    return [
+        rows[start : start + _MAX_ROWS_PER_STATEMENT]
+        for start in range(0, len(rows), _MAX_ROWS_PER_STATEMENT)
+    ]
 
 
 def _sla_writes(
