@@ -51,6 +51,7 @@ class Deciding:
         self.now = now
         self.exclude = exclude
         self.counts: dict[str, tuple[str, int]] = {}
+        self._days: dict[str, str] = {}  # rep id -> the rep's local date at ``now`` (ISO)
         self.pool_states: dict[str, dict[str, Any]] = {}
         self.assigned: Rep | None = None
 
@@ -157,7 +158,7 @@ class Deciding:
         ctx = PoolContext(
             unavailability=lambda r: self._unavailability(reps[r], require, forced),
             assigned_today=lambda r: self._assigned_today(reps[r]),
-            local_day=lambda r: local_day(reps[r], self.now).isoformat(),
+            local_day=lambda r: self._local_day(reps[r]),
             weight=lambda r: reps[r].weight,
         )
         turn = take_turn(
@@ -194,7 +195,14 @@ class Deciding:
         if rep.id not in self.counts:
             self.counts[rep.id] = self.tx.daily_count(rep.id)
         day, count = self.counts[rep.id]
-        return count if day == local_day(rep, self.now).isoformat() else 0
+        return count if day == self._local_day(rep) else 0
+
+    def _local_day(self, rep: Rep) -> str:
+        # Asked for every candidate, several times each: a time-zone conversion per rep.
+        day = self._days.get(rep.id)
+        if day is None:
+            day = self._days[rep.id] = local_day(rep, self.now).isoformat()
+        return day
 
     def _sticky_domain(self) -> str | None:
         domain = self.lead.domain
@@ -205,4 +213,4 @@ class Deciding:
         rep = self.assigned
         if rep is None:
             return {}
-        return {rep.id: (local_day(rep, self.now).isoformat(), self._assigned_today(rep) + 1)}
+        return {rep.id: (self._local_day(rep), self._assigned_today(rep) + 1)}

@@ -34,7 +34,6 @@ Key layout:
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import os
 import sqlite3
@@ -57,7 +56,8 @@ from workflows.store import ALL, DueAssignment, LogQuery
 TABLE = "leadrelay"
 _PAGE = 500
 _MAX_ROWS_PER_STATEMENT = 400  # SQLite allows 32,766 parameters per statement
-_MISSING = object()
+_MISSING = object()  # read, and absent from the store
+_UNREAD = object()
 
 
 def _encode(value: Any) -> str:
@@ -324,8 +324,10 @@ class _SqliteTransaction:
         return self._get(key, default)
 
     def _get(self, key: str, default: Any = None) -> Any:
-        self._get_many([key])
-        value = self._cache[key]
+        value = self._cache.get(key, _UNREAD)
+        if value is _UNREAD:  # not prefetched: one round trip for this key alone
+            self._get_many([key])
+            value = self._cache[key]
         return default if value is _MISSING else value
 
     def prefetch(
@@ -388,7 +390,7 @@ class _SqliteTransaction:
         sla: dict[str, Any] | None = None,
     ) -> AssignmentRecord:
         log_id = int(self._get("meta:seq", 0)) + 1
-        record = dataclasses.replace(record, id=log_id)
+        record.id = log_id  # the router's fresh record: numbered in place, not copied
         lead_key = f"lead:{record.crm}:{record.lead_id}"
         history = self._get(lead_key, {"log_ids": [], "owners": []})
         history["log_ids"].append(log_id)
