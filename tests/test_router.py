@@ -256,3 +256,20 @@ def test_many_threads_each_get_their_own_answer_promptly(make_router):
     for thread in threads:
         thread.join(timeout=60)
     assert len(answers) == 240 and set(answers.values()) == {"alice", "bob", "chen"}
+
+
+def test_a_store_that_cannot_open_a_transaction_fails_the_route_with_its_error(
+    make_router, store, monkeypatch
+):
+    from workflows.errors import StoreError
+
+    router = make_router()
+
+    def refuse():
+        raise StoreError("store opened in another process; open it again after fork")
+
+    monkeypatch.setattr(store, "transaction", refuse)
+    with pytest.raises(StoreError, match="open it again after fork"):
+        router.route(lead("L1"), TUESDAY_10AM)
+    monkeypatch.undo()
+    assert router.route(lead("L2"), TUESDAY_10AM).decision.rep_id == "alice"

@@ -128,11 +128,11 @@ class Router:
             with self.store.transaction() as tx:
                 # Taken once the lock is held: whoever queued while this leader waited for
                 # another process's commit shares this commit (group commit).
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
+                batch = self._take_batch()
                 requests = [request for waiting in batch for request in waiting.requests]
                 outcomes = self._route_batch(tx, requests)
-        except BaseException as exc:  # the commit failed: nothing of the batch is recorded
+        except BaseException as exc:  # no transaction, or no commit: nothing is recorded
+            batch = batch or self._take_batch()
             outcomes = [exc] * sum(len(waiting.requests) for waiting in batch)
         start = 0
         for waiting in batch:
@@ -146,6 +146,11 @@ class Router:
                 self._queue[0].wake.set()
             else:
                 self._leader_busy = False
+
+    def _take_batch(self) -> list[_Waiting]:
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        return batch
 
     def _route_batch(
         self, tx: StoreTransaction, requests: Sequence[RouteRequest]
