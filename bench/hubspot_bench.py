@@ -11,7 +11,9 @@ so nothing is answered from the idempotency log. Scenarios:
   (the shared limiter holds each worker to its share of HubSpot's rate limit).
 - ``api-unthrottled``: the same with the limiter lifted, to see the endpoint's own cost.
 
-Run: ``.venv/bin/python bench/hubspot_bench.py [--seconds 10] [--connections 8]``.
+Run: ``.venv/bin/python bench/hubspot_bench.py [--seconds 10] [--connections 8] [--repeat 3]
+[--scenarios noop,output]``. Rows are medians over the rounds; the ratio is the median of
+each round's ratio to the no-op run next to it.
 """
 
 from __future__ import annotations
@@ -253,8 +255,9 @@ def run_wrk(port: int, lines: list[str], args: argparse.Namespace, work: Path) -
     ).stdout  # fmt: skip
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    p50 = re.search(r"50%\s+(\S+)", output)
-    p99 = re.search(r"99%\s+(\S+)", output)
+    # Anchored: "92.99%" ending the Latency stats line would match an unanchored "99%".
+    p50 = re.search(r"^\s*50%\s+(\S+)", output, re.MULTILINE)
+    p99 = re.search(r"^\s*99%\s+(\S+)", output, re.MULTILINE)
     return {
         "requests": total,
         "errors": int(non_2xx.group(1)) if non_2xx else 0,
@@ -359,6 +362,9 @@ def main() -> None:
         default=",".join(SCENARIOS),
         help="comma-separated subset of: " + ", ".join(SCENARIOS),
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of every scenario; medians are reported"
+    )
     args = parser.parse_args()
 
     from fakes.hubspot_api import owner_record, start_fake
@@ -377,24 +383,46 @@ def main() -> None:
         f"{args.connections} connections, {args.seconds} s per run; {os.cpu_count()} CPUs"
     )
     chosen = [name for name in SCENARIOS if name in args.scenarios.split(",")]
-    results = [scenario(name, args, fake if name.startswith("api") else None) for name in chosen]
+    # Rounds interleave the scenarios, so a slow minute of a shared machine hits all of them;
+    # each round's ratio pairs runs made back to back.
+    rounds = [
+        {name: scenario(name, args, fake if name.startswith("api") else None) for name in chosen}
+        for _ in range(args.repeat)
+    ]
     fake.stop()
-    noop = next((r for r in results if r["name"] == "noop"), None)
+    report(chosen, rounds)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def report(chosen: list[str], rounds: list[dict[str, dict]]) -> None:
+    """One line per scenario: its median run, and the median of its per-round ratios."""
     print(f"\n{'scenario':<16}{'req/s':>9}{'2xx/s':>9}{'non-2xx':>9}{'p50':>10}{'p99':>10}"
           f"{'CPU ms/req':>12}{'vs no-op':>10}{'API calls/lead':>16}")  # fmt: skip
-    for r in results:
-        ratio = r["ok_rps"] / noop["ok_rps"] if noop else float("nan")
-        cpu = r["cpu_ms"] / max(r["requests"], 1)
+    for name in chosen:
+        runs = sorted((each[name] for each in rounds), key=lambda r: r["ok_rps"])
+        r = runs[len(runs) // 2]
+        ratios = [each[name]["ok_rps"] / each["noop"]["ok_rps"] for each in rounds
+                  if "noop" in each]  # fmt: skip
+        ratio = _median(ratios) if ratios else float("nan")
+        cpu = _median([run["cpu_ms"] / max(run["requests"], 1) for run in runs])
         calls = f"{r['api_calls'] / r['routed']:.2f}" if r.get("routed") else "-"
-        print(f"{r['name']:<16}{r['rps']:>9.0f}{r['ok_rps']:>9.0f}{r['errors']:>9}"
+        print(f"{name:<16}{r['rps']:>9.0f}{r['ok_rps']:>9.0f}{r['errors']:>9}"
               f"{r['p50']:>10}{r['p99']:>10}{cpu:>12.2f}{ratio:>10.2f}{calls:>16}")  # fmt: skip
-        if r.get("wrapped"):
-            print(f"  note: {r['name']} ran out of distinct requests; raise --requests")
-    for r in results:
-        if r["name"] == "noop":
+        if len(ratios) > 1 and name != "noop":
+            print(f"  ratio per round: {', '.join(f'{x:.2f}' for x in ratios)}")
+        if r.get("wrapped") and name != "noop":
+            print(f"  note: {name} ran out of distinct requests; raise --requests")
+    for name in chosen:
+        if name == "noop":
             continue
-        print(f"{r['name']}: {r['routed']} contacts routed, {r['written']} owners written "
-              f"through the API, {r['api_calls']} API calls")  # fmt: skip
+        r = rounds[-1][name]
+        print(f"{name} (last round): {r['routed']} contacts routed, {r['written']} owners "
+              f"written through the API, {r['api_calls']} API calls")  # fmt: skip
 
 
 if __name__ == "__main__":
