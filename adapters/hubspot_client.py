@@ -7,10 +7,12 @@ into ``CrmError``. Nothing here logs a token.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import hubspot
@@ -35,6 +37,23 @@ T = TypeVar("T")
 def api_base(config: Config) -> str:
     """``$HUBSPOT_API_BASE``, else ``hubspot.api_base`` from app.yaml."""
     return (os.environ.get(API_BASE_ENV) or config.hubspot.api_base).rstrip("/")
+
+
+def budget_limiter(config: Config, token: str) -> RateLimiter:
+    """The limiter of ``token``'s API budget (``hubspot.max_calls_per_10s``).
+
+    Its bucket file sits beside the store, so every process serving that store (gunicorn
+    workers, their sweepers, a CLI sweep) spends one budget together. The file is named by a
+    hash of the API base and token: one bucket per portal app, and no secret on disk.
+    """
+    per_second = config.hubspot.max_calls_per_10s / 10
+    digest = hashlib.sha256(f"{api_base(config)}\n{token}".encode()).hexdigest()[:16]
+    store = config.store_url.split(":///", 1)[-1].partition("?")[0]
+    return RateLimiter(
+        per_second=per_second,
+        burst=max(1, int(per_second * 2)),
+        shared=Path(f"{store}.hubspot-{digest}.budget"),
+    )
 
 
 @dataclass(frozen=True)

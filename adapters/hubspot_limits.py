@@ -1,22 +1,28 @@
 """Stay inside HubSpot's API budget and HubSpot's patience.
 
 A portal's private app gets roughly 100-250 requests per 10 s, shared with every other
-integration, while workflows may call us 20 times a second. So every call of a process takes a
-token from one bucket (threads share it), a 429's ``Retry-After`` pauses the bucket for all of
-them, and retries back off but always end before ``deadline``: HubSpot waits about 30 s for an
-action's answer, and we answer in well under 10 s, leaving HubSpot to retry later.
+integration, while workflows may call us 20 times a second. So every call takes a token from
+one bucket (the threads of a process share it, and with a bucket file every process on the
+machine does), a 429's ``Retry-After`` pauses the bucket for all of them, and retries back
+off but always end before ``deadline``: HubSpot waits about 30 s for an action's answer,
+and we answer in well under 10 s, leaving HubSpot to retry later.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import random
 import re
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import urllib3
@@ -35,14 +41,61 @@ _HAPIKEY = re.compile(r"hapikey=[^&\s)'\"]+")
 T = TypeVar("T")
 
 
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float  # clock time of the last refill
+    paused_until: float = 0.0
+
+
+class _BucketFile:
+    """A bucket kept in a small file under ``flock``: shared by every process that opens it.
+
+    gunicorn runs several workers and each runs an SLA sweeper; without this each process
+    would spend the whole budget on its own. time.monotonic() is one clock for every process
+    of a machine (CLOCK_MONOTONIC), so the times stored here mean the same to all of them.
+    """
+
+    _FORMAT = struct.Struct("<3d")
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextmanager
+    def locked(self, fresh: _Bucket) -> Iterator[_Bucket]:
+        """The stored bucket (``fresh`` when there is none yet), written back on exit."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            data = os.pread(self._fd, self._FORMAT.size, 0)
+            bucket = (
+                _Bucket(*self._FORMAT.unpack(data)) if len(data) == self._FORMAT.size else fresh
+            )
+            if bucket.updated > fresh.updated:
+                bucket = fresh  # stored by an earlier boot: the clock started over
+            yield bucket
+            os.pwrite(self._fd, self._FORMAT.pack(bucket.tokens, bucket.updated,
+                                                  bucket.paused_until), 0)  # fmt: skip
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 class RateLimiter:
-    """A token bucket shared by every thread of a process, paused by HubSpot's Retry-After."""
+    """A token bucket shared by every thread of a process, paused by HubSpot's Retry-After.
+
+    With ``shared`` (a file path) the bucket is also shared by every process that names the
+    same file: all gunicorn workers and their sweepers then stay inside one budget together.
+    """
 
     def __init__(
         self,
         per_second: float = 4.0,
         burst: int = 8,
         *,
+        shared: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -51,29 +104,43 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._tokens = float(burst)
-        self._updated = clock()
-        self._paused_until = 0.0
+        self._bucket = _Bucket(tokens=float(burst), updated=clock())
+        self._file = _BucketFile(shared) if shared is not None else None
+
+    @contextmanager
+    def _held(self) -> Iterator[tuple[_Bucket, float]]:
+        with self._lock:
+            now = self._clock()
+            if self._file is None:
+                yield self._bucket, now
+                return
+            with self._file.locked(_Bucket(tokens=float(self.burst), updated=now)) as bucket:
+                yield bucket, now
 
     def acquire(self, deadline: float) -> None:
         """Take one token, waiting if needed; CrmError (retryable) if that would pass deadline."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
-            self._updated = now
-            wait = max(self._paused_until - now, (1 - self._tokens) / self.per_second, 0.0)
+        with self._held() as (bucket, now):
+            elapsed = max(now - bucket.updated, 0.0)
+            bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.per_second)
+            bucket.updated = now
+            wait = max(bucket.paused_until - now, (1 - bucket.tokens) / self.per_second, 0.0)
             if now + wait > deadline:
                 raise CrmError(
                     "HubSpot API budget exhausted for now; try again later", retryable=True
                 )
-            self._tokens -= 1  # reserved now, so threads waiting in parallel queue up fairly
+            bucket.tokens -= 1  # reserved now, so callers waiting in parallel queue up fairly
         if wait > 0:
             self._sleep(wait)
 
     def pause(self, seconds: float) -> None:
         """Hold every caller back for ``seconds`` (HubSpot said Retry-After)."""
-        with self._lock:
-            self._paused_until = max(self._paused_until, self._clock() + seconds)
+        with self._held() as (bucket, now):
+            bucket.paused_until = max(bucket.paused_until, now + seconds)
+
+    def close(self) -> None:
+        """Release the shared file, if any."""
+        if self._file is not None:
+            self._file.close()
 
 
 @dataclass(frozen=True)

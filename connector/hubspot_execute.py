@@ -17,8 +17,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 
 from adapters.hubspot import ContactNeeds, lead_from_contact
-from adapters.hubspot_client import HubSpotApi, api_base
-from adapters.hubspot_limits import RateLimiter
+from adapters.hubspot_client import HubSpotApi, api_base, budget_limiter
 from adapters.hubspot_payload import ActionRequest, failure_fields, keep_reason, output_fields
 from adapters.model import Lead
 from workflows.config import Config
@@ -39,13 +38,13 @@ class ActionAnswer:
 
 
 def hubspot_api(app: Flask, config: Config, token: str) -> HubSpotApi:
-    """The app's HubSpot client for ``token``: one per process, so threads share its limiter."""
+    """The app's HubSpot client for ``token``: one per process; its limiter's budget is shared
+    with every other process serving the same store."""
     key = (token, api_base(config))
     with _api_lock:
         apis: dict[tuple[str, str], HubSpotApi] = app.extensions.setdefault("hubspot_api", {})
         if key not in apis:
-            per_second = config.hubspot.max_calls_per_10s / 10
-            limiter = RateLimiter(per_second=per_second, burst=max(1, int(per_second * 2)))
+            limiter = budget_limiter(config, token)
             apis[key] = HubSpotApi(access_token=token, host=key[1], limiter=limiter)
         return apis[key]
 

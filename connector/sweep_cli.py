@@ -13,8 +13,7 @@ from typing import Any
 import click
 
 from adapters.hubspot import ACCESS_TOKEN_ENV
-from adapters.hubspot_client import HubSpotApi, api_base
-from adapters.hubspot_limits import RateLimiter
+from adapters.hubspot_client import HubSpotApi, api_base, budget_limiter
 from adapters.hubspot_read import HubSpotReader
 from adapters.salesforce_auth import SalesforceConnection, auth_mode
 from adapters.salesforce_read import SalesforceReader
@@ -41,8 +40,7 @@ def build_readers(
     readers: dict[str, LeadReader] = {}
     token = env.get(ACCESS_TOKEN_ENV)
     if hubspot is None and token:
-        per_second = config.hubspot.max_calls_per_10s / 10
-        limiter = RateLimiter(per_second=per_second, burst=max(1, int(per_second * 2)))
+        limiter = budget_limiter(config, token)
         hubspot = HubSpotApi(access_token=token, host=api_base(config), limiter=limiter)
     if hubspot is not None:
         readers["hubspot"] = HubSpotReader(hubspot, config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+import pytest
 from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
 from fakes.hubspot_requests import (
     action_body,
@@ -279,3 +280,26 @@ def test_owner_hubspot_rejects_is_a_failure_not_a_success(hubspot_app, fake_hubs
     fields = outputs(post_action(hubspot_app(hubspot=API), action_body()))
     assert (fields["hs_execution_state"], fields["outcome"]) == ("FAIL_CONTINUE", "failed")
     assert "400" in fields["reason"] and "101" in fields["reason"]
+
+
+def test_a_retry_after_seen_by_one_worker_holds_back_other_workers_and_the_sweeper(
+    hubspot_app, fake_hubspot, make_config
+):
+    # Two apps stand for two gunicorn workers: each has its own HubSpot client and limiter,
+    # but the budget (and HubSpot's Retry-After) lives in one file beside the store.
+    from fakes.hubspot_requests import hubspot_config_data
+
+    from connector.sweep_cli import build_readers
+    from workflows.errors import CrmError
+
+    fake_hubspot.add_contact("904")
+    fake_hubspot.add_contact("906")
+    fake_hubspot.fail_next(429, retry_after="30")
+    first_worker, second_worker = hubspot_app(hubspot=API), hubspot_app(hubspot=API)
+    assert post_action(first_worker, action_body()).status_code == 503
+    assert post_action(second_worker, action_body("empty_properties")).status_code == 503
+    assert len(fake_hubspot.requests) == 1
+    config = make_config(hubspot_config_data(hubspot=API))
+    reader = build_readers(config, {"HUBSPOT_ACCESS_TOKEN": fake_hubspot.token})["hubspot"]
+    with pytest.raises(CrmError, match="budget exhausted"):
+        reader.api.limiter.acquire(time.monotonic() + 1)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import lead
@@ -138,3 +140,57 @@ def test_error_messages_never_carry_the_developer_key():
         reason = "HTTPSConnectionPool: Max retries exceeded with url: /x?hapikey=dev-secret-1"
 
     assert "dev-secret-1" not in _message(Failure())
+
+
+def _take_tokens(path: str, count: int, done) -> None:
+    """Worker process: spend ``count`` tokens of the bucket in ``path``, report the last time."""
+    limiter = RateLimiter(per_second=20, burst=2, shared=Path(path))
+    for _ in range(count):
+        limiter.acquire(time.monotonic() + 10)
+    done.put(time.monotonic())
+
+
+def test_processes_sharing_a_bucket_file_stay_inside_one_budget(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Queue()
+    path = str(tmp_path / "portal.budget")
+    started = time.monotonic()
+    workers = [ctx.Process(target=_take_tokens, args=(path, 10, done)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    finished = max(done.get(timeout=30) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=30)
+    # 20 calls in all: 2 at once, then 18 at 20 per second, at least 0.9 s. Two separate
+    # buckets would let both processes finish in 0.4 s.
+    assert finished - started >= 0.85
+
+
+def _wait_for_token(path: str, done) -> None:
+    limiter = RateLimiter(per_second=20, burst=2, shared=Path(path))
+    started = time.monotonic()
+    limiter.acquire(started + 10)
+    done.put(time.monotonic() - started)
+
+
+def test_retry_after_seen_by_one_process_holds_back_the_others(tmp_path):
+    path = tmp_path / "portal.budget"
+    RateLimiter(per_second=20, burst=2, shared=path).pause(1.0)
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Queue()
+    worker = ctx.Process(target=_wait_for_token, args=(str(path), done))
+    worker.start()
+    waited = done.get(timeout=30)
+    worker.join(timeout=30)
+    assert waited >= 0.8
+
+
+def test_a_bucket_file_from_an_earlier_boot_starts_full(tmp_path):
+    path = tmp_path / "portal.budget"
+    clock = [1_000_000.0]
+    spent = RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: clock[0])
+    spent.acquire(clock[0] + 1)
+    spent.pause(3600)
+    # After a reboot the monotonic clock starts near zero again, far below the stored times.
+    rebooted = RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: 5.0)
+    rebooted.acquire(deadline=5.5)  # a full bucket, no pause: no wait, no refusal
