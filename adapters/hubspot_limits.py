@@ -63,17 +63,19 @@ class _BucketFile:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
     @contextmanager
-    def locked(self, fresh: _Bucket) -> Iterator[_Bucket]:
-        """The stored bucket (``fresh`` when there is none yet), written back on exit."""
+    def locked(self, clock: Callable[[], float], burst: int) -> Iterator[tuple[_Bucket, float]]:
+        """The stored bucket (a full one when there is none yet) and the time, read once the
+        lock is held; the bucket is written back on exit."""
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
+            now = clock()  # after the lock: no other process can have stored a later time
             data = os.pread(self._fd, self._FORMAT.size, 0)
-            bucket = (
-                _Bucket(*self._FORMAT.unpack(data)) if len(data) == self._FORMAT.size else fresh
-            )
-            if bucket.updated > fresh.updated:
-                bucket = fresh  # stored by an earlier boot: the clock started over
-            yield bucket
+            complete = len(data) == self._FORMAT.size
+            bucket = _Bucket(*self._FORMAT.unpack(data)) if complete else None
+            if bucket is None or bucket.updated > now:
+                # (A time later than now was stored before a reboot: the clock started over.)
+                bucket = _Bucket(tokens=float(burst), updated=now)
+            yield bucket, now
             os.pwrite(self._fd, self._FORMAT.pack(bucket.tokens, bucket.updated,
                                                   bucket.paused_until), 0)  # fmt: skip
         finally:
@@ -110,12 +112,11 @@ class RateLimiter:
     @contextmanager
     def _held(self) -> Iterator[tuple[_Bucket, float]]:
         with self._lock:
-            now = self._clock()
             if self._file is None:
-                yield self._bucket, now
+                yield self._bucket, self._clock()
                 return
-            with self._file.locked(_Bucket(tokens=float(self.burst), updated=now)) as bucket:
-                yield bucket, now
+            with self._file.locked(self._clock, self.burst) as held:
+                yield held
 
     def acquire(self, deadline: float) -> None:
         """Take one token, waiting if needed; CrmError (retryable) if that would pass deadline."""
