@@ -21,7 +21,11 @@ INDUSTRIES = [
     "Manufacturing",
     "Education",
 ]
-SOURCES = ["web", "web", "web", "paid", "event", "referral", "repeat", "partner"]
+# HubSpot's hs_analytics_source values, so the sample app.yaml's rules read like real ones.
+SOURCES = [
+    "ORGANIC_SEARCH", "DIRECT_TRAFFIC", "ORGANIC_SEARCH", "PAID_SEARCH", "OFFLINE", "REFERRALS",
+    "REFERRALS", "SOCIAL_MEDIA",
+]  # fmt: skip
 SIZES = [5, 12, 30, 60, 150, 400, 800, 1500, 5000]
 FIRST = ["Ana", "Ben", "Carla", "Dev", "Emma", "Farid", "Gia", "Hugo", "Ines", "Jon", "Kai", "Lea"]
 LAST = ["Smith", "Garcia", "Müller", "Kim", "Rossi", "Dubois", "Sato", "Patel", "Brown", "Silva"]
