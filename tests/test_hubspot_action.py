@@ -107,6 +107,14 @@ def test_contact_with_all_properties_empty_is_still_routed(hubspot_app, fake_hub
 # -- bad requests -----------------------------------------------------------------------------
 
 
+def test_contact_with_a_lone_surrogate_in_a_property_is_routed_and_logged(hubspot_app, store):
+    # JSON may escape half a UTF-16 pair ("\\ud800"); Python keeps it, orjson refuses it.
+    body = with_properties(action_body(), email="broken\ud800@example.com", firstname="\udcff")
+    assert outputs(post_action(hubspot_app(), body))["outcome"] == "assigned"
+    (record,) = store.log()
+    assert record.lead_email == "broken\ud800@example.com"
+
+
 def test_malformed_json_answers_400(hubspot_app):
     response = post_action(hubspot_app(), b'{"callbackId": "x", "object": ')
     assert response.status_code == 400

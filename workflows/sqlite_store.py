@@ -35,6 +35,7 @@ Key layout:
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import threading
@@ -62,7 +63,41 @@ _UNREAD = object()
 
 def _encode(value: Any) -> str:
     # orjson: a logged decision's JSON is most of its Python cost with the json module.
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        # What orjson refuses but JSON can carry: a lone surrogate a CRM let through (JSON's
+        # "\ud800" escape), an integer beyond 64 bits. Stored, never lost to a 500.
+        return json.dumps(value, separators=(",", ":"))
+
+
+def _decode(value: str | bytes) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)  # what _encode's fallback wrote (or NaN from older stores)
+
+
+def _text(part: str) -> str:
+    """A key part as valid UTF-8: a lone surrogate a CRM let through becomes ``\\ud800``
+    (SQLite cannot store it, and the same input always maps to the same key)."""
+    return part if part.isascii() else part.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _idem_key(key: str) -> str:
+    return f"idem:{_text(key)}"
+
+
+def _lead_key(crm: str, lead_id: str) -> str:
+    return f"lead:{crm}:{_text(lead_id)}"
+
+
+def _email_key(email: str) -> str:
+    return f"owner:email:{_text(email.casefold())}"
+
+
+def _domain_key(domain: str) -> str:
+    return f"owner:domain:{_text(domain.casefold())}"
 
 
 def _writeback(status: str, detail: str, attempts: int) -> dict[str, Any]:
@@ -103,7 +138,7 @@ class SqliteStore:
             journal_mode="WAL",
             autocommit=False,
             encode=_encode,
-            decode=orjson.loads,
+            decode=_decode,
             outer_stack=False,  # sqlitedict's default captures a stack trace per query
         )
         self._db.conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
@@ -179,7 +214,7 @@ class SqliteStore:
         ids: list[int] = []
         prefix = f"lead:{query.crm}:" if query.crm else "lead:"
         for key, value in self._scan(prefix, prefix + "\U0010ffff", with_keys=True):
-            if key.rsplit(":", 1)[-1] == query.lead:
+            if key.rsplit(":", 1)[-1] == _text(query.lead):
                 ids.extend(value["log_ids"])
         return sorted(ids)
 
@@ -189,7 +224,7 @@ class SqliteStore:
         while True:
             page = list(self._db.conn.select(sql, (last, high, _PAGE)))
             for key, value in page:
-                decoded = orjson.loads(value)
+                decoded = _decode(value)
                 yield (key, decoded) if with_keys else decoded
             if len(page) < _PAGE:
                 return
@@ -223,7 +258,7 @@ class SqliteStore:
             rows = [(key, i, tx.get(f"log:{i:012d}"), tx.get(f"sla:{i:012d}")) for key, i in
                     zip(keys, ids, strict=True)]  # fmt: skip
             found = [(key, i, row, sla) for key, i, row, sla in rows if row and sla]
-            tx.prefetch_keys(f"lead:{row['crm']}:{row['lead_id']}" for _, _, row, _ in found)
+            tx.prefetch_keys(_lead_key(row["crm"], row["lead_id"]) for _, _, row, _ in found)
             return [
                 DueAssignment(
                     AssignmentRecord.from_dict(row),
@@ -290,7 +325,7 @@ class _SqliteTransaction:
             return
         marks = ",".join("?" * len(wanted))
         sql = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({marks})'
-        found = {key: orjson.loads(value) for key, value in self._conn.execute(sql, wanted)}
+        found = {key: _decode(value) for key, value in self._conn.execute(sql, wanted)}
         # Only a read that succeeded may say a key is absent: a failed one leaves no trace.
         for key in wanted:
             self._cache[key] = found.get(key, _MISSING)
@@ -342,17 +377,17 @@ class _SqliteTransaction:
     ) -> None:
         keys = ["meta:seq", *(f"pool:{p}" for p in pools), *(f"count:{r}" for r in reps)]
         if idempotency_key:
-            keys.append(f"idem:{idempotency_key}")
+            keys.append(_idem_key(idempotency_key))
         if email:
-            keys.append(f"owner:email:{email.casefold()}")
+            keys.append(_email_key(email))
         if domain:
-            keys.append(f"owner:domain:{domain.casefold()}")
+            keys.append(_domain_key(domain))
         if lead:
-            keys.append(f"lead:{lead[0]}:{lead[1]}")
+            keys.append(_lead_key(*lead))
         self._get_many(keys)
 
     def seen(self, idempotency_key: str) -> AssignmentRecord | None:
-        log_id = self._get(f"idem:{idempotency_key}")
+        log_id = self._get(_idem_key(idempotency_key))
         if log_id is None:
             return None
         row = self._get(f"log:{log_id:012d}")
@@ -360,7 +395,7 @@ class _SqliteTransaction:
 
     def pool_state(self, pool: str) -> dict[str, Any]:
         # A deep copy: a dry run or a failed commit must leave the cached state untouched.
-        return orjson.loads(orjson.dumps(self._get(f"pool:{pool}", {})))
+        return _decode(_encode(self._get(f"pool:{pool}", {})))
 
     def daily_count(self, rep: str) -> tuple[str, int]:
         day, count = self._get(f"count:{rep}", ("", 0))
@@ -368,17 +403,17 @@ class _SqliteTransaction:
 
     def previous_owner(self, email: str | None, domain: str | None) -> str | None:
         if email:
-            owner = self._get(f"owner:email:{email.casefold()}")
+            owner = self._get(_email_key(email))
             if owner:
                 return str(owner)
         if domain:
-            owner = self._get(f"owner:domain:{domain.casefold()}")
+            owner = self._get(_domain_key(domain))
             if owner:
                 return str(owner)
         return None
 
     def lead_owners(self, crm: str, lead_id: str) -> list[str]:
-        return list(self._get(f"lead:{crm}:{lead_id}", {}).get("owners", []))
+        return list(self._get(_lead_key(crm, lead_id), {}).get("owners", []))
 
     def record(
         self,
@@ -391,7 +426,7 @@ class _SqliteTransaction:
     ) -> AssignmentRecord:
         log_id = int(self._get("meta:seq", 0)) + 1
         record.id = log_id  # the router's fresh record: numbered in place, not copied
-        lead_key = f"lead:{record.crm}:{record.lead_id}"
+        lead_key = _lead_key(record.crm, record.lead_id)
         history = self._get(lead_key, {"log_ids": [], "owners": []})
         history["log_ids"].append(log_id)
         writes: dict[str, Any] = {
@@ -400,7 +435,7 @@ class _SqliteTransaction:
             lead_key: history,
         }
         if record.idempotency_key:
-            writes[f"idem:{record.idempotency_key}"] = log_id
+            writes[_idem_key(record.idempotency_key)] = log_id
         for pool, state in pool_states.items():
             writes[f"pool:{pool}"] = state
         for rep, day_count in daily_counts.items():
@@ -415,9 +450,9 @@ class _SqliteTransaction:
         if record.new_owner and record.decision.outcome == "assigned":
             history["owners"].append(record.new_owner)
             if record.lead_email:
-                writes[f"owner:email:{record.lead_email.casefold()}"] = record.new_owner
+                writes[_email_key(record.lead_email)] = record.new_owner
             if record.lead_domain:
-                writes[f"owner:domain:{record.lead_domain.casefold()}"] = record.new_owner
+                writes[_domain_key(record.lead_domain)] = record.new_owner
         for key, value in writes.items():
             self.put(key, value)
         return record
