@@ -60,12 +60,20 @@ class _BucketFile:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._path = path
+        self._open()
+
+    def _open(self) -> None:
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._pid = os.getpid()
 
     @contextmanager
     def locked(self, clock: Callable[[], float], burst: int) -> Iterator[tuple[_Bucket, float]]:
         """The stored bucket (a full one when there is none yet) and the time, read once the
         lock is held; the bucket is written back on exit."""
+        if os.getpid() != self._pid:
+            # A forked child shares the parent's open file, and with it the parent's flock.
+            self._open()
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             now = clock()  # after the lock: no other process can have stored a later time

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -51,9 +52,10 @@ from sqlitedict import SqliteDict
 from adapters.model import AssignmentRecord
 from workflows.errors import StoreError
 from workflows.sla_clock import to_key
-from workflows.sqlite_checkpoint import WalCheckpointer
+from workflows.sqlite_checkpoint import SAFETY_PAGES, WalCheckpointer
 from workflows.store import ALL, DueAssignment, LogQuery
 
+log = logging.getLogger("leadrelay.store")
 TABLE = "leadrelay"
 _PAGE = 500
 _MAX_ROWS_PER_STATEMENT = 400  # SQLite allows 32,766 parameters per statement
@@ -127,6 +129,8 @@ class SqliteStore:
             finally:
                 fcntl.flock(self._lock_file, fcntl.LOCK_UN)
         except (OSError, sqlite3.Error) as exc:
+            if hasattr(self, "_lock_file"):
+                self._lock_file.close()
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         self._thread_lock = threading.Lock()
         self._pid = os.getpid()
@@ -146,7 +150,7 @@ class SqliteStore:
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         # Checkpoints run on a background thread (sqlite_checkpoint.py), not inside a commit.
-        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")
         self._conn.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
         self._checkpointer = WalCheckpointer(self.path, self._routing_lock)
 
@@ -159,9 +163,12 @@ class SqliteStore:
         with self._routing_lock():
             tx = _SqliteTransaction(self._db, self._conn)
             yield tx
-            wrote = tx.commit()
-        if wrote:
-            self._checkpointer.committed()
+            rows = tx.commit()
+        if rows:
+            try:
+                self._checkpointer.committed(rows)
+            except Exception:  # the decision is on disk: never report it as failed
+                log.exception("could not schedule a WAL checkpoint")
 
     @contextmanager
     def _routing_lock(self) -> Iterator[None]:
@@ -487,13 +494,13 @@ class _SqliteTransaction:
         self._cache[key] = _MISSING
         self._deletes.add(key)
 
-    def commit(self) -> bool:
+    def commit(self) -> int:
         """Apply the buffered writes in one SQLite transaction; durable on return.
 
-        Returns whether there was anything to write.
+        Returns how many rows it wrote or deleted.
         """
         if not self._writes and not self._deletes:
-            return False
+            return 0
         # Applied on the plain connection, not through sqlitedict: its worker thread dies on a
         # failed COMMIT (sqlitedict 2.1.0) and every caller then waits on it forever, holding
         # the routing lock. Here a failure rolls back and raises, and the store stays usable.
@@ -520,12 +527,12 @@ class _SqliteTransaction:
                 # One statement outside BEGIN is its own atomic transaction: two fewer calls
                 # into SQLite (each releases and retakes the GIL) on the common path.
                 conn.execute(*statements[0])
-                return True
+                return len(items) + len(gone)
             conn.execute("BEGIN IMMEDIATE")
             for statement in statements:
                 conn.execute(*statement)
             conn.execute("COMMIT")
-            return True
+            return len(items) + len(gone)
         except BaseException as exc:
             self._cache.clear()  # it holds the writes that were just refused
             if conn.in_transaction:
