@@ -8,8 +8,8 @@ so nothing is answered from the idempotency log. Scenarios:
 - ``noop``: a Flask view that reads the body and answers a fixed ``outputFields``.
 - ``output``: ``hubspot.write_owner: output`` with the embedded store; no API calls.
 - ``api``: ``write_owner: api`` against a local fake HubSpot API, with the default budget
-  (40 calls per 10 s, one bucket shared by every worker: about 4 routed contacts a second,
-  the rest answered 503 so that HubSpot retries later).
+  (40 calls per 10 s, one bucket shared by every worker: about 4 contacts a second; a caller
+  waits for a token within its answer's time budget, or is answered 503 for HubSpot to retry).
 - ``api-unthrottled``: the same with the limiter lifted, to see the endpoint's own cost.
 
 Run: ``.venv/bin/python bench/hubspot_bench.py [--seconds 10] [--connections 8] [--repeat 3]
