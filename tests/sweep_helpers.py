@@ -17,10 +17,14 @@ from workflows.sweep import LeadState
 OWNER_IDS = {"alice": "101", "bob": "102", "chen": "103", "dana": "104", "maria": "900"}
 
 
-def sla_config_data(**sla: Any) -> dict[str, Any]:
-    """Four reps in one pool, maria the manager; a 15-minute wall-clock SLA, 2 reassignments."""
+def sla_config_data(*, team_hours: str = "always", **sla: Any) -> dict[str, Any]:
+    """Four reps in one pool working ``team_hours``, maria the manager (always on); a 15-minute
+    wall-clock SLA, 2 reassignments, unless ``sla`` overrides them."""
     data = config_data(
-        reps=[rep(name, hubspot_owner_id=owner) for name, owner in OWNER_IDS.items()],
+        reps=[
+            rep(name, hubspot_owner_id=owner, hours="always" if name == "maria" else team_hours)
+            for name, owner in OWNER_IDS.items()
+        ],
         pools={"team": {"members": ["alice", "bob", "chen", "dana"], "strategy": "round_robin"}},
         fallback={"rep": "maria"},
         sla={

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conftest import at, config_data, rep
-from sweep_helpers import OWNER_IDS, MemoryCrm
+from conftest import at
+from sweep_helpers import OWNER_IDS, MemoryCrm, sla_config_data
 
 from adapters.model import Lead
 from workflows.router import Router
@@ -19,22 +19,7 @@ SWEEP_EVERY = timedelta(minutes=5)
 
 
 def week_config(make_config):
-    hours = "Mon-Fri 09:00-17:00"
-    data = config_data(
-        reps=[
-            *(rep(name, hubspot_owner_id=OWNER_IDS[name], hours=hours) for name in TEAM),
-            rep("maria", hubspot_owner_id=OWNER_IDS["maria"]),  # the manager: always on
-        ],
-        pools={"team": {"members": list(TEAM), "strategy": "round_robin"}},
-        fallback={"rep": "maria"},
-        sla={
-            "first_touch": "15m",
-            "clock": "working_hours",
-            "max_reassignments": 2,
-            "escalate_to": {"rep": "maria"},
-        },
-    )
-    return make_config(data)
+    return make_config(sla_config_data(team_hours="Mon-Fri 09:00-17:00", clock="working_hours"))
 
 
 def test_a_week_of_traffic_is_swept_on_working_time_only(make_config, store):
