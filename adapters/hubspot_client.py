@@ -29,6 +29,7 @@ from adapters.model import Decision, Lead
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError
+from workflows.store import store_file
 
 BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs
 T = TypeVar("T")
@@ -48,11 +49,10 @@ def budget_limiter(config: Config, token: str) -> RateLimiter:
     """
     per_second = config.hubspot.max_calls_per_10s / 10
     digest = hashlib.sha256(f"{api_base(config)}\n{token}".encode()).hexdigest()[:16]
-    store = config.store_url.split(":///", 1)[-1].partition("?")[0]
     return RateLimiter(
         per_second=per_second,
         burst=max(1, int(per_second * 2)),
-        shared=Path(f"{store}.hubspot-{digest}.budget"),
+        shared=Path(f"{store_file(config.store_url)}.hubspot-{digest}.budget"),
     )
 
 

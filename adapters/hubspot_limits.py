@@ -89,9 +89,6 @@ class _BucketFile:
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def close(self) -> None:
-        os.close(self._fd)
-
 
 class RateLimiter:
     """A token bucket shared by every thread of a process, paused by HubSpot's Retry-After.
@@ -145,11 +142,6 @@ class RateLimiter:
         """Hold every caller back for ``seconds`` (HubSpot said Retry-After)."""
         with self._held() as (bucket, now):
             bucket.paused_until = max(bucket.paused_until, now + seconds)
-
-    def close(self) -> None:
-        """Release the shared file, if any."""
-        if self._file is not None:
-            self._file.close()
 
 
 @dataclass(frozen=True)

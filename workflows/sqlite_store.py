@@ -527,12 +527,11 @@ class _SqliteTransaction:
                 # One statement outside BEGIN is its own atomic transaction: two fewer calls
                 # into SQLite (each releases and retakes the GIL) on the common path.
                 conn.execute(*statements[0])
-                return len(items) + len(gone)
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in statements:
-                conn.execute(*statement)
-            conn.execute("COMMIT")
-            return len(items) + len(gone)
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in statements:
+                    conn.execute(*statement)
+                conn.execute("COMMIT")
         except BaseException as exc:
             self._cache.clear()  # it holds the writes that were just refused
             if conn.in_transaction:
@@ -540,6 +539,7 @@ class _SqliteTransaction:
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"could not record the assignment: {exc}") from exc
             raise
+        return len(items) + len(gone)
 
 
 def _pairs(count: int) -> str:

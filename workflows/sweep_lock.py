@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from workflows.store import store_file
+
 
 def lock_path(store_url: str) -> Path:
     """The sweep lock file for the store at ``store_url`` (``sqlite:///path``)."""
-    path = store_url.split(":///", 1)[-1].partition("?")[0]
-    return Path(f"{path}.sweep.lock")
+    return Path(f"{store_file(store_url)}.sweep.lock")
 
 
 @contextmanager
