@@ -12,6 +12,7 @@ Each caller still returns only once its own decision is on disk.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
 from workflows.sla_clock import sla_terms
 from workflows.store import Store, StoreTransaction
 
+log = logging.getLogger("leadrelay.router")
 ESCALATE = "sla-escalate:"  # entry prefix: route to the SLA's escalate_to of the rule path after it
 
 
@@ -201,8 +203,9 @@ class Router:
         self, tx: StoreTransaction, request: RouteRequest, rule: str, target: Target | None
     ) -> RoutingResult:
         lead = request.lead
-        if request.idempotency_key:
-            first = tx.seen(request.idempotency_key)
+        key = request.idempotency_key
+        if key:
+            key, first = _replay_of(tx, key, lead)
             if first is not None:
                 claimed = request.writes_back and tx.claim_writeback(first.id, WRITE_LEASE)
                 return RoutingResult(
@@ -230,7 +233,7 @@ class Router:
             new_owner=decision.rep_id,
             decision=decision,
             source=request.source,
-            idempotency_key=request.idempotency_key,
+            idempotency_key=key,
             lead_email=lead.email,
             lead_domain=None if lead.domain in FREE_MAIL_DOMAINS else lead.domain,
             config_version=self.config.version,
@@ -270,3 +273,31 @@ class Router:
         if match is None:
             return "fallback", None
         return "/".join(match.path), match.rule.assign
+
+
+def _replay_of(
+    tx: StoreTransaction, key: str, lead: Lead
+) -> tuple[str, AssignmentRecord | None]:
+    """The key this lead's decision lives under, and that decision if one was made.
+
+    A key belongs to the record it was first used for. Sent again with another record (a
+    HubSpot callbackId replayed with another contact, a Flow requestId an admin set to a
+    constant), it is not a retry of that record: this record is routed under the key scoped
+    to it, so neither lead gets the other's owner and a retry of either still replays.
+    """
+    first = tx.seen(key)
+    if first is None or (first.crm, first.lead_id) == (lead.crm, lead.id):
+        return key, first
+    scoped = record_key(key, lead)
+    replay = tx.seen(scoped)
+    if replay is None:
+        log.warning(
+            "idempotency key %r was made for %s lead %s; routing %s lead %s under %r",
+            key, first.crm, first.lead_id, lead.crm, lead.id, scoped,
+        )  # fmt: skip
+    return scoped, replay
+
+
+def record_key(key: str, lead: Lead) -> str:
+    """``key`` scoped to one record: what a key reused for another record is stored under."""
+    return f"{key}|{lead.crm}:{lead.id}"
