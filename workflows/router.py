@@ -275,9 +275,7 @@ class Router:
         return "/".join(match.path), match.rule.assign
 
 
-def _replay_of(
-    tx: StoreTransaction, key: str, lead: Lead
-) -> tuple[str, AssignmentRecord | None]:
+def _replay_of(tx: StoreTransaction, key: str, lead: Lead) -> tuple[str, AssignmentRecord | None]:
     """The key this lead's decision lives under, and that decision if one was made.
 
     A key belongs to the record it was first used for. Sent again with another record (a
