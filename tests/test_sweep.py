@@ -159,15 +159,60 @@ def test_cap_without_escalate_to_stops_rotating(make_router, crm):
     assert run(router, crm, now=LATER + timedelta(days=1))[0].total == 0
 
 
-def test_nobody_left_to_rotate_to_is_settled_without_a_write(make_router, crm):
-    data = sla_config_data()
+def two_rep_team(**sla) -> dict:
+    data = sla_config_data(max_reassignments=5, **sla)
     data["fallback"] = {"pool": "team"}
-    data["pools"]["team"]["members"] = ["alice"]
-    router = make_router(data)
+    data["pools"]["team"]["members"] = ["alice", "bob"]
+    return data
+
+
+def test_a_lead_everyone_has_owned_escalates_before_the_cap(make_router, crm):
+    router = make_router(two_rep_team())
+    assert assign(router, crm, "C1") == "alice"
+    assert run(router, crm)[1][0].new_owner == "bob"
+    _, (action,) = run(router, crm, now=LATER + timedelta(minutes=20))
+
+    assert (action.action, action.owner, action.new_owner) == ("escalated", "bob", "maria")
+    assert "everyone it could rotate to has had it" in action.detail
+    assert crm.written[-1] == ("C1", OWNER_IDS["maria"])
+    rows = list(router.store.log())
+    assert [r.new_owner for r in rows] == ["alice", "bob", "maria"]  # no "unassigned" row
+    assert rows[-1].extra["sla"]["status"] == "escalated"
+    assert run(router, crm, now=LATER + timedelta(days=3))[0].total == 0  # never due again
+
+
+def test_a_dry_run_shows_the_escalation_of_a_lead_everyone_has_owned(make_router, crm):
+    router = make_router(two_rep_team())
     assign(router, crm, "C1")
+    run(router, crm)
+    _, (action,) = run(router, crm, now=LATER + timedelta(minutes=20), dry_run=True)
+    assert (action.action, action.new_owner) == ("escalated", "maria")
+    assert len(list(router.store.log())) == 2 and len(crm.written) == 1
+
+
+def test_nobody_left_and_no_escalate_to_leaves_the_lead_with_its_owner(make_router, crm):
+    router = make_router(two_rep_team(escalate_to=None))
+    assign(router, crm, "C1")
+    run(router, crm)
+    _, (action,) = run(router, crm, now=LATER + timedelta(minutes=20))
+
+    assert action.action == "no_rotation" and action.new_owner is None
+    assert action.detail.startswith("nobody to rotate to, so it stays with bob: ")
+    assert crm.written == [("C1", OWNER_IDS["bob"])]  # the first rotation only
+    rows = list(router.store.log())
+    assert [r.new_owner for r in rows] == ["alice", "bob"]  # the log matches the CRM
+    assert rows[-1].extra["sla"]["outcome"] == "no_rotation"
+    assert run(router, crm, now=LATER + timedelta(days=3))[0].total == 0
+
+
+def test_escalating_to_the_rep_who_has_it_moves_nothing(make_router, crm):
+    data = sla_config_data(escalate_to={"rep": "alice"}, max_reassignments=0)
+    router = make_router(data)
+    assert assign(router, crm, "C1") == "alice"
     _, (action,) = run(router, crm)
     assert action.action == "no_rotation"
-    assert crm.written == []
+    assert "escalate_to gives it to its owner alice, so it stays" in action.detail
+    assert crm.written == [] and len(list(router.store.log())) == 1
 
 
 def test_dry_run_prints_but_changes_nothing(router, crm):

@@ -33,6 +33,7 @@ class Inbound:
     keep_reason: str | None = None  # set when the connector's policy keeps the current owner
     entry: str | None = None  # a pool or top-level rule to route from, instead of the flow
     exclude: frozenset[str] = frozenset()  # reps who must not get it (previous owners)
+    must_move: bool = False  # True: a decision that leaves the lead where it is records nothing
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def deliver(
             keep_reason=item.keep_reason,
             exclude=item.exclude,
             writes_back=write is not None,
+            must_move=item.must_move,
         )
         for item in unique.values()
     ]

@@ -61,6 +61,9 @@ class RouteRequest:
     entry: str | None = None
     keep_reason: str | None = None
     writes_back: bool = False  # the caller will write a changed owner to the CRM
+    # True: a decision that leaves the lead where it is (nobody found, or its current owner
+    # chosen) records nothing, so the log never shows a move the CRM never saw (the sweep).
+    must_move: bool = False
 
 
 @dataclass
@@ -220,7 +223,8 @@ class Router:
             decision = deciding.keep(request.keep_reason)
         else:
             decision = deciding.decide(rule, target)
-        if request.dry_run:
+        changes_owner = decision.outcome == "assigned" and decision.owner_crm_id != lead.owner
+        if request.dry_run or (request.must_move and not changes_owner):
             return RoutingResult(decision, None)
         previous = self.config.rep_by_crm_id(lead.crm, lead.owner)
         record = AssignmentRecord(
@@ -238,17 +242,24 @@ class Router:
             lead_domain=None if lead.domain in FREE_MAIL_DOMAINS else lead.domain,
             config_version=self.config.version,
         )
-        changes_owner = decision.outcome == "assigned" and decision.owner_crm_id != lead.owner
         writeback = "pending" if request.writes_back and changes_owner else "not_needed"
         stored = tx.record(
             record,
             pool_states=deciding.pool_states,
             daily_counts=deciding.new_counts(),
             writeback=writeback,
-            sla=sla_terms(self.config, decision, request.now),
+            sla=self._sla_terms(request, decision),
         )
         claimed = writeback == "pending" and tx.claim_writeback(stored.id, WRITE_LEASE)
         return RoutingResult(decision, stored, writeback=tx.writeback(stored.id), claimed=claimed)
+
+    def _sla_terms(self, request: RouteRequest, decision: Decision) -> dict[str, Any] | None:
+        terms = sla_terms(self.config, decision, request.now)
+        if terms is not None and (request.entry or "").startswith(ESCALATE):
+            # An escalation is never due again, even one made before the rotation cap (when
+            # everyone the lead could rotate to has had it).
+            terms["escalation"] = True
+        return terms
 
     def _match(self, lead: Lead, entry: str | None) -> tuple[str, Target | None]:
         """The matched rule path and its target: through the whole flow, or from ``entry``."""

@@ -563,7 +563,7 @@ def _sla_writes(
     """
     rotations = history.get("sla_rotations", 0) + 1 if record.source == "sweep" else 0
     history["sla_rotations"] = rotations
-    escalated = rotations > terms["max_reassignments"]
+    escalated = terms.get("escalation", False) or rotations > terms["max_reassignments"]
     state = {
         **terms,
         "rotations": rotations,

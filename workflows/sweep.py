@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from adapters.model import Decision
 from workflows.config import Config
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
@@ -156,8 +157,9 @@ class _Run:
                 self.report(_action(item, "cap_reached", detail))
         if not self.dry_run:
             self.router.store.settle(settled)
-        self.reroute(reader, rotate, escalated=False)
-        self.reroute(reader, escalate, escalated=True)
+        # A lead every candidate has already owned escalates now, not after the cap.
+        stranded = self.reroute(reader, rotate, escalated=False)
+        self.reroute(reader, escalate + stranded, escalated=True)
 
     def _escalation_target(self, item: DueAssignment) -> bool:
         settings = self.config.sla_for(item.record.rule)
@@ -200,13 +202,17 @@ class _Run:
 
     def reroute(
         self, reader: LeadReader, batch: list[tuple[DueAssignment, LeadState]], escalated: bool
-    ) -> None:
+    ) -> list[tuple[DueAssignment, LeadState]]:
+        """Route ``batch`` again (rotate, or escalate) and settle what moved.
+
+        Returns the leads a rotation found nobody for that have an ``escalate_to``: nothing was
+        recorded for them, and the caller escalates them.
+        """
         if not batch:
-            return
+            return []
         inbound = [self._inbound(item, state, escalated) for item, state in batch]
         if self.dry_run:
-            self._preview(batch, inbound, escalated)
-            return
+            return self._preview(batch, inbound, escalated)
         event = "escalated" if escalated else "reassigned"
         notify = (lambda ds: self.notify(event, ds)) if self.notify is not None else None
         write = reader.writer()
@@ -226,30 +232,32 @@ class _Run:
                 except Exception as exc:
                     log.exception("rerouting lead %s failed", one.lead.id)
                     outcomes.append(exc)
-        self._record(batch, outcomes, escalated)
+        return self._record(batch, outcomes, escalated)
 
     def _inbound(self, item: DueAssignment, state: LeadState, escalated: bool) -> Inbound:
         assert state.lead is not None
         lead = replace(state.lead, owner=state.owner)
         key = f"sweep:{item.record.id}"
+        # A decision that moves nothing records nothing: the log keeps matching the CRM.
         if escalated:
-            return Inbound(lead, key, entry=f"{ESCALATE}{item.record.rule}")
+            entry = f"{ESCALATE}{item.record.rule}"
+            return Inbound(lead, key, entry=entry, must_move=True)
         owners = frozenset(item.owners) | {item.record.new_owner or ""}
         entry = _entry(item.record.rule)
         if entry is not None and not self.config.accepts_entry(entry):
             entry = None  # the rule is gone from app.yaml since: route through the whole flow
-        return Inbound(lead, key, entry=entry, exclude=owners - {""})
+        return Inbound(lead, key, entry=entry, exclude=owners - {""}, must_move=True)
 
     def _record(
         self,
         batch: list[tuple[DueAssignment, LeadState]],
         outcomes: list[Delivery | Exception],
         escalated: bool,
-    ) -> None:
+    ) -> list[tuple[DueAssignment, LeadState]]:
         updates: dict[int, dict[str, Any]] = {}
+        stranded: list[tuple[DueAssignment, LeadState]] = []
         verb = "escalated" if escalated else "rotated"
-        why = self._why(escalated)
-        for (item, _), outcome in zip(batch, outcomes, strict=True):
+        for (item, state), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 self.report(_action(item, "failed", f"{type(outcome).__name__}: {outcome}"))
                 continue
@@ -259,52 +267,68 @@ class _Run:
                 continue  # stays due: the next sweep replays the decision and writes it
             record = outcome.result.record
             new_id = record.id if record is not None else None
-            if decision.outcome != "assigned":
-                detail = f"nobody to {verb[:-2]} to: {decision.reason}"
+            if new_id is None or decision.outcome != "assigned":  # nobody else can take it
+                if not escalated and new_id is None and self._escalation_target(item):
+                    stranded.append((item, state))
+                    continue
+                detail = self._stays(item, escalated, decision)
                 updates[item.record.id] = {**self._settled("no_rotation", detail)}
                 self.report(_action(item, "no_rotation", detail))
                 continue
             if outcome.status == "failed" and new_id is not None:
                 updates[new_id] = self._settled("write_failed", str(outcome.error))
-            detail = f"{why}; {decision.reason}"
+            detail = f"{self._why(item, escalated)}; {decision.reason}"
             updates[item.record.id] = {
                 **self._settled(verb, detail),
                 "next_record": new_id,
             }
             self.report(_action(item, verb, detail, new_owner=decision.rep_id))
         self.router.store.settle(updates)
+        return stranded
 
-    def _why(self, escalated: bool) -> str:
-        return (
-            "reassignment cap reached: escalated"
-            if escalated
-            else "no first touch before the deadline"
-        )
+    def _why(self, item: DueAssignment, escalated: bool) -> str:
+        if not escalated:
+            return "no first touch before the deadline"
+        if item.sla.get("rotations", 0) < item.sla["max_reassignments"]:
+            return "no first touch, and everyone it could rotate to has had it: escalated"
+        return "reassignment cap reached: escalated"
+
+    def _stays(self, item: DueAssignment, escalated: bool, decision: Decision) -> str:
+        owner = item.record.new_owner
+        if decision.outcome == "assigned":  # the escalation chose the rep who has it
+            return f"escalate_to gives it to its owner {owner}, so it stays: {decision.reason}"
+        to = "escalate" if escalated else "rotate"
+        return f"nobody to {to} to, so it stays with {owner}: {decision.reason}"
 
     def _preview(
         self,
         batch: list[tuple[DueAssignment, LeadState]],
         inbound: list[Inbound],
         escalated: bool,
-    ) -> None:
+    ) -> list[tuple[DueAssignment, LeadState]]:
+        stranded: list[tuple[DueAssignment, LeadState]] = []
         requests = [
             RouteRequest(i.lead, self.now, source="sweep", dry_run=True, exclude=i.exclude,
                          entry=i.entry)
             for i in inbound
         ]  # fmt: skip
         verb = "escalated" if escalated else "rotated"
-        for (item, _), request in zip(batch, requests, strict=True):
+        for (item, state), request in zip(batch, requests, strict=True):
             try:
                 (result,) = self.router.route_many([request])
             except Exception as exc:
                 self.report(_action(item, "failed", f"{type(exc).__name__}: {exc}"))
                 continue
             decision = result.decision
-            if decision.outcome != "assigned":
-                self.report(_action(item, "no_rotation", f"nobody available: {decision.reason}"))
-            else:
-                detail = f"{self._why(escalated)}; {decision.reason}"
+            if decision.outcome == "assigned" and decision.owner_crm_id != request.lead.owner:
+                detail = f"{self._why(item, escalated)}; {decision.reason}"
                 self.report(_action(item, verb, detail, new_owner=decision.rep_id))
+            elif not escalated and self._escalation_target(item):
+                stranded.append((item, state))
+            else:
+                detail = self._stays(item, escalated, decision)
+                self.report(_action(item, "no_rotation", detail))
+        return stranded
 
 
 def _entry(rule_path: str) -> str | None:
