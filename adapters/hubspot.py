@@ -172,7 +172,9 @@ def check_warnings(config: Config) -> list[str]:
     """Problems ``leadrelay check`` reports: missing credentials, owners HubSpot does not know."""
     if not uses_hubspot(config):
         return []
-    warnings = missing_credentials(config)
+    from adapters.hubspot_client import HubSpotApi, api_base, pause_warnings
+
+    warnings = [*missing_credentials(config), *pause_warnings(config)]
     token = os.environ.get(ACCESS_TOKEN_ENV)
     if config.hubspot.write_owner == "output" and needs_account_owner(config):
         warnings.append(
@@ -183,8 +185,6 @@ def check_warnings(config: Config) -> list[str]:
         if config.hubspot.write_owner == "output":
             warnings.append(f"{ACCESS_TOKEN_ENV} is not set: reps' owner ids were not checked")
         return warnings
-    from adapters.hubspot_client import HubSpotApi, api_base
-
     try:
         owners = HubSpotApi(access_token=token, host=api_base(config)).owners()
     except CrmError as exc:

@@ -7,6 +7,7 @@ into ``CrmError``. Nothing here logs a token.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import time
@@ -24,7 +25,7 @@ from hubspot.crm.contacts import (
 from urllib3.util import Retry
 
 from adapters.hubspot import API_BASE_ENV, COMPANY_PROPERTY, OWNER_PROPERTY
-from adapters.hubspot_limits import RateLimiter, RetryPolicy, call
+from adapters.hubspot_limits import RateLimiter, RetryPolicy, call, read_pause
 from adapters.model import Decision, Lead
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
@@ -54,6 +55,26 @@ def budget_limiter(config: Config, token: str) -> RateLimiter:
         burst=max(1, int(per_second * 2)),
         shared=Path(f"{store_file(config.store_url)}.hubspot-{digest}.budget"),
     )
+
+
+def budget_files(config: Config) -> list[Path]:
+    """Every HubSpot budget file beside the store: one per API base and token ever used."""
+    store = store_file(config.store_url)
+    return sorted(store.parent.glob(f"{glob.escape(store.name)}.hubspot-*.budget"))
+
+
+def pause_warnings(config: Config) -> list[str]:
+    """What ``leadrelay check`` says about pauses in force in the shared budget."""
+    warnings = []
+    for path in budget_files(config):
+        try:
+            pause = read_pause(path)
+        except OSError as exc:
+            warnings.append(f"cannot read the HubSpot budget file {path}: {exc.strerror}")
+            continue
+        if pause is not None:
+            warnings.append(f"{pause.describe()}; `leadrelay hubspot resume` lifts the pause")
+    return warnings
 
 
 @dataclass(frozen=True)
