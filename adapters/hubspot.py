@@ -131,16 +131,24 @@ class ContactNeeds:
 
 
 def lead_from_contact(
-    contact_id: str, properties: Mapping[str, Any], account_owner: str | None = None
+    contact_id: str,
+    properties: Mapping[str, Any],
+    account_owner: str | None = None,
+    account_owner_missing: str | None = None,
 ) -> Lead:
-    """A HubSpot contact as a ``Lead``; every property is also kept under ``raw``."""
+    """A HubSpot contact as a ``Lead``; every property is also kept under ``raw``.
+
+    ``account_owner_missing`` says why there is no account owner (``company 77 not found``).
+    """
     data: dict[str, Any] = {"id": str(contact_id), "crm": "hubspot", "object_type": "contact"}
     for field, prop in CONTACT_PROPERTY.items():
         if field not in ("domain", "account_owner") and prop in properties:
             data[field] = properties[prop]
     data["account_owner"] = account_owner
     data["raw"] = dict(properties)
-    return Lead.from_dict(data)
+    lead = Lead.from_dict(data)
+    lead.account_owner_missing = None if account_owner else account_owner_missing
+    return lead
 
 
 def uses_hubspot(config: Config, environ: Mapping[str, str] = os.environ) -> bool:

@@ -78,6 +78,14 @@ def pause_warnings(config: Config) -> list[str]:
 
 
 @dataclass(frozen=True)
+class AccountOwner:
+    """A contact's account owner (its company's owner), or ``missing``: why it has none."""
+
+    owner: str | None
+    missing: str | None = None
+
+
+@dataclass(frozen=True)
 class Owner:
     """A HubSpot owner: ``id`` goes into ``hubspot_owner_id`` (never ``user_id``)."""
 
@@ -143,8 +151,24 @@ class HubSpotApi:
 
     def account_owner(self, properties: dict[str, Any], deadline: float) -> str | None:
         """The owner of the contact's primary company, when it has one."""
+        return self.find_account_owner(properties, deadline).owner
+
+    def find_account_owner(self, properties: dict[str, Any], deadline: float) -> AccountOwner:
+        """The owner of the contact's primary company, or why there is none.
+
+        A company HubSpot no longer has (deleted, or merged into another) is no account owner:
+        the rule's ``else:`` decides then. Other failures (429, 5xx) stay errors to retry.
+        """
         company = str(properties.get(COMPANY_PROPERTY) or "").strip()
-        return self.company_owner(company, deadline) if company else None
+        if not company:
+            return AccountOwner(None, "the contact has no associated company")
+        try:
+            owner = self.company_owner(company, deadline)
+        except CrmError as exc:
+            if exc.status != 404:
+                raise
+            return AccountOwner(None, f"company {company} not found")
+        return AccountOwner(owner, None if owner else f"company {company} has no owner")
 
     def write_owners(
         self, batch: Sequence[tuple[Lead, Decision]], deadline: float

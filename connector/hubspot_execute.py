@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 
 from adapters.hubspot import ContactNeeds, lead_from_contact
-from adapters.hubspot_client import HubSpotApi, api_base, budget_limiter
+from adapters.hubspot_client import AccountOwner, HubSpotApi, api_base, budget_limiter
 from adapters.hubspot_pause import PausedError
 from adapters.hubspot_payload import ActionRequest, failure_fields, keep_reason, output_fields
 from adapters.model import Lead
@@ -62,15 +62,15 @@ def _contact(
     action: ActionRequest, needs: ContactNeeds, api: HubSpotApi | None, deadline: float
 ) -> Lead:
     properties = dict(action.properties)
-    account_owner = None
+    account = AccountOwner(None)
     if api is not None:
         if needs.missing(properties):
             # The definition predates app.yaml's rules: one read brings every property.
             read = api.read_contact(action.contact_id, needs.properties, deadline)
             properties.update(read)
         if needs.account_owner:
-            account_owner = api.account_owner(properties, deadline)
-    return lead_from_contact(action.contact_id, properties, account_owner)
+            account = api.find_account_owner(properties, deadline)
+    return lead_from_contact(action.contact_id, properties, account.owner, account.missing)
 
 
 def execute(

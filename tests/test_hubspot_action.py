@@ -357,3 +357,58 @@ def test_an_hour_long_retry_after_pauses_a_minute_says_until_when_and_resume_lif
     fields = outputs(post_action(client, action_body()))  # HubSpot's retry, within the hour
     assert (fields["outcome"], fields["owner_id"]) == ("assigned", "101")
     assert owner_updates(fake_hubspot) == ["101", "101"]
+
+
+# -- account rules: a company HubSpot no longer has --------------------------------------------
+
+ACCOUNT_ELSE_TEAM = [
+    {"name": "customers", "assign": {"account_owner": True, "else": {"pool": "team"}}},
+]
+
+
+def test_a_deleted_company_sends_an_account_rule_to_its_else_and_says_why(
+    hubspot_app, fake_hubspot, store
+):
+    fake_hubspot.add_contact("904")  # company 77 was deleted or merged: HubSpot answers 404
+    client = hubspot_app(hubspot=API, flow=ACCOUNT_ELSE_TEAM)
+    body = with_properties(action_body(), associatedcompanyid="77")
+    fields = outputs(post_action(client, body))
+    assert fields == {
+        "hs_execution_state": "SUCCESS",
+        "owner_id": "101",
+        "owner_email": "alice@example.com",
+        "rule": "customers",
+        "reason": "customers: account owner: company 77 not found; "
+        "customers: pool team (round_robin) chose alice",
+        "outcome": "assigned",
+    }
+    assert [(r.method, r.path) for r in fake_hubspot.requests] == [
+        ("GET", "/crm/v3/objects/companies/77"),
+        ("PATCH", "/crm/v3/objects/contacts/904"),
+    ]
+    assert owner_updates(fake_hubspot) == ["101"]
+    (record,) = store.log()
+    assert record.decision.reason == fields["reason"]
+
+
+def test_a_contact_without_a_company_goes_to_the_account_rules_else_and_says_why(
+    hubspot_app, fake_hubspot
+):
+    fake_hubspot.add_contact("904")
+    fields = outputs(post_action(hubspot_app(hubspot=API, flow=ACCOUNT_ELSE_TEAM), action_body()))
+    assert (fields["rule"], fields["owner_id"]) == ("customers", "101")
+    assert fields["reason"].startswith(
+        "customers: account owner: the contact has no associated company;"
+    )
+    assert fake_hubspot.calls("GET") == []
+
+
+def test_a_company_read_hubspot_rate_limits_is_still_retried_later(
+    hubspot_app, fake_hubspot, store
+):
+    fake_hubspot.add_contact("904")
+    fake_hubspot.fail_next(429, retry_after="30", path="/crm/v3/objects/companies")
+    client = hubspot_app(hubspot=API, flow=ACCOUNT_ELSE_TEAM)
+    response = post_action(client, with_properties(action_body(), associatedcompanyid="77"))
+    assert response.status_code == 503 and "reading company 77" in response.json["error"]
+    assert list(store.log()) == []  # nothing decided: HubSpot's retry routes the contact
