@@ -213,8 +213,6 @@ class RateLimiter:
         with self._held() as (bucket, now):
             lifted = bucket.pause(now, self._wall())
             bucket.paused_until, bucket.asked, bucket.daily = 0.0, -1.0, False
-        if lifted is not None:
-            log.warning("%s: lifted by an operator", lifted.describe())
         return lifted
 
 
