@@ -131,16 +131,24 @@ class ContactNeeds:
 
 
 def lead_from_contact(
-    contact_id: str, properties: Mapping[str, Any], account_owner: str | None = None
+    contact_id: str,
+    properties: Mapping[str, Any],
+    account_owner: str | None = None,
+    account_owner_missing: str | None = None,
 ) -> Lead:
-    """A HubSpot contact as a ``Lead``; every property is also kept under ``raw``."""
+    """A HubSpot contact as a ``Lead``; every property is also kept under ``raw``.
+
+    ``account_owner_missing`` says why there is no account owner (``company 77 not found``).
+    """
     data: dict[str, Any] = {"id": str(contact_id), "crm": "hubspot", "object_type": "contact"}
     for field, prop in CONTACT_PROPERTY.items():
         if field not in ("domain", "account_owner") and prop in properties:
             data[field] = properties[prop]
     data["account_owner"] = account_owner
     data["raw"] = dict(properties)
-    return Lead.from_dict(data)
+    lead = Lead.from_dict(data)
+    lead.account_owner_missing = None if account_owner else account_owner_missing
+    return lead
 
 
 def uses_hubspot(config: Config, environ: Mapping[str, str] = os.environ) -> bool:
@@ -172,7 +180,9 @@ def check_warnings(config: Config) -> list[str]:
     """Problems ``leadrelay check`` reports: missing credentials, owners HubSpot does not know."""
     if not uses_hubspot(config):
         return []
-    warnings = missing_credentials(config)
+    from adapters.hubspot_client import HubSpotApi, api_base, pause_warnings
+
+    warnings = [*missing_credentials(config), *pause_warnings(config)]
     token = os.environ.get(ACCESS_TOKEN_ENV)
     if config.hubspot.write_owner == "output" and needs_account_owner(config):
         warnings.append(
@@ -183,8 +193,6 @@ def check_warnings(config: Config) -> list[str]:
         if config.hubspot.write_owner == "output":
             warnings.append(f"{ACCESS_TOKEN_ENV} is not set: reps' owner ids were not checked")
         return warnings
-    from adapters.hubspot_client import HubSpotApi, api_base
-
     try:
         owners = HubSpotApi(access_token=token, host=api_base(config)).owners()
     except CrmError as exc:

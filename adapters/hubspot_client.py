@@ -7,6 +7,7 @@ into ``CrmError``. Nothing here logs a token.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import time
@@ -24,7 +25,7 @@ from hubspot.crm.contacts import (
 from urllib3.util import Retry
 
 from adapters.hubspot import API_BASE_ENV, COMPANY_PROPERTY, OWNER_PROPERTY
-from adapters.hubspot_limits import RateLimiter, RetryPolicy, call
+from adapters.hubspot_limits import RateLimiter, RetryPolicy, call, read_pause
 from adapters.model import Decision, Lead
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
@@ -54,6 +55,34 @@ def budget_limiter(config: Config, token: str) -> RateLimiter:
         burst=max(1, int(per_second * 2)),
         shared=Path(f"{store_file(config.store_url)}.hubspot-{digest}.budget"),
     )
+
+
+def budget_files(config: Config) -> list[Path]:
+    """Every HubSpot budget file beside the store: one per API base and token ever used."""
+    store = store_file(config.store_url)
+    return sorted(store.parent.glob(f"{glob.escape(store.name)}.hubspot-*.budget"))
+
+
+def pause_warnings(config: Config) -> list[str]:
+    """What ``leadrelay check`` says about pauses in force in the shared budget."""
+    warnings = []
+    for path in budget_files(config):
+        try:
+            pause = read_pause(path)
+        except OSError as exc:
+            warnings.append(f"cannot read the HubSpot budget file {path}: {exc.strerror}")
+            continue
+        if pause is not None:
+            warnings.append(f"{pause.describe()}; `leadrelay hubspot resume` lifts the pause")
+    return warnings
+
+
+@dataclass(frozen=True)
+class AccountOwner:
+    """A contact's account owner (its company's owner), or ``missing``: why it has none."""
+
+    owner: str | None
+    missing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,8 +151,24 @@ class HubSpotApi:
 
     def account_owner(self, properties: dict[str, Any], deadline: float) -> str | None:
         """The owner of the contact's primary company, when it has one."""
+        return self.find_account_owner(properties, deadline).owner
+
+    def find_account_owner(self, properties: dict[str, Any], deadline: float) -> AccountOwner:
+        """The owner of the contact's primary company, or why there is none.
+
+        A company HubSpot no longer has (deleted, or merged into another) is no account owner:
+        the rule's ``else:`` decides then. Other failures (429, 5xx) stay errors to retry.
+        """
         company = str(properties.get(COMPANY_PROPERTY) or "").strip()
-        return self.company_owner(company, deadline) if company else None
+        if not company:
+            return AccountOwner(None, "the contact has no associated company")
+        try:
+            owner = self.company_owner(company, deadline)
+        except CrmError as exc:
+            if exc.status != 404:
+                raise
+            return AccountOwner(None, f"company {company} not found")
+        return AccountOwner(owner, None if owner else f"company {company} has no owner")
 
     def write_owners(
         self, batch: Sequence[tuple[Lead, Decision]], deadline: float

@@ -5,14 +5,15 @@ integration, while workflows may call us 20 times a second. So every call takes 
 one bucket (the threads of a process share it, and with a bucket file every process on the
 machine does), a 429's ``Retry-After`` pauses the bucket for all of them, and retries back
 off but always end before ``deadline``: HubSpot waits about 30 s for an action's answer,
-and we answer in well under 10 s, leaving HubSpot to retry later.
+and we answer in well under 10 s, leaving HubSpot to retry later. How long a 429 may pause
+everything, and how the pause reads, is ``hubspot_pause``'s business.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
+import math
 import os
 import random
 import re
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,6 +33,16 @@ from hubspot.crm.companies import ApiException as CompaniesApiError
 from hubspot.crm.contacts import ApiException as ContactsApiError
 from hubspot.crm.owners import ApiException as OwnersApiError
 
+from adapters.hubspot_pause import (
+    DAILY_PAUSE,
+    MAX_PAUSE,
+    Pause,
+    PausedError,
+    error_body,
+    is_daily_limit,
+    pause_length,
+    retry_after,
+)
 from workflows.errors import CrmError
 
 log = logging.getLogger("leadrelay.hubspot")
@@ -46,6 +58,15 @@ class _Bucket:
     tokens: float
     updated: float  # clock time of the last refill
     paused_until: float = 0.0
+    asked: float = -1.0  # the Retry-After behind the pause (-1: none was sent)
+    daily: bool = False  # the pause is for HubSpot's daily limit
+
+    def pause(self, now: float, wall: float) -> Pause | None:
+        """The pause in force at ``now`` (clock time; ``wall`` is the same moment in epoch s)."""
+        if self.paused_until <= now:
+            return None
+        until = datetime.fromtimestamp(wall + self.paused_until - now, UTC)
+        return Pause(until, self.asked if self.asked >= 0 else None, self.daily)
 
 
 class _BucketFile:
@@ -56,7 +77,7 @@ class _BucketFile:
     of a machine (CLOCK_MONOTONIC), so the times stored here mean the same to all of them.
     """
 
-    _FORMAT = struct.Struct("<3d")
+    _FORMAT = struct.Struct("<4d?")  # a file in an older, shorter format reads as none
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,17 +98,34 @@ class _BucketFile:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             now = clock()  # after the lock: no other process can have stored a later time
-            data = os.pread(self._fd, self._FORMAT.size, 0)
-            complete = len(data) == self._FORMAT.size
-            bucket = _Bucket(*self._FORMAT.unpack(data)) if complete else None
-            if bucket is None or bucket.updated > now:
-                # (A time later than now was stored before a reboot: the clock started over.)
+            bucket = self.unpack(os.pread(self._fd, self._FORMAT.size, 0), now)
+            if bucket is None:
                 bucket = _Bucket(tokens=float(burst), updated=now)
             yield bucket, now
-            os.pwrite(self._fd, self._FORMAT.pack(bucket.tokens, bucket.updated,
-                                                  bucket.paused_until), 0)  # fmt: skip
+            os.pwrite(self._fd, self.pack(bucket), 0)
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    @classmethod
+    def pack(cls, bucket: _Bucket) -> bytes:
+        return cls._FORMAT.pack(
+            bucket.tokens, bucket.updated, bucket.paused_until, bucket.asked, bucket.daily
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes, now: float) -> _Bucket | None:
+        """The stored bucket; None when there is none yet (or it predates a reboot)."""
+        if len(data) != cls._FORMAT.size:
+            return None
+        bucket = _Bucket(*cls._FORMAT.unpack(data))
+        if not all(map(math.isfinite, (bucket.tokens, bucket.updated, bucket.paused_until))):
+            return None  # a garbled file
+        # (A time later than now was stored before a reboot: the clock started over.)
+        if bucket.updated > now:
+            return None
+        longest = DAILY_PAUSE if bucket.daily else MAX_PAUSE  # whoever wrote the file
+        bucket.paused_until = min(bucket.paused_until, now + longest)
+        return bucket
 
 
 class RateLimiter:
@@ -105,11 +143,13 @@ class RateLimiter:
         shared: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.per_second = per_second
         self.burst = burst
         self._clock = clock
         self._sleep = sleep
+        self._wall = wall
         self._lock = threading.Lock()
         self._bucket = _Bucket(tokens=float(burst), updated=clock())
         self._file = _BucketFile(shared) if shared is not None else None
@@ -129,8 +169,12 @@ class RateLimiter:
             elapsed = max(now - bucket.updated, 0.0)
             bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.per_second)
             bucket.updated = now
-            wait = max(bucket.paused_until - now, (1 - bucket.tokens) / self.per_second, 0.0)
+            paused, spent = bucket.paused_until - now, (1 - bucket.tokens) / self.per_second
+            wait = max(paused, spent, 0.0)
             if now + wait > deadline:
+                pause = bucket.pause(now, self._wall()) if paused >= spent else None
+                if pause is not None:
+                    raise PausedError(f"{pause.describe()}; try again later", pause)
                 raise CrmError(
                     "HubSpot API budget exhausted for now; try again later", retryable=True
                 )
@@ -138,10 +182,54 @@ class RateLimiter:
         if wait > 0:
             self._sleep(wait)
 
-    def pause(self, seconds: float) -> None:
-        """Hold every caller back for ``seconds`` (HubSpot said Retry-After)."""
+    def pause(self, asked: float | None, *, daily: bool = False, what: str = "") -> Pause | None:
+        """Hold every caller back after a 429 that asked for ``asked`` seconds (capped; see
+        ``hubspot_pause``); the pause in force after it, if any.
+
+        The pause is logged once, by the call that starts it (or lengthens it by more than a
+        second), not by every call it then holds back.
+        """
+        length = pause_length(asked, daily=daily)
         with self._held() as (bucket, now):
-            bucket.paused_until = max(bucket.paused_until, now + seconds)
+            until = now + length
+            if until > bucket.paused_until:
+                news = bucket.paused_until <= now or until - bucket.paused_until > 1.0
+                bucket.paused_until, bucket.daily = until, daily
+                bucket.asked = -1.0 if asked is None else asked
+            else:
+                news = False
+            pause = bucket.pause(now, self._wall())
+        if news and pause is not None:
+            log.warning("%s after a 429 while %s", pause.describe(), what or "calling HubSpot")
+        return pause
+
+    def paused(self) -> Pause | None:
+        """The pause in force now, if any."""
+        with self._held() as (bucket, now):
+            return bucket.pause(now, self._wall())
+
+    def resume(self) -> Pause | None:
+        """Lift the pause for every process sharing the bucket; the pause it lifted, if any."""
+        with self._held() as (bucket, now):
+            lifted = bucket.pause(now, self._wall())
+            bucket.paused_until, bucket.asked, bucket.daily = 0.0, -1.0, False
+        return lifted
+
+
+def read_pause(path: Path) -> Pause | None:
+    """The pause recorded in the budget file at ``path``, read without changing or creating
+    the file (for ``leadrelay check``); None when there is no pause or no file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        now = time.monotonic()  # after the lock, as in _BucketFile.locked
+        bucket = _BucketFile.unpack(os.pread(fd, _BucketFile._FORMAT.size, 0), now)
+        return bucket.pause(now, time.time()) if bucket is not None else None
+    finally:
+        os.close(fd)  # (closing releases the lock)
 
 
 @dataclass(frozen=True)
@@ -155,24 +243,10 @@ class RetryPolicy:
     budget: float = 6.0  # seconds for every HubSpot call made while answering one request
 
 
-def _retry_after(exc: Exception) -> float | None:
-    headers = getattr(exc, "headers", None) or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return max(float(value), 0.0) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _message(exc: Exception) -> str:
     # HubSpot's error bodies carry a readable "message"; never echo request URLs (they can hold
     # the developer key as ?hapikey=).
-    body = getattr(exc, "body", None)
-    try:
-        data = json.loads(body) if body else {}
-    except (TypeError, ValueError):
-        data = {}
-    message = data.get("message") if isinstance(data, dict) else None
+    message = error_body(exc).get("message")
     text = str(message or getattr(exc, "reason", None) or "no details")[:300]
     return _HAPIKEY.sub("hapikey=***", text)
 
@@ -219,12 +293,14 @@ def call(
                     status=status,
                     setup=status == 403,
                 ) from None
-            wait = _retry_after(exc)
-            if status == 429 and wait is not None:
-                limiter.pause(wait)
+            wait, pause = retry_after(exc), None
+            if status == 429:
+                daily = is_daily_limit(exc)
+                pause = limiter.pause(wait, daily=daily, what=what)
+                wait = pause_length(wait, daily=daily) or None
             problem, code = f"HubSpot answered {status}", status
         except urllib3.exceptions.HTTPError as exc:
-            wait, code = None, None
+            wait, pause, code = None, None, None
             problem = f"HubSpot did not answer ({type(exc).__name__})"
         except ValueError:
             # The generated client validates answers; a shape it cannot read will not improve.
@@ -236,6 +312,8 @@ def call(
             wait = policy.first_backoff * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
         if attempt >= policy.attempts or clock() + wait >= deadline:
             log.warning("%s while %s; giving up after %d attempt(s)", problem, what, attempt)
+            if pause is not None:
+                raise PausedError(f"{problem} while {what}; {pause.describe()}", pause) from None
             raise CrmError(f"{problem} while {what}", retryable=True, status=code) from None
         log.info("%s while %s; retrying in %.2f s", problem, what, wait)
         sleep(wait)

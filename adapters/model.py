@@ -102,6 +102,9 @@ class Lead:
     account_owner: str | None = None
     created_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # Why account_owner is empty, when the CRM said (a deleted company): for the decision's
+    # reason only, never a field rules compare.
+    account_owner_missing: str | None = None
 
     def __post_init__(self) -> None:
         if self.domain is None and self.email and "@" in self.email:

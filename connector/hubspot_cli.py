@@ -1,4 +1,4 @@
-"""``leadrelay hubspot``: register the workflow action, list owners for app.yaml."""
+"""``leadrelay hubspot``: register the workflow action, list owners, lift a 429's pause."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 import click
 
 from adapters.hubspot import ACCESS_TOKEN_ENV, DEVELOPER_KEY_ENV
-from adapters.hubspot_client import HubSpotApi, api_base
+from adapters.hubspot_client import HubSpotApi, api_base, budget_files
 from adapters.hubspot_definition import action_definition, register_action
+from adapters.hubspot_limits import RateLimiter
 from connector.hubspot_signature import PUBLIC_URL_ENV
 from workflows.errors import CrmError
 
@@ -47,7 +48,7 @@ def _action_url(url: str) -> str:
 
 @click.group("hubspot")
 def hubspot() -> None:
-    """HubSpot: register the workflow action, list owners."""
+    """HubSpot: register the workflow action, list owners, lift a 429's pause."""
 
 
 @hubspot.command()
@@ -90,3 +91,22 @@ def owners(state: Any) -> None:
         email, name = owner.email or "-", owner.name[:28]
         click.echo(f"{owner.id:<12} {email:<32} {name:<28} {rep.id if rep else '-'}")
     click.echo(f"{len(found)} owners; use the id (not the user id) as hubspot_owner_id")
+
+
+@hubspot.command()
+@click.pass_obj
+def resume(state: Any) -> None:
+    """Lift the pause a HubSpot 429 put on every leadrelay process's HubSpot calls."""
+    lifted = 0
+    for path in budget_files(state.config):
+        try:
+            pause = RateLimiter(shared=path).resume()
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot change the HubSpot budget file {path}: {exc.strerror}"
+            ) from None
+        if pause is not None:
+            lifted += 1
+            click.echo(f"lifted: {pause.describe()} [{path.name}]")
+    if not lifted:
+        click.echo("HubSpot calls were not paused; nothing to lift")

@@ -17,7 +17,8 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 
 from adapters.hubspot import ContactNeeds, lead_from_contact
-from adapters.hubspot_client import HubSpotApi, api_base, budget_limiter
+from adapters.hubspot_client import AccountOwner, HubSpotApi, api_base, budget_limiter
+from adapters.hubspot_pause import PausedError
 from adapters.hubspot_payload import ActionRequest, failure_fields, keep_reason, output_fields
 from adapters.model import Lead
 from workflows.config import Config
@@ -61,15 +62,15 @@ def _contact(
     action: ActionRequest, needs: ContactNeeds, api: HubSpotApi | None, deadline: float
 ) -> Lead:
     properties = dict(action.properties)
-    account_owner = None
+    account = AccountOwner(None)
     if api is not None:
         if needs.missing(properties):
             # The definition predates app.yaml's rules: one read brings every property.
             read = api.read_contact(action.contact_id, needs.properties, deadline)
             properties.update(read)
         if needs.account_owner:
-            account_owner = api.account_owner(properties, deadline)
-    return lead_from_contact(action.contact_id, properties, account_owner)
+            account = api.find_account_owner(properties, deadline)
+    return lead_from_contact(action.contact_id, properties, account.owner, account.missing)
 
 
 def execute(
@@ -121,6 +122,11 @@ def _notify_assigned() -> Callable[[Sequence[Delivery]], None] | None:
 
 
 def _failed(action: ActionRequest, error: CrmError, doing: str) -> ActionAnswer:
+    if isinstance(error, PausedError):
+        # The pause was logged once when it began; every callback it holds back is no news.
+        log.info("callback %s: %s held back: %s", action.callback_id, doing, error)
+        body = {"error": f"{error}; HubSpot will retry", "pausedUntil": error.pause.until_text()}
+        return ActionAnswer(503, body)
     if error.retryable:
         # HubSpot retries 5xx for up to 3 days; the retry writes without deciding again.
         log.warning(

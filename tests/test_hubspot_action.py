@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
 from fakes.hubspot_requests import (
     action_body,
     hubspot_app,  # noqa: F401 (fixture)
+    hubspot_config_data,
     post_action,
     with_properties,
 )
+
+from connector.cli import main
 
 API = {"write_owner": "api"}
 
@@ -309,5 +318,97 @@ def test_a_retry_after_seen_by_one_worker_holds_back_other_workers_and_the_sweep
     assert len(fake_hubspot.requests) == 1
     config = make_config(hubspot_config_data(hubspot=API))
     reader = build_readers(config, {"HUBSPOT_ACCESS_TOKEN": fake_hubspot.token})["hubspot"]
-    with pytest.raises(CrmError, match="budget exhausted"):
+    with pytest.raises(CrmError, match=r"paused until .* \(HubSpot asked for 30 s\)"):
         reader.api.limiter.acquire(time.monotonic() + 1)
+
+
+def test_an_hour_long_retry_after_pauses_a_minute_says_until_when_and_resume_lifts_it(
+    hubspot_app, fake_hubspot, tmp_path
+):
+    fake_hubspot.add_contact("904")
+    fake_hubspot.add_contact("906")
+    fake_hubspot.fail_next(429, retry_after="3600")
+    client = hubspot_app(hubspot=API)
+    first = post_action(client, action_body())
+    assert first.status_code == 503
+    until = datetime.fromisoformat(first.json["pausedUntil"])
+    assert timedelta(0) < until - datetime.now(UTC) <= timedelta(seconds=60)
+    said = f"paused until {until:%H:%M:%S} UTC (HubSpot asked for 3600 s, capped at 60 s)"
+    assert said in first.json["error"] and "HubSpot will retry" in first.json["error"]
+    held = post_action(client, action_body("empty_properties"))
+    assert (held.status_code, held.json["pausedUntil"]) == (503, first.json["pausedUntil"])
+    assert said in held.json["error"]
+    assert len(fake_hubspot.requests) == 1  # the pause kept the second caller off the API
+
+    # The app's config, as the admin's app.yaml (same store, so the same budget file).
+    app_yaml = tmp_path / "app.yaml"
+    app_yaml.write_text(yaml.safe_dump(hubspot_config_data(hubspot=API)))
+    check = CliRunner().invoke(main, ["--config", str(app_yaml), "check"])
+    assert check.exit_code == 0, check.output
+    assert f"warning: HubSpot calls {said}; `leadrelay hubspot resume` lifts" in check.output
+
+    resume = subprocess.run(
+        [str(Path(sys.executable).with_name("leadrelay")), "--config", str(app_yaml),
+         "hubspot", "resume"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert resume.returncode == 0, resume.stderr
+    assert f"lifted: HubSpot calls {said}" in resume.stdout
+    fields = outputs(post_action(client, action_body()))  # HubSpot's retry, within the hour
+    assert (fields["outcome"], fields["owner_id"]) == ("assigned", "101")
+    assert owner_updates(fake_hubspot) == ["101", "101"]
+
+
+# -- account rules: a company HubSpot no longer has --------------------------------------------
+
+ACCOUNT_ELSE_TEAM = [
+    {"name": "customers", "assign": {"account_owner": True, "else": {"pool": "team"}}},
+]
+
+
+def test_a_deleted_company_sends_an_account_rule_to_its_else_and_says_why(
+    hubspot_app, fake_hubspot, store
+):
+    fake_hubspot.add_contact("904")  # company 77 was deleted or merged: HubSpot answers 404
+    client = hubspot_app(hubspot=API, flow=ACCOUNT_ELSE_TEAM)
+    body = with_properties(action_body(), associatedcompanyid="77")
+    fields = outputs(post_action(client, body))
+    assert fields == {
+        "hs_execution_state": "SUCCESS",
+        "owner_id": "101",
+        "owner_email": "alice@example.com",
+        "rule": "customers",
+        "reason": "customers: account owner: company 77 not found; "
+        "customers: pool team (round_robin) chose alice",
+        "outcome": "assigned",
+    }
+    assert [(r.method, r.path) for r in fake_hubspot.requests] == [
+        ("GET", "/crm/v3/objects/companies/77"),
+        ("PATCH", "/crm/v3/objects/contacts/904"),
+    ]
+    assert owner_updates(fake_hubspot) == ["101"]
+    (record,) = store.log()
+    assert record.decision.reason == fields["reason"]
+
+
+def test_a_contact_without_a_company_goes_to_the_account_rules_else_and_says_why(
+    hubspot_app, fake_hubspot
+):
+    fake_hubspot.add_contact("904")
+    fields = outputs(post_action(hubspot_app(hubspot=API, flow=ACCOUNT_ELSE_TEAM), action_body()))
+    assert (fields["rule"], fields["owner_id"]) == ("customers", "101")
+    assert fields["reason"].startswith(
+        "customers: account owner: the contact has no associated company;"
+    )
+    assert fake_hubspot.calls("GET") == []
+
+
+def test_a_company_read_hubspot_rate_limits_is_still_retried_later(
+    hubspot_app, fake_hubspot, store
+):
+    fake_hubspot.add_contact("904")
+    fake_hubspot.fail_next(429, retry_after="30", path="/crm/v3/objects/companies")
+    client = hubspot_app(hubspot=API, flow=ACCOUNT_ELSE_TEAM)
+    response = post_action(client, with_properties(action_body(), associatedcompanyid="77"))
+    assert response.status_code == 503 and "reading company 77" in response.json["error"]
+    assert list(store.log()) == []  # nothing decided: HubSpot's retry routes the contact

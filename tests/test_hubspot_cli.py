@@ -116,3 +116,23 @@ def test_check_names_missing_credentials(write_config, monkeypatch):
     result = leadrelay(write_config(hubspot={"write_owner": "api"}), "check")
     assert "warning: HUBSPOT_CLIENT_SECRET is not set" in result.output
     assert "warning: HUBSPOT_ACCESS_TOKEN is not set" in result.output
+
+
+def test_resume_with_nothing_paused_says_so(write_config):
+    result = leadrelay(write_config(), "hubspot", "resume")
+    assert result.exit_code == 0, result.output
+    assert result.output == "HubSpot calls were not paused; nothing to lift\n"
+
+
+def test_check_and_resume_name_a_budget_file_they_cannot_use(write_config, monkeypatch):
+    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", "s")
+    config = write_config()
+    odd = config.parent / "state.sqlite.hubspot-0123456789abcdef.budget"
+    odd.mkdir()  # (a directory: unreadable even for root, which the tests may run as)
+    checked = leadrelay(config, "check")
+    assert checked.exit_code == 0, checked.output
+    assert f"warning: cannot read the HubSpot budget file {odd}: Is a directory" in checked.output
+    resumed = CliRunner().invoke(main, ["--config", str(config), "hubspot", "resume"])
+    assert resumed.exit_code == 1
+    assert f"cannot change the HubSpot budget file {odd}: Is a directory" in resumed.output
+    assert "Traceback" not in resumed.output

@@ -193,3 +193,18 @@ def test_a_bucket_file_from_an_earlier_boot_starts_full(tmp_path):
     # After a reboot the monotonic clock starts near zero again, far below the stored times.
     rebooted = RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: 5.0)
     rebooted.acquire(deadline=5.5)  # a full bucket, no pause: no wait, no refusal
+
+
+def test_a_missing_company_is_no_account_owner_but_a_failing_read_stays_an_error(fake_hubspot):
+    api = api_for(fake_hubspot, attempts=1)
+    fake_hubspot.companies["78"] = {"name": "Initech"}  # a company without an owner
+    assert api.find_account_owner({"associatedcompanyid": "77"}, api.deadline()).missing == (
+        "company 77 not found"
+    )
+    assert api.find_account_owner({"associatedcompanyid": "78"}, api.deadline()).missing == (
+        "company 78 has no owner"
+    )
+    fake_hubspot.fail_next(500, path="/crm/v3/objects/companies")
+    with pytest.raises(CrmError) as failed:
+        api.find_account_owner({"associatedcompanyid": "77"}, api.deadline())
+    assert (failed.value.retryable, failed.value.status) == (True, 500)

@@ -134,7 +134,11 @@ class Deciding:
             why = "account owner"
             if rep is None:
                 known = self.lead.account_owner
-                missing = f"{known} is not a rep in app.yaml" if known else "the lead has none"
+                missing = (
+                    f"{known} is not a rep in app.yaml"
+                    if known
+                    else self.lead.account_owner_missing or "the lead has none"
+                )
                 return _Attempt(None, f"account owner: {missing}")
         else:
             rep_id = self.tx.previous_owner(self.lead.email, self._sticky_domain())

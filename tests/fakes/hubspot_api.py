@@ -43,6 +43,7 @@ class _Failure:
     retry_after: str | None
     delay: float
     after: int = 0  # matching requests answered normally before the failures start
+    policy: str = "TEN_SECONDLY_ROLLING"  # a 429's policyName: which limit was hit
 
 
 def owner_record(owner_id: str, email: str, first: str, last: str, user_id: int) -> dict[str, Any]:
@@ -90,10 +91,12 @@ class FakeHubSpot:
         retry_after: str | None = None,
         delay: float = 0.0,
         after: int = 0,
+        policy: str = "TEN_SECONDLY_ROLLING",
     ) -> None:
         """Answer the next ``times`` requests under ``path`` with ``status`` (0: just delay),
-        once ``after`` of them have been answered normally."""
-        self.failures.append(_Failure(status, times, path, retry_after, delay, after))
+        once ``after`` of them have been answered normally. A 429 names ``policy`` (``DAILY``:
+        the portal's daily limit)."""
+        self.failures.append(_Failure(status, times, path, retry_after, delay, after, policy))
 
     def calls(self, method: str | None = None, path: str = "/") -> list[Recorded]:
         """Recorded requests, optionally of one method under one path prefix."""
@@ -140,7 +143,7 @@ class FakeHubSpot:
         if failure is not None:
             time.sleep(failure.delay)
             if failure.status:
-                return self._error(failure.status, failure.retry_after)
+                return self._error(failure.status, failure.retry_after, failure.policy)
         if request.path.startswith("/automation/v4/actions/"):
             if request.path.startswith("/automation/v4/actions/callbacks/"):
                 if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -159,21 +162,23 @@ class FakeHubSpot:
     def _json(data: Any, status: int = 200) -> Response:
         return Response(json.dumps(data), status=status, mimetype="application/json")
 
-    def _error(self, status: int, retry_after: str | None = None) -> Response:
+    def _error(
+        self, status: int, retry_after: str | None = None, policy: str = "TEN_SECONDLY_ROLLING"
+    ) -> Response:
         category = {401: "INVALID_AUTHENTICATION", 404: "OBJECT_NOT_FOUND", 429: "RATE_LIMITS"}
         message = {
             401: "Authentication credentials not found.",
-            429: "You have reached your secondly limit.",
+            429: f"You have reached your {policy.lower()} limit.",
         }.get(status, "internal error" if status >= 500 else "bad request")
-        answer = self._json(
-            {
-                "status": "error",
-                "message": message,
-                "correlationId": "0000-test",
-                "category": category.get(status, "VALIDATION_ERROR"),
-            },
-            status,
-        )
+        body = {
+            "status": "error",
+            "message": message,
+            "correlationId": "0000-test",
+            "category": category.get(status, "VALIDATION_ERROR"),
+        }
+        if status == 429:  # HubSpot's rate-limit answers say which limit was hit
+            body.update(errorType="RATE_LIMIT", policyName=policy)
+        answer = self._json(body, status)
         if retry_after is not None:
             answer.headers["Retry-After"] = retry_after
         return answer

@@ -1,0 +1,129 @@
+"""A HubSpot 429 pauses every process's calls: for how long, what it says, and who lifts it."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fakes.hubspot_api import TOKEN, fake_hubspot  # noqa: F401 (fixture)
+
+from adapters.hubspot_client import HubSpotApi
+from adapters.hubspot_limits import RateLimiter, RetryPolicy, read_pause
+from adapters.hubspot_pause import MAX_PAUSE
+from workflows.errors import CrmError
+
+START = 1000.0  # a monotonic clock time every process of a test agrees on
+
+
+def api_for(fake, budget: Path | None = None, **policy) -> HubSpotApi:
+    limiter = RateLimiter(shared=budget) if budget else None
+    return HubSpotApi(
+        access_token=TOKEN, host=fake.url, limiter=limiter, policy=RetryPolicy(**policy)
+    )
+
+
+def _acquire_at(path: str, at: float, done) -> None:
+    """Worker process: ask for a token at clock time ``at``, ready to wait half a second."""
+    limiter = RateLimiter(per_second=1, burst=1, shared=Path(path), clock=lambda: at,
+                          sleep=lambda _: None)  # fmt: skip
+    try:
+        limiter.acquire(at + 0.5)
+        done.put("token")
+    except CrmError as exc:
+        done.put(str(exc))
+
+
+def in_another_process(path: Path, at: float) -> str:
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Queue()
+    worker = ctx.Process(target=_acquire_at, args=(str(path), at, done))
+    worker.start()
+    answer = done.get(timeout=30)
+    worker.join(timeout=30)
+    return answer
+
+
+def test_an_hour_long_retry_after_holds_other_processes_back_a_minute_at_most(tmp_path):
+    path = tmp_path / "portal.budget"
+    RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START).pause(3600)
+    refused = in_another_process(path, START + MAX_PAUSE - 1)
+    assert "paused until" in refused and "(HubSpot asked for 3600 s, capped at 60 s)" in refused
+    assert in_another_process(path, START + MAX_PAUSE) == "token"
+
+
+def test_a_pause_is_logged_once_however_many_calls_it_holds_back(fake_hubspot, caplog):
+    fake_hubspot.fail_next(429, retry_after="3600")
+    api = api_for(fake_hubspot)
+    with caplog.at_level(logging.WARNING, logger="leadrelay.hubspot"):
+        for _ in range(5):
+            with pytest.raises(CrmError) as failed:
+                api.read_contact("1", ["email"], api.deadline())
+            assert failed.value.retryable and "paused until" in str(failed.value)
+    (logged,) = [r.getMessage() for r in caplog.records if "paused until" in r.getMessage()]
+    assert (
+        "(HubSpot asked for 3600 s, capped at 60 s) after a 429 while reading contact 1" in logged
+    )
+    assert len(fake_hubspot.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "why"),
+    [
+        ("7200", "HubSpot's daily limit is reached; HubSpot asked for 7200 s, capped at 3600 s"),
+        (None, "HubSpot's daily limit is reached; no Retry-After; pausing 3600 s"),
+    ],
+)
+def test_a_daily_limit_429_pauses_an_hour(fake_hubspot, tmp_path, retry_after, why):
+    budget = tmp_path / "portal.budget"
+    fake_hubspot.fail_next(429, retry_after=retry_after, policy="DAILY")
+    api = api_for(fake_hubspot, budget)
+    with pytest.raises(CrmError) as failed:
+        api.read_contact("1", ["email"], api.deadline())
+    assert why in str(failed.value)
+    pause = read_pause(budget)
+    assert pause is not None and pause.daily
+    left = pause.until - datetime.now(UTC)
+    assert timedelta(minutes=59) < left <= timedelta(hours=1)
+    assert len(fake_hubspot.requests) == 1  # no retry into a limit that lasts the day
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["nan", "inf", "1e400", "-5", "soon", "", "Wed, 21 Oct 2099 07:28:00 GMT"]
+)
+def test_a_hostile_retry_after_neither_crashes_nor_pauses_beyond_the_cap(fake_hubspot, retry_after):
+    fake_hubspot.add_contact("1")
+    fake_hubspot.fail_next(429, retry_after=retry_after, times=10)
+    api = api_for(fake_hubspot, attempts=2, first_backoff=0.01)
+    with pytest.raises(CrmError) as failed:
+        api.read_contact("1", ["email"], api.deadline())
+    assert failed.value.retryable
+    pause = api.limiter.paused()
+    assert pause is None or pause.until - datetime.now(UTC) <= timedelta(seconds=MAX_PAUSE)
+
+
+def test_resume_lifts_the_pause_for_every_process_and_says_what_it_lifted(tmp_path):
+    path = tmp_path / "portal.budget"
+    RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START).pause(30)
+    lifted = RateLimiter(shared=path, clock=lambda: START + 1).resume()
+    assert lifted is not None and lifted.asked == 30
+    assert in_another_process(path, START + 2) == "token"
+    assert RateLimiter(shared=path, clock=lambda: START + 3).resume() is None
+
+
+def test_check_reads_a_budget_file_without_creating_or_changing_it(tmp_path):
+    path = tmp_path / "portal.budget"
+    assert read_pause(path) is None and not path.exists()
+    RateLimiter(shared=path).pause(30)
+    before = path.read_bytes()
+    pause = read_pause(path)
+    assert pause is not None and pause.asked == 30 and path.read_bytes() == before
+
+
+def test_a_garbled_budget_file_is_read_as_a_fresh_bucket(tmp_path):
+    path = tmp_path / "portal.budget"
+    path.write_bytes(b"\xff" * 33)  # NaNs where the times should be
+    assert read_pause(path) is None
+    assert in_another_process(path, START) == "token"
