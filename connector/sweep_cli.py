@@ -17,6 +17,7 @@ from adapters.hubspot_client import HubSpotApi, api_base, budget_limiter
 from adapters.hubspot_read import HubSpotReader
 from adapters.salesforce_auth import SalesforceConnection, auth_mode
 from adapters.salesforce_read import SalesforceReader
+from connector.cli_time import TIME_HELP
 from workflows.config import Config
 from workflows.notify import Notifier
 from workflows.router import Router
@@ -69,14 +70,17 @@ def locked_sweep(
 @click.command("sweep")
 @click.option("--once", is_flag=True, help="Sweep now, once (serve sweeps on a schedule).")
 @click.option("--dry-run", is_flag=True, help="Print what the sweep would do; change nothing.")
-@click.option("--now", "now_text", help="Sweep as if at this time (ISO-8601; default now).")
+@click.option(
+    "--now", "now_text", metavar="TIME",
+    help=f"Sweep as if at this time (default now). TIME: {TIME_HELP}.",
+)  # fmt: skip
 @click.pass_obj
 def sweep(state: Any, once: bool, dry_run: bool, now_text: str | None) -> None:
     """Settle or reassign every lead whose first-touch SLA ran out; print each, then a sum."""
     if not once:
         raise click.UsageError("pass --once (leadrelay serve runs the sweep on a schedule)")
     config: Config = state.config
-    now = state.time(now_text)
+    now = state.time(now_text, "--now")
     store = open_store(config.store_url)
     notifier = Notifier.from_config(config)
     try:

@@ -7,9 +7,10 @@ import json
 import shutil
 
 import pytest
+import time_machine
 import yaml
 from click.testing import CliRunner
-from conftest import REPO, TUESDAY_10AM, config_data, lead
+from conftest import REPO, TUESDAY_10AM, at, config_data, lead
 
 from connector.cli import main
 from workflows.config import load_config
@@ -163,3 +164,50 @@ def test_log_filters_and_formats(app_yaml):
     assert [json.loads(x)["lead_id"] for x in since.stdout.splitlines()] == ["L2", "L3"]
     one = leadrelay("log", "--format", "json", "--lead", "L3", config=app_yaml)
     assert json.loads(one.stdout)["decision"]["rep_id"] == "alice"
+
+
+def test_log_since_yesterday_starts_at_local_midnight_of_the_day_before(app_yaml):
+    config = load_config(app_yaml)
+    store = open_store(config.store_url)
+    router = Router(config, store)
+    for lead_id, when in (("before", "2026-11-23 23:59"), ("after", "2026-11-24 00:01"),
+                          ("recent", "2026-11-25 08:30")):  # fmt: skip
+        router.route(lead(lead_id), at(when))
+    store.close()
+    with time_machine.travel(at("2026-11-25 09:00"), tick=False):
+        yesterday = leadrelay("log", "--format", "json", "--since", "yesterday", config=app_yaml)
+        two_hours = leadrelay("log", "--format", "json", "--since", "2h ago", config=app_yaml)
+    assert [json.loads(x)["lead_id"] for x in yesterday.stdout.splitlines()] == ["after", "recent"]
+    assert [json.loads(x)["lead_id"] for x in two_hours.stdout.splitlines()] == ["recent"]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["log", "--since", "last tuesday"], "--since"),
+        (["route", '{"id": "A"}', "--at", "soon"], "--at"),
+        (["sweep", "--once", "--now", "2026-13-01"], "--now"),
+    ],
+)
+def test_a_bad_time_is_an_error_naming_its_own_option(app_yaml, args, option):
+    result = CliRunner().invoke(main, ["--config", str(app_yaml), *args])
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}'" in result.output
+    assert "expected an ISO-8601 time" in result.output and "yesterday" in result.output
+    assert "Traceback" not in result.output
+    others = {"--since", "--at", "--now"} - {option}
+    assert not any(other in result.output for other in others)
+
+
+def test_simulate_at_names_itself_in_its_error(app_yaml, tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text("id\nA\n")
+    result = CliRunner().invoke(main, ["--config", str(app_yaml), "simulate", str(leads),
+                                       "--at", "whenever"])  # fmt: skip
+    assert result.exit_code == 2 and "Invalid value for '--at'" in result.output
+
+
+@pytest.mark.parametrize("command", [["log"], ["route"], ["simulate"], ["sweep"]])
+def test_every_time_option_documents_the_relative_times(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert "yesterday" in result.output and "2h" in result.output and "ago" in result.output

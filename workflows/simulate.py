@@ -89,7 +89,3 @@ def simulate(
 def _sqlite_path(url: str) -> Path | None:
     return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
 
-
-def parse_when(value: str | None, default_tz: tzinfo) -> datetime | None:
-    """A CLI time like ``2026-12-01T10:00``, in ``default_tz`` unless it names an offset."""
-    return parse_datetime("--at", value, default_tz) if value else None
