@@ -19,12 +19,13 @@ from connector.hubspot_cli import hubspot
 from connector.output import print_distribution, print_log, result_line
 from connector.reassign_cli import reassign
 from connector.salesforce_cli import salesforce
+from connector.simulate_columns import plan_columns
 from connector.sweep_cli import sweep
 from workflows.config import Config, default_config_path, load_config
 from workflows.config_warnings import config_warnings
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
 from workflows.router import Router
-from workflows.simulate import Distribution, count_rows, read_leads, simulate
+from workflows.simulate import Distribution, count_rows, csv_headers, read_leads, simulate
 from workflows.store import LogQuery, open_store
 
 
@@ -149,12 +150,20 @@ def route(state: _State, lead_json: str, at: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per lead, no summary.")
 @pass_state
 def simulate_command(state: _State, csv_path: Path, at: str | None, as_json: bool) -> None:
-    """Dry-run a CSV of leads on a scratch copy of the state; print the distribution."""
+    """Dry-run a CSV of leads on a scratch copy of the state; print the distribution.
+
+    Headers are lead field names or HubSpot's and Salesforce's export headers (Country/Region,
+    Number of Employees, NumberOfEmployees, Lead Source...), in any case and spacing; columns
+    no rule reads are named in a warning.
+    """
     config = state.config
     default_time = state.time(at, "--at")
     totals = Distribution()
-    leads = read_leads(csv_path, ZoneInfo(config.timezone))
     try:
+        plan = plan_columns(csv_headers(csv_path), config)
+        for warning in plan.warnings:
+            click.echo(f"warning: {csv_path.name}: {warning}", err=True)
+        leads = read_leads(csv_path, ZoneInfo(config.timezone), plan.columns)
         with click.progressbar(
             length=count_rows(csv_path), label="routing", file=sys.stderr
         ) as progress:

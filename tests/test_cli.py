@@ -268,3 +268,111 @@ def test_log_table_and_json_survive_lone_surrogates_and_control_characters(hosti
     assert [r["lead_id"] for r in records][:2] == ["first", "A\ud800"]  # kept exactly
     assert records[1]["lead_email"] == "x\udfff@acme.com"
     assert len(records) == 3 + len(HOSTILE_OWNERS)
+
+
+# -- simulate: the CRMs' own export headers ---------------------------------------------------
+@pytest.fixture
+def big_us_yaml(tmp_path):
+    data = config_data(
+        flow=[
+            {"name": "big-us", "assign": {"rep": "chen"},
+             "when": {"country": "US", "employees": {"gte": 1000}, "source": "Referral"}},
+            {"name": "hot", "assign": {"rep": "alice"}, "when": {"raw.Rating": "Hot"}},
+        ],
+    )  # fmt: skip
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "row"),
+    [
+        (
+            "Record ID,First Name,Country/Region,Number of Employees,Original Source,Phone Number",
+            "901,Ana,US,5000,Referral,555",
+        ),  # HubSpot's export labels
+        (
+            "hs_object_id,firstname,country,numemployees,hs_analytics_source,phone",
+            "901,Ana,US,1000+,Referral,555",
+        ),  # HubSpot's API names
+        (
+            "Lead ID,First Name,Country,Employees,Lead Source,Phone",
+            "00Q1,Ana,US,5000,Referral,555",
+        ),  # a Salesforce report
+        (
+            "Id,FirstName,Country,NumberOfEmployees,LeadSource,Phone",
+            "00Q1,Ana,US,5000,Referral,555",
+        ),  # Salesforce's API names (Data Loader)
+        (
+            " COUNTRY , number of employees,LEAD SOURCE,first name,Phone",
+            "US,5000,Referral,Ana,555",
+        ),  # any case and spacing
+    ],
+)
+def test_simulate_reads_the_crms_own_export_headers(big_us_yaml, tmp_path, header, row):
+    leads = tmp_path / "export.csv"
+    leads.write_text(f"{header}\n{row}\n")
+    result = CliRunner().invoke(main, ["--config", str(big_us_yaml), "simulate", str(leads),
+                                       "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (decision,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (decision["owner"], decision["rule"]) == ("chen", "big-us")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "no rule reads the column(s)" in warnings[0]
+    assert "hone" in warnings[0] and "irst" in warnings[0]  # as the CSV titles them
+    assert "ountry" not in warnings[0] and "mployees" not in warnings[0]
+
+
+def test_simulate_warns_once_about_columns_that_feed_nothing(big_us_yaml, tmp_path):
+    leads = tmp_path / "export.csv"
+    leads.write_text("Pays,Salariés,rating\n" + "US,5000,Hot\n" * 3)
+    result = CliRunner().invoke(main, ["--config", str(big_us_yaml), "simulate", str(leads),
+                                       "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["rule"] for line in result.stdout.splitlines()] == ["hot"] * 3
+    assert result.stderr.count("warning:") == 1
+    assert "no rule reads the column(s) Pays, Salariés:" in result.stderr  # rating: raw.Rating
+
+
+def test_simulate_errors_name_the_column_as_the_csv_titles_it_once(big_us_yaml, tmp_path):
+    leads = tmp_path / "export.csv"
+    leads.write_text("Record ID,Number of Employees,Create Date\n1,5,2026-11-24\n2,lots,\n")
+    result = CliRunner().invoke(main, ["--config", str(big_us_yaml), "simulate", str(leads)])
+    assert result.exit_code == 1
+    assert "error: export.csv line 3: Number of Employees: expected a number, got 'lots'" in (
+        result.output
+    )
+    leads.write_text("created_at\nsoon\n")
+    result = CliRunner().invoke(main, ["--config", str(big_us_yaml), "simulate", str(leads)])
+    assert result.exit_code == 1
+    assert "line 2: created_at: expected an ISO-8601 time, got 'soon'" in result.output
+    assert "created_at: created_at" not in result.output
+
+
+def test_simulate_uses_the_first_column_with_a_value_when_two_hold_one_field(big_us_yaml, tmp_path):
+    leads = tmp_path / "export.csv"
+    leads.write_text("Country,Country/Region,Employees,Lead Source\n,US,5000,Referral\n")
+    result = CliRunner().invoke(main, ["--config", str(big_us_yaml), "simulate", str(leads),
+                                       "--json"])  # fmt: skip
+    assert json.loads(result.stdout)["rule"] == "big-us"
+    assert "columns Country, Country/Region all hold country" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("id,Company\nA,Café\n".encode("cp1252"), "export.csv: not UTF-8 text"),
+        (b"id,country\nA," + b"x" * 200_000 + b"\n", "export.csv line 2: not readable as CSV"),
+    ],
+)
+def test_simulate_refuses_a_file_it_cannot_read_without_a_traceback(
+    big_us_yaml, tmp_path, content, message
+):
+    leads = tmp_path / "export.csv"
+    leads.write_bytes(content)
+    result = CliRunner().invoke(main, ["--config", str(big_us_yaml), "simulate", str(leads)])
+    assert result.exit_code == 1
+    assert f"error: {message}" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
