@@ -50,7 +50,7 @@ def result_line(decision: Decision, as_json: bool, verbose: bool = False) -> str
         text += f"\n  why: {decision.reason}"
         for rep, why in decision.skipped.items():
             text += f"\n  skipped {rep}: {why}"
-    return text
+    return well_formed(text)
 
 
 def print_distribution(totals: Distribution) -> None:

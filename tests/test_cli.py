@@ -376,3 +376,9 @@ def test_simulate_refuses_a_file_it_cannot_read_without_a_traceback(
     assert result.exit_code == 1
     assert f"error: {message}" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_route_prints_a_lead_id_with_a_lone_surrogate(app_yaml):
+    result = CliRunner().invoke(main, ["--config", str(app_yaml), "route", '{"id": "A\\ud800"}'])
+    assert result.exit_code == 0, result.output
+    assert "A\ufffd: alice (assigned)" in result.stdout
