@@ -121,8 +121,8 @@ def _run(config: Config, store: Store, rep: Rep, to: str | None, only_open: bool
     )
     counts: Counter[str] = Counter()
     complete = True
-    try:
-        with stop:
+    with stop:  # also while the last webhooks go out
+        try:
             for crm, open_book in (("hubspot", _hubspot_book), ("salesforce", _salesforce_book)):
                 if stop.requested:
                     break
@@ -141,8 +141,8 @@ def _run(config: Config, store: Store, rep: Rep, to: str | None, only_open: bool
                 except CrmError as exc:
                     complete = False
                     click.echo(f"{crm}: stopped: {exc}", err=True)
-    finally:
-        notifier.close(10)
+        finally:
+            notifier.close(10)
     summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
     click.echo(f"{'dry run: ' if dry else ''}{summary or 'nothing to do'}", err=True)
     again = "run the same command again to finish (nothing is reassigned twice)"

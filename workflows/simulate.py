@@ -93,7 +93,8 @@ def read_leads(
         for column, value in zip(plan, row, strict=False):
             if not column.header:
                 continue
-            raw.setdefault(column.raw, value)
+            if not raw.get(column.raw):
+                raw[column.raw] = value
             if column.field and not values.get(column.field):
                 values[column.field] = value
                 titles[column.field] = column.header
@@ -103,11 +104,12 @@ def read_leads(
             values["created_at"] = parse_datetime(
                 "created_at", values.get("created_at"), default_tz
             )
-            yield Lead.from_dict({**values, "raw": raw})
+            lead = Lead.from_dict({**values, "raw": raw})
         except LeadError as exc:
             detail = str(exc).removeprefix(f"{exc.field}: ")
             where = f"{path.name} line {number}: {titles.get(exc.field, exc.field)}"
             raise LeadError(where, detail) from None
+        yield lead
 
 
 def count_rows(path: Path) -> int:
