@@ -14,16 +14,18 @@ import click
 from adapters import hubspot as hubspot_adapter
 from adapters import salesforce as salesforce_adapter
 from adapters.model import Lead
+from connector.cli_time import TIME_HELP, TimeError, parse_cli_time
 from connector.hubspot_cli import hubspot
 from connector.output import print_distribution, print_log, result_line
 from connector.reassign_cli import reassign
 from connector.salesforce_cli import salesforce
+from connector.simulate_columns import plan_columns
 from connector.sweep_cli import sweep
 from workflows.config import Config, default_config_path, load_config
 from workflows.config_warnings import config_warnings
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
 from workflows.router import Router
-from workflows.simulate import Distribution, count_rows, parse_when, read_leads, simulate
+from workflows.simulate import Distribution, count_rows, csv_headers, read_leads, simulate
 from workflows.store import LogQuery, open_store
 
 
@@ -49,12 +51,15 @@ class _State:
                 sys.exit(1)
         return self._config
 
-    def time(self, value: str | None) -> datetime:
+    def time(self, value: str | None, option: str) -> datetime:
+        """``value`` of ``option`` as an aware time (see ``cli_time``); now when not given."""
+        now = datetime.now(UTC)
+        if value is None:
+            return now
         try:
-            when = parse_when(value, ZoneInfo(self.config.timezone))
-        except LeadError as exc:
-            _fail(str(exc))
-        return when or datetime.now(UTC)
+            return parse_cli_time(value, ZoneInfo(self.config.timezone), now)
+        except TimeError as exc:
+            raise click.BadParameter(str(exc), param_hint=[option]) from None
 
 
 pass_state = click.make_pass_decorator(_State)
@@ -106,7 +111,9 @@ def _print_flow(rules: list[Any], indent: int) -> None:
 
 @main.command()
 @click.argument("lead_json")
-@click.option("--at", "at", help="Route as if at this time (ISO-8601; default now).")
+@click.option(
+    "--at", "at", metavar="TIME", help=f"Route as if at this time (default now). TIME: {TIME_HELP}."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per lead.")
 @pass_state
 def route(state: _State, lead_json: str, at: str | None, as_json: bool) -> None:
@@ -118,7 +125,7 @@ def route(state: _State, lead_json: str, at: str | None, as_json: bool) -> None:
     items = payload if isinstance(payload, list) else [payload]
     if not items or not all(isinstance(item, dict) for item in items):
         _fail("LEAD_JSON must be a JSON object or a list of objects")
-    now = state.time(at)
+    now = state.time(at, "--at")
     store = open_store(state.config.store_url)
     try:
         router = Router(state.config, store)
@@ -136,16 +143,27 @@ def route(state: _State, lead_json: str, at: str | None, as_json: bool) -> None:
 
 @main.command("simulate")
 @click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--at", "at", help="Routing time for rows without created_at (default now).")
+@click.option(
+    "--at", "at", metavar="TIME",
+    help=f"Routing time for rows without created_at (default now). TIME: {TIME_HELP}.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per lead, no summary.")
 @pass_state
 def simulate_command(state: _State, csv_path: Path, at: str | None, as_json: bool) -> None:
-    """Dry-run a CSV of leads on a scratch copy of the state; print the distribution."""
+    """Dry-run a CSV of leads on a scratch copy of the state; print the distribution.
+
+    Headers are lead field names or HubSpot's and Salesforce's export headers (Country/Region,
+    Number of Employees, NumberOfEmployees, Lead Source...), in any case and spacing; columns
+    no rule reads are named in a warning.
+    """
     config = state.config
-    default_time = state.time(at)
+    default_time = state.time(at, "--at")
     totals = Distribution()
-    leads = read_leads(csv_path, ZoneInfo(config.timezone))
     try:
+        plan = plan_columns(csv_headers(csv_path), config)
+        for warning in plan.warnings:
+            click.echo(f"warning: {csv_path.name}: {warning}", err=True)
+        leads = read_leads(csv_path, ZoneInfo(config.timezone), plan.columns)
         with click.progressbar(
             length=count_rows(csv_path), label="routing", file=sys.stderr
         ) as progress:
@@ -161,7 +179,9 @@ def simulate_command(state: _State, csv_path: Path, at: str | None, as_json: boo
 
 
 @main.command("log")
-@click.option("--since", help="Only decisions at or after this time (ISO-8601).")
+@click.option(
+    "--since", metavar="TIME", help=f"Only decisions at or after this time. TIME: {TIME_HELP}."
+)
 @click.option("--rep", help="Only decisions that gave a lead to, or took it from, this rep.")
 @click.option("--lead", help="Only decisions about this lead id.")
 @click.option(
@@ -173,7 +193,7 @@ def log_command(
     state: _State, since: str | None, rep: str | None, lead: str | None, fmt: str
 ) -> None:
     """Review the assignment log, oldest first."""
-    query = LogQuery(since=state.time(since) if since else None, rep=rep, lead=lead)
+    query = LogQuery(since=state.time(since, "--since") if since else None, rep=rep, lead=lead)
     store = open_store(state.config.store_url)
     try:
         print_log(store.log(query), fmt)

@@ -17,6 +17,11 @@ LOG_COLUMNS = (
     "id", "decided_at", "crm", "lead_id", "previous_owner", "new_owner", "outcome", "rule",
     "strategy", "source", "idempotency_key", "reason", "sla", "ttft_s",
 )  # fmt: skip
+# OWASP's CSV injection guidance: a cell starting with one of these is a formula to a
+# spreadsheet (=HYPERLINK(...) in a CRM owner's name); a leading single quote makes it text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Control characters would move a terminal's cursor, clear it, or break the table's rows.
+_CONTROLS = dict.fromkeys([*range(0x20), 0x7F, *range(0x80, 0xA0)], "\ufffd")
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:
@@ -45,7 +50,7 @@ def result_line(decision: Decision, as_json: bool, verbose: bool = False) -> str
         text += f"\n  why: {decision.reason}"
         for rep, why in decision.skipped.items():
             text += f"\n  skipped {rep}: {why}"
-    return text
+    return well_formed(text)
 
 
 def print_distribution(totals: Distribution) -> None:
@@ -100,23 +105,38 @@ def _sla_text(sla: dict[str, Any] | None) -> str:
     return f"{outcome} ttft {hours}h{minutes:02d}m" if hours else f"{outcome} ttft {minutes}m"
 
 
+def well_formed(text: str) -> str:
+    """``text`` with each lone surrogate (CRMs let them through, the store keeps them) as U+FFFD,
+    so that UTF-8 can encode it; a surrogate pair becomes the character it stands for."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def spreadsheet_cell(value: Any) -> str:
+    """A CSV cell no spreadsheet reads as a formula, in well-formed Unicode."""
+    text = well_formed(str(value))
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
 def print_log(records: Iterable[AssignmentRecord], fmt: str) -> None:
-    """Stream log records as a table, JSON lines, or CSV."""
+    """Stream log records as a table, JSON lines (lone surrogates as JSON escapes), or CSV."""
     if fmt == "json":
         for record in records:
-            click.echo(json.dumps(record.to_dict()))
+            click.echo(json.dumps(record.to_dict()))  # ASCII: \ud800 stays a JSON escape
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=LOG_COLUMNS)
-        writer.writeheader()
+        # Every cell quoted, as OWASP advises, so a ";" cannot open a cell in locales whose
+        # spreadsheets split on it.
+        writer = csv.writer(sys.stdout, quoting=csv.QUOTE_ALL)
+        writer.writerow(LOG_COLUMNS)
         for record in records:
-            writer.writerow(_row(record))
+            row = _row(record)
+            writer.writerow([spreadsheet_cell(row[column]) for column in LOG_COLUMNS])
     else:
         click.echo(
             f"{'id':>6}  {'time (UTC)':<19}  {'lead':<20} {'owner':<12} {'rule':<28} "
             f"{'sla (ttft)':<24} reason"
         )
         for record in records:
-            row = _row(record)
+            row = {k: well_formed(str(v)).translate(_CONTROLS) for k, v in _row(record).items()}
             click.echo(
                 f"{row['id']:>6}  {row['decided_at'][:19]:<19}  {row['lead_id'][:20]:<20} "
                 f"{(row['new_owner'] or '-')[:12]:<12} {row['rule'][:28]:<28} "

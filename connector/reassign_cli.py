@@ -28,6 +28,7 @@ from adapters.model import Rep
 from adapters.salesforce import lead_from_fields
 from adapters.salesforce_api import owner_writer
 from adapters.salesforce_auth import SalesforceConnection, auth_mode, missing_credentials
+from connector.interrupts import DeferredStop
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError, LeadError
@@ -42,6 +43,15 @@ POLICY = RetryPolicy(attempts=5, first_backoff=0.5, read_timeout=20.0, budget=60
 SEARCH_PER_SECOND = 4.0
 
 
+EXIT_HELP = """\b
+Exit status:
+  0    every lead listed was handled
+  1    something is left to do (a CRM failed): run the same command again
+  130  stopped by Ctrl-C (143: by SIGTERM) once the batch in flight was written, printed and
+       announced: run the same command again to finish
+"""
+
+
 @dataclass
 class Book:
     """What one CRM shows the rep owning, and how to write that CRM's owners."""
@@ -52,7 +62,7 @@ class Book:
     write: OwnerWriter
 
 
-@click.command("reassign")
+@click.command("reassign", epilog=EXIT_HELP)
 @click.option("--from", "from_rep", required=True, help="The rep (app.yaml id) who is leaving.")
 @click.option("--to", "to", help="Route from this pool (or pool:NAME, rule:NAME) instead.")
 @click.option("--flow", "whole_flow", is_flag=True, help="Route through the whole flow (default).")
@@ -82,20 +92,23 @@ def reassign(
             # A dry run decides on a scratch copy: rotation advances as it would, nothing stays.
             work = store.copy_to(Path(scratch_dir) / "dry-run.sqlite") if dry_run else store
             try:
-                ok = _run(config, work, rep, to, only_open, dry_run)
+                status = _run(config, work, rep, to, only_open, dry_run)
             finally:
                 if work is not store:
                     work.close()
     finally:
         store.close()
-    if not ok:
-        sys.exit(1)
+    if status:
+        sys.exit(status)
 
 
-def _run(
-    config: Config, store: Store, rep: Rep, to: str | None, only_open: bool, dry: bool
-) -> bool:
+def _run(config: Config, store: Store, rep: Rep, to: str | None, only_open: bool, dry: bool) -> int:
+    """Reassign every CRM's book of ``rep``; the exit status."""
     notifier = Notifier.from_config(config)
+    stop = DeferredStop(
+        "stopping once the batch in flight is written, printed and announced; "
+        "press Ctrl-C again to stop at once (that batch would then go unannounced)"
+    )
     job = Reassignment(
         Router(config, store),
         rep.id,
@@ -104,34 +117,44 @@ def _run(
         only_open=only_open,
         dry_run=dry,
         notify=lambda ds: notifier.deliveries("reassigned", ds),
+        stopping=lambda: stop.requested,
     )
     counts: Counter[str] = Counter()
     complete = True
-    try:
-        for crm, open_book in (("hubspot", _hubspot_book), ("salesforce", _salesforce_book)):
-            try:
-                book = open_book(config, rep, os.environ)
-                if isinstance(book, str):
-                    click.echo(f"{crm}: skipped: {book}", err=True)
-                    continue
-                label = f"{crm}: {book.total} lead(s) of {rep.id}"
-                with click.progressbar(length=book.total, label=label, file=sys.stderr) as bar:
-                    for outcome in job.run(book.owned, book.write):
-                        counts[outcome.status] += 1
-                        bar.update(1)
-                        click.echo(_line(crm, rep.id, outcome))
-            except CrmError as exc:
-                complete = False
-                click.echo(f"{crm}: stopped: {exc}", err=True)
-    finally:
-        notifier.close(10)
+    with stop:  # also while the last webhooks go out
+        try:
+            for crm, open_book in (("hubspot", _hubspot_book), ("salesforce", _salesforce_book)):
+                if stop.requested:
+                    break
+                try:
+                    book = open_book(config, rep, os.environ)
+                    if isinstance(book, str):
+                        click.echo(f"{crm}: skipped: {book}", err=True)
+                        continue
+                    label = f"{crm}: {book.total} lead(s) of {rep.id}"
+                    with click.progressbar(length=book.total, label=label, file=sys.stderr) as bar:
+                        for batch in job.batches(book.owned, book.write):
+                            for outcome in batch:
+                                counts[outcome.status] += 1
+                                click.echo(_line(crm, rep.id, outcome))
+                            bar.update(len(batch))
+                except CrmError as exc:
+                    complete = False
+                    click.echo(f"{crm}: stopped: {exc}", err=True)
+        finally:
+            notifier.close(10)
     summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
     click.echo(f"{'dry run: ' if dry else ''}{summary or 'nothing to do'}", err=True)
+    again = "run the same command again to finish (nothing is reassigned twice)"
+    if stop.requested:
+        done = sum(counts.values())
+        click.echo(f"interrupted: stopped after {done} lead(s), each printed above; {again}",
+                   err=True)  # fmt: skip
+        return stop.exit_status
     if counts["failed"] or not complete:
-        again = "run the same command again to finish (nothing is reassigned twice)"
         click.echo(f"not finished: {again}", err=True)
-        return False
-    return True
+        return 1
+    return 0
 
 
 def _line(crm: str, from_rep: str, outcome: Outcome) -> str:

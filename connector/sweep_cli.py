@@ -17,6 +17,7 @@ from adapters.hubspot_client import HubSpotApi, api_base, budget_limiter
 from adapters.hubspot_read import HubSpotReader
 from adapters.salesforce_auth import SalesforceConnection, auth_mode
 from adapters.salesforce_read import SalesforceReader
+from connector.cli_time import TIME_HELP
 from workflows.config import Config
 from workflows.notify import Notifier
 from workflows.router import Router
@@ -66,17 +67,34 @@ def locked_sweep(
         return run_sweep(router, readers, now, notify=notifier.deliveries, on_action=on_action)
 
 
-@click.command("sweep")
+EXIT_HELP = """\b
+Exit status:
+  0  every due assignment was handled (or nothing was due)
+  1  the sweep could not run: app.yaml or the store is unusable, or another sweep is running
+  2  a mistake on the command line (an unknown option, a TIME it cannot read)
+  3  the sweep ran, but some leads failed or were skipped (no credentials for their CRM):
+     they stay due and the next sweep tries them again
+"""
+# Exit statuses, for cron and monitoring (documented in --help and docs/sla.md).
+EXIT_NOT_RUN = 1  # the sweep could not run: bad app.yaml, unusable store, another sweep running
+EXIT_UNFINISHED = 3  # it ran, but some leads failed or were skipped (2 is click's usage error)
+UNFINISHED = ("failed", "skipped")  # the actions that leave a lead due
+
+
+@click.command("sweep", epilog=EXIT_HELP)
 @click.option("--once", is_flag=True, help="Sweep now, once (serve sweeps on a schedule).")
 @click.option("--dry-run", is_flag=True, help="Print what the sweep would do; change nothing.")
-@click.option("--now", "now_text", help="Sweep as if at this time (ISO-8601; default now).")
+@click.option(
+    "--now", "now_text", metavar="TIME",
+    help=f"Sweep as if at this time (default now). TIME: {TIME_HELP}.",
+)  # fmt: skip
 @click.pass_obj
 def sweep(state: Any, once: bool, dry_run: bool, now_text: str | None) -> None:
     """Settle or reassign every lead whose first-touch SLA ran out; print each, then a sum."""
     if not once:
         raise click.UsageError("pass --once (leadrelay serve runs the sweep on a schedule)")
     config: Config = state.config
-    now = state.time(now_text)
+    now = state.time(now_text, "--now")
     store = open_store(config.store_url)
     notifier = Notifier.from_config(config)
     try:
@@ -92,10 +110,14 @@ def sweep(state: Any, once: bool, dry_run: bool, now_text: str | None) -> None:
             found = locked_sweep(router, readers, now, notifier, on_action=show)
             if found is None:
                 click.echo("error: another sweep is running; try again later", err=True)
-                sys.exit(1)
+                sys.exit(EXIT_NOT_RUN)
             summary = found
     finally:
         notifier.close()
         store.close()
     prefix = "dry run, nothing changed: " if dry_run else ""
     click.echo(f"{prefix}{summary.describe()} (as of {now.isoformat()})")
+    unfinished = sum(summary.counts[action] for action in UNFINISHED)
+    if unfinished:
+        click.echo(f"error: {unfinished} lead(s) failed or were skipped; they stay due", err=True)
+        sys.exit(EXIT_UNFINISHED)

@@ -177,3 +177,31 @@ def test_to_a_pool_routes_from_that_pool(make_config, store):
     outcomes = list(job(router, entry="pool:solo").run(crm.book("alice"), crm.write))
     assert [o.decision.rep_id for o in outcomes] == ["chen", "chen"]
     assert {o.decision.rule for o in outcomes} == {"pool:solo"}
+
+
+def test_a_stop_asked_for_mid_batch_finishes_that_batch_and_decides_no_other(make_config, store):
+    router = alice_leaves(make_config, store)
+    crm = FakeCrm({f"L{i}": "alice" for i in range(7)})
+    asked = []
+    reassignment = job(router, stopping=lambda: bool(asked))
+    batches = reassignment.batches(crm.book("alice"), crm.write)
+    first = next(batches)
+    asked.append("SIGINT")  # arrives while the first batch is printed
+    assert list(batches) == []
+    assert statuses(first) == {"reassigned": 3} and sorted(crm.written) == ["L0", "L1", "L2"]
+    assert len(list(store.log())) == 3  # nothing else decided: the next run sees the rest
+
+
+def test_a_stop_asked_for_while_a_batch_is_listed_moves_nothing_of_it(make_config, store):
+    router = alice_leaves(make_config, store)
+    crm = FakeCrm({f"L{i}": "alice" for i in range(7)})
+    listed = []
+
+    def book():
+        for item in crm.book("alice"):
+            listed.append(item.lead.id)
+            yield item
+
+    reassignment = job(router, stopping=lambda: len(listed) >= 2)
+    assert list(reassignment.batches(book(), crm.write)) == []
+    assert crm.written == [] and list(store.log()) == []

@@ -18,6 +18,7 @@ from connector.cli import main
 from workflows.config import load_config
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore
+from workflows.sweep_lock import lock_path, sweep_lock
 
 SLA = {"first_touch": "15m", "clock": "wall", "max_reassignments": 2, "escalate_to": {"rep": "bob"}}
 LATER = (TUESDAY_10AM + timedelta(minutes=20)).isoformat()
@@ -44,9 +45,9 @@ def route(config_path: Path, leads: list[Lead], source: str) -> list[str]:
         store.close()
 
 
-def run(config_path: Path, *args: str) -> str:
+def run(config_path: Path, *args: str, status: int = 0) -> str:
     result = CliRunner().invoke(main, ["--config", str(config_path), "sweep", *args])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == status, result.output
     return result.output
 
 
@@ -132,7 +133,7 @@ def test_hubspot_manual_override_and_deleted_contacts(fake_hubspot, hubspot_conf
 def test_hubspot_failing_mid_sweep_next_sweep_finishes_nothing_twice(fake_hubspot, hubspot_config):
     ids = hubspot_leads(fake_hubspot, hubspot_config, 101)
     fake_hubspot.fail_next(500, times=4, path=BATCH_READ)  # the first chunk, every retry
-    first = run(hubspot_config, "--once", "--now", LATER)
+    first = run(hubspot_config, "--once", "--now", LATER, status=3)
     assert "100 failed" in first and "1 rotated" in first
     second = run(hubspot_config, "--once", "--now", LATER)
     assert "100 due assignments: 100 rotated" in second
@@ -198,7 +199,7 @@ def test_salesforce_settle_outcomes(fake_salesforce, salesforce_config, fields, 
 def test_salesforce_outage_leaves_leads_due_for_the_next_sweep(fake_salesforce, salesforce_config):
     salesforce_leads(fake_salesforce, salesforce_config, 3)
     fake_salesforce.down = True
-    assert "3 failed" in run(salesforce_config, "--once", "--now", LATER)
+    assert "3 failed" in run(salesforce_config, "--once", "--now", LATER, status=3)
     fake_salesforce.down = False
     assert "3 rotated" in run(salesforce_config, "--once", "--now", LATER)
     assert len(fake_salesforce.writes) == 3
@@ -209,6 +210,45 @@ def test_salesforce_one_unreadable_lead_does_not_stop_the_others(
 ):
     bad, good = salesforce_leads(fake_salesforce, salesforce_config, 2)
     fake_salesforce.leads[bad]["NumberOfEmployees"] = "lots"
-    output = run(salesforce_config, "--once", "--now", LATER)
+    output = run(salesforce_config, "--once", "--now", LATER, status=3)
     assert "1 failed, 1 rotated" in output and "NumberOfEmployees" in output
     assert fake_salesforce.written_leads == [good]
+
+
+# -- exit status, for cron --------------------------------------------------------------------
+def test_a_sweep_where_every_lead_failed_exits_3(fake_salesforce, salesforce_config):
+    salesforce_leads(fake_salesforce, salesforce_config, 2)
+    fake_salesforce.down = True
+    output = run(salesforce_config, "--once", "--now", LATER, status=3)
+    assert "2 due assignments: 2 failed" in output
+    assert "error: 2 lead(s) failed or were skipped; they stay due" in output
+    dry = run(salesforce_config, "--once", "--dry-run", "--now", LATER, status=3)
+    assert "2 failed" in dry
+
+
+def test_a_sweep_of_leads_whose_crm_has_no_credentials_exits_3(
+    fake_hubspot, hubspot_config, monkeypatch
+):
+    hubspot_leads(fake_hubspot, hubspot_config, 1)
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN")
+    output = run(hubspot_config, "--once", "--now", LATER, status=3)
+    assert "1 skipped" in output and "stay due" in output
+
+
+def test_a_sweep_that_cannot_run_exits_1(fake_hubspot, hubspot_config):
+    hubspot_leads(fake_hubspot, hubspot_config, 1)
+    config = load_config(hubspot_config)
+    with sweep_lock(lock_path(config.store_url)) as held:
+        assert held
+        output = run(hubspot_config, "--once", "--now", LATER, status=1)
+    assert "another sweep is running" in output
+    assert fake_hubspot.calls("POST", BATCH_UPDATE) == []
+
+
+def test_a_clean_sweep_exits_0_and_help_documents_every_status(fake_hubspot, hubspot_config):
+    hubspot_leads(fake_hubspot, hubspot_config, 1)
+    assert "1 rotated" in run(hubspot_config, "--once", "--now", LATER, status=0)
+    help_text = run(hubspot_config, "--help")
+    assert "Exit status:" in help_text
+    for status in ("0  every due", "1  the sweep could not", "2  a mistake", "3  the sweep ran"):
+        assert status in help_text

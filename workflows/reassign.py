@@ -18,7 +18,6 @@ the next attempt number (``:try1``...), so a full pool today does not pin it for
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,34 +69,47 @@ class Reassignment:
     dry_run: bool = False  # give it a router over a scratch copy of the store
     batch_size: int = BATCH_SIZE
     notify: Callable[[Sequence[Delivery]], None] | None = None
+    stopping: Callable[[], bool] = lambda: False  # asked to stop: decide no further batch
 
     def run(self, owned: Iterable[Owned], write: OwnerWriter | None) -> Iterator[Outcome]:
-        """Reassign each lead of ``owned`` (one CRM), batch by batch, yielding outcomes.
+        """Reassign each lead of ``owned`` (one CRM), batch by batch, yielding outcomes."""
+        for batch in self.batches(owned, write):
+            yield from batch
+
+    def batches(self, owned: Iterable[Owned], write: OwnerWriter | None) -> Iterator[list[Outcome]]:
+        """Reassign the leads of ``owned`` (one CRM) a batch at a time: each batch is decided,
+        written and notified before it is yielded.
 
         When listing fails (the CRM's error is raised from ``owned``), the leads listed so far
-        are still reassigned before the error is raised again.
+        are still reassigned before the error is raised again. Once ``stopping()`` is true, no
+        further batch is decided: a batch being listed is dropped (nothing of it moved).
         """
         items = iter(owned)
-        while True:
+        while not self.stopping():
             batch: list[Owned] = []
             try:
-                batch.extend(itertools.islice(items, self.batch_size))
+                for item in items:
+                    batch.append(item)
+                    if len(batch) >= self.batch_size or self.stopping():
+                        break
             except LeadRelayError:
-                yield from self._batch(batch, write)
+                if not self.stopping():
+                    yield self._batch(batch, write)
                 raise
-            if not batch:
+            if not batch or self.stopping():
                 return
-            yield from self._batch(batch, write)
+            yield self._batch(batch, write)
 
-    def _batch(self, batch: list[Owned], write: OwnerWriter | None) -> Iterator[Outcome]:
+    def _batch(self, batch: list[Owned], write: OwnerWriter | None) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         todo: list[Owned] = []
         for item in batch:
             if self.only_open and item.closed:
-                yield Outcome(item.lead, "skipped", detail=item.closed)
+                outcomes.append(Outcome(item.lead, "skipped", detail=item.closed))
             else:
                 todo.append(item)
         if not todo:
-            return
+            return outcomes
         with self.router.store.transaction() as tx:  # reads only: nothing is recorded here
             keys = [self._key(tx, item) for item in todo]
         inbound = [
@@ -112,8 +124,7 @@ class Reassignment:
             write=None if self.dry_run else write,
             notify=None if self.dry_run else self.notify,
         )
-        for delivery in deliveries:
-            yield self._outcome(delivery)
+        return outcomes + [self._outcome(delivery) for delivery in deliveries]
 
     def _key(self, tx: StoreTransaction, item: Owned) -> str:
         lead = item.lead

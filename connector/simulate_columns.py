@@ -1,0 +1,81 @@
+"""Which lead field each column of a CSV for ``leadrelay simulate`` feeds, and what to warn.
+
+Headers are lead field names or the CRMs' own export headers (``adapters.export_headers``),
+or the ``raw.<name>`` a rule reads; all compared case- and space-insensitively. A column no
+rule reads is named in one warning, so an export whose ``Pays`` column feeds nothing does not
+send every row to the fallback in silence.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from adapters.export_headers import header_key, lead_field
+from adapters.hubspot import referenced_fields
+from workflows.config import Config, Target
+from workflows.simulate import Column
+
+# Read by simulate itself: the lead's name, its routing time, the CRM whose owner ids apply.
+ALWAYS_READ = frozenset({"id", "created_at", "crm"})
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """The columns of one CSV, and the warnings about them."""
+
+    columns: list[Column]
+    warnings: list[str]
+
+
+def plan_columns(headers: list[str], config: Config) -> ColumnPlan:
+    """What each header feeds, for routing with ``config``."""
+    reads = rule_reads(config)
+    raw_reads = {header_key(name[4:]): name[4:] for name in reads if name.startswith("raw.")}
+    columns: list[Column] = []
+    unread: list[str] = []
+    by_field: dict[str, list[str]] = defaultdict(list)
+    for header in headers:
+        name = header.strip()
+        if not name:
+            columns.append(Column("", None, ""))
+            continue
+        column = Column(name, lead_field(name), raw_reads.get(header_key(name), name))
+        columns.append(column)
+        if column.field:
+            by_field[column.field].append(name)
+        if column.field not in reads and f"raw.{column.raw}" not in reads:
+            unread.append(name)
+    warnings = [
+        f"columns {', '.join(names)} all hold {field}; each row uses the first with a value"
+        for field, names in by_field.items()
+        if len(names) > 1
+    ]
+    if unread:
+        warnings.append(
+            f"no rule reads the column(s) {', '.join(unread)}: they change nothing (headers are "
+            "lead fields, HubSpot's or Salesforce's export headers, or a raw.<name> a rule reads)"
+        )
+    return ColumnPlan(columns, warnings)
+
+
+def rule_reads(config: Config) -> set[str]:
+    """Lead fields and ``raw.<name>``s that routing with ``config`` reads."""
+    reads = referenced_fields(config) | ALWAYS_READ
+    if "domain" in reads:
+        reads.add("email")  # the domain comes from the email
+    if any(target.kind == "keep" for target in _targets(config)):
+        reads.add("owner")
+    return reads
+
+
+def _targets(config: Config) -> Iterator[Target]:
+    yield from config.fallback.chain()
+    rules = list(config.flow.rules)
+    while rules:
+        rule = rules.pop()
+        if rule.assign is not None:
+            yield from rule.assign.chain()
+        if rule.flow is not None:
+            rules.extend(rule.flow.rules)
