@@ -1,9 +1,9 @@
 """Which lead field each column of a CSV for ``leadrelay simulate`` feeds, and what to warn.
 
 Headers are lead field names or the CRMs' own export headers (``adapters.export_headers``),
-or the ``raw.<name>`` a rule reads; all compared case- and space-insensitively. A column no
-rule reads is named in one warning, so an export whose ``Pays`` column feeds nothing does not
-send every row to the fallback in silence.
+or the ``raw.<name>`` a rule reads; all compared case- and space-insensitively. A column that
+is no lead field and that no rule reads is named in one warning, so an export whose ``Pays``
+column feeds nothing does not send every row to the fallback in silence.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def plan_columns(headers: list[str], config: Config) -> ColumnPlan:
         columns.append(column)
         if column.field:
             by_field[column.field].append(name)
-        if column.field not in reads and f"raw.{column.raw}" not in reads:
+        # A known lead field no rule reads is fine (a sample export has names in it); a column
+        # that is no field and no raw.<name> a rule reads is probably a header we misread.
+        if column.field is None and f"raw.{column.raw}" not in reads:
             unread.append(name)
     warnings = [
         f"columns {', '.join(names)} all hold {field}; each row uses the first with a value"
@@ -54,8 +56,9 @@ def plan_columns(headers: list[str], config: Config) -> ColumnPlan:
     ]
     if unread:
         warnings.append(
-            f"no rule reads the column(s) {', '.join(unread)}: they change nothing (headers are "
-            "lead fields, HubSpot's or Salesforce's export headers, or a raw.<name> a rule reads)"
+            f"no rule reads the column(s) {', '.join(unread)}: they match no lead field and no"
+            " raw.<name> in the rules, so they change nothing (headers are lead fields, or"
+            " HubSpot's or Salesforce's export headers)"
         )
     return ColumnPlan(columns, warnings)
 
