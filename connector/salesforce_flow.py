@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from adapters.salesforce import is_id, keep_reason, lead_from_fields
+from connector.json_body import parse_json_body
 from connector.salesforce_shared import salesforce_writer, secret_matches
 from connector.shared import leadrelay
 from workflows.delivery import Delivery, Inbound, deliver
@@ -35,10 +36,12 @@ CONTROL_KEYS = ("requestId", "writeBack", "entry", "otherFields")
 def route() -> ResponseReturnValue:
     """Route one Lead; write its owner back when ``writeBack`` is true; answer the decision."""
     header = request.headers.get("Authorization", "")
-    token = header[7:] if header[:7].lower() == "bearer " else None
+    token = header[7:].strip() if header[:7].lower() == "bearer " else None
     if not secret_matches(token, TOKEN_ENV):
         return _error(401, "missing or wrong bearer token (see the Named Credential)")
-    body = request.get_json(silent=True)
+    if not request.is_json:
+        return _error(415, "expected Content-Type: application/json")
+    body = parse_json_body(request.get_data())  # LeadError: 400 naming the field
     if not isinstance(body, dict):
         return _error(400, "expected a JSON object with the Lead's fields")
     request_id, write_back, entry, fields = _read_request(body)
