@@ -273,3 +273,17 @@ def test_cli_route_refuses_1e400_with_a_message_and_exit_1(tmp_path):
     )
     assert result.exit_code == 1
     assert "employees: expected a finite number" in result.output
+
+
+# -- what the OpenAPI document promises the Flow ------------------------------------------------
+def test_a_null_write_back_means_false(flow, fake_salesforce):
+    response = route(flow, lead_json(writeBack="null").encode())
+    assert response.status_code == 200 and response.json["writeStatus"] == "not_needed"
+    assert fake_salesforce.writes == []
+
+
+def test_other_fields_are_only_raw_values_so_any_text_is_accepted(flow, store):
+    other = '[{"name": "NumberOfEmployees", "value": "lots"}, {"name": "Seats__c", "value": "9"}]'
+    response = route(flow, lead_json(otherFields=other).encode())
+    assert response.status_code == 200, response.data
+    assert response.json["rule"] == "everyone"  # "lots" employees is not a size
