@@ -10,7 +10,7 @@ import logging
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import config_data
+from conftest import FIXTURES, config_data
 from fakes import salesforce_api
 from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
 from fakes.hubspot_requests import (
@@ -287,3 +287,14 @@ def test_other_fields_are_only_raw_values_so_any_text_is_accepted(flow, store):
     response = route(flow, lead_json(otherFields=other).encode())
     assert response.status_code == 200, response.data
     assert response.json["rule"] == "everyone"  # "lots" employees is not a size
+
+
+def test_an_infinite_employee_count_in_an_outbound_message_is_refused(outbound, store):
+    message = (FIXTURES / "salesforce" / "one_lead.xml").read_bytes()
+    message = message.replace(b">250<", b">1e400<")
+    response = outbound.post(
+        f"/salesforce/outbound?token={OUTBOUND_TOKEN}", data=message, content_type="text/xml"
+    )
+    assert response.status_code == 400
+    assert b"NumberOfEmployees: expected a finite number" in response.data
+    assert list(store.log()) == []
