@@ -6,6 +6,8 @@ JSON path (``object.objectId``), which the app answers with 400.
 
 from __future__ import annotations
 
+import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,8 @@ from workflows.errors import CrmError, LeadError
 ENTRY_FIELD = "routing_entry"
 OVERWRITE_FIELD = "overwrite_owner"
 WHOLE_FLOW = "__flow__"  # the option meaning "run the whole flow" (also: absent or empty)
+MAX_CALLBACK_ID = 255  # HubSpot's are about 30 characters; the store keeps it as a key
+_NUMERIC_ID = re.compile(r"[0-9]{1,20}")
 
 # Output fields, and the values of ``outcome`` a workflow branches on.
 OUTPUT_FIELDS = ("owner_id", "owner_email", "rule", "reason", "outcome")
@@ -47,20 +51,27 @@ class ActionRequest:
 
 
 def _id(value: Any, path: str) -> str:
-    # Ids arrive as JSON numbers, sometimes as numeric text.
+    # Ids arrive as JSON numbers, sometimes as numeric text. HubSpot ids are 64-bit; only ASCII
+    # digits, since str.isdigit() also accepts "١٢٣", which no HubSpot URL would take.
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise LeadError(path, f"expected a numeric id, got {value!r}")
+        raise LeadError(path, f"expected a numeric id, got {_short(value)}")
     text = str(value).strip()
-    if not text.isdigit():
-        raise LeadError(path, f"expected a numeric id, got {value!r}")
+    if not _NUMERIC_ID.fullmatch(text):
+        raise LeadError(path, f"expected a numeric id, got {_short(value)}")
     return text
+
+
+def _short(value: Any) -> str:
+    # An attacker's value goes into the answer and the logs: keep it readable.
+    return reprlib.repr(value)
 
 
 def _mapping(value: Any, path: str, required: bool = False) -> Mapping[str, Any]:
     if value is None and not required:
         return {}
     if not isinstance(value, Mapping):
-        raise LeadError(path, "required" if value is None else f"expected an object, got {value!r}")
+        got = "required" if value is None else f"expected an object, got {_short(value)}"
+        raise LeadError(path, got)
     return value
 
 
@@ -73,14 +84,14 @@ def _flag(value: Any, path: str) -> bool:
     text = str(value).strip().lower()
     if text in ("true", "false"):
         return text == "true"
-    raise LeadError(path, f"expected true or false, got {value!r}")
+    raise LeadError(path, f"expected true or false, got {_short(value)}")
 
 
 def _properties(value: Any) -> dict[str, Any]:
     props = dict(_mapping(value, "object.properties"))
     for name, prop in props.items():
         if prop is not None and not isinstance(prop, (str, int, float, bool)):
-            raise LeadError(f"object.properties.{name}", f"expected a value, got {prop!r}")
+            raise LeadError(f"object.properties.{name}", f"expected a value, got {_short(prop)}")
     return props
 
 
@@ -89,20 +100,24 @@ def parse_action_request(payload: Any, config: Config) -> ActionRequest:
     body = _mapping(payload, "body", required=True)
     callback_id = body.get("callbackId")
     if not isinstance(callback_id, str) or not callback_id.strip():
-        raise LeadError("callbackId", f"expected a non-empty string, got {callback_id!r}")
+        raise LeadError("callbackId", f"expected a non-empty string, got {_short(callback_id)}")
+    if len(callback_id.strip()) > MAX_CALLBACK_ID:
+        raise LeadError("callbackId", f"longer than {MAX_CALLBACK_ID} characters")
     origin = _mapping(body.get("origin"), "origin")
     portal = origin.get("portalId")
     obj = _mapping(body.get("object"), "object", required=True)
     object_type = obj.get("objectType", "CONTACT")
     if not isinstance(object_type, str) or object_type.upper() != "CONTACT":
-        raise LeadError("object.objectType", f"only CONTACT is supported, got {object_type!r}")
+        got = _short(object_type)
+        raise LeadError("object.objectType", f"only CONTACT is supported, got {got}")
     inputs = _mapping(body.get("inputFields"), "inputFields")
     entry = inputs.get(ENTRY_FIELD)
     if entry in (None, "", WHOLE_FLOW):
         entry = None
     elif not isinstance(entry, str) or not config.accepts_entry(entry):
         choices = ", ".join([WHOLE_FLOW, *config.entry_points()])
-        raise LeadError(f"inputFields.{ENTRY_FIELD}", f"unknown entry {entry!r} (one of {choices})")
+        got = _short(entry)
+        raise LeadError(f"inputFields.{ENTRY_FIELD}", f"unknown entry {got} (one of {choices})")
     return ActionRequest(
         callback_id=callback_id.strip(),
         portal_id=None if portal is None else _id(portal, "origin.portalId"),

@@ -34,6 +34,9 @@ def _number(name: str, value: Any) -> float | int | None:
         return None
     if isinstance(value, bool):
         raise LeadError(name, f"expected a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON's 1e400 overflows to infinity, which would pass every ">=" rule.
+        raise LeadError(name, f"expected a finite number, got {value!r}")
     if isinstance(value, (int, float)):
         return value
     text = str(value).strip().replace(",", "").replace("_", "")
@@ -134,6 +137,10 @@ class Lead:
                 values[key] = parse_datetime(key, value)
             else:
                 values[key] = None if value is None or value == "" else str(value).strip()
+        for key, value in raw.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                # A rule may compare raw.<key> too: refused like the model's numbers.
+                raise LeadError(f"raw.{key}", f"expected a finite number, got {value!r}")
         if not values.get("id"):
             raise LeadError("id", "a lead needs an id")
         return cls(**values, raw=raw)

@@ -86,7 +86,8 @@ def lead_from_fields(fields: Mapping[str, Any]) -> Lead:
     except LeadError as exc:
         # Name the field as the admin knows it (NumberOfEmployees, not employees).
         detail = str(exc).split(": ", 1)[-1]
-        raise LeadError(_SALESFORCE_NAME.get(exc.field, exc.field), detail) from None
+        field = _SALESFORCE_NAME.get(exc.field, exc.field.removeprefix("raw."))
+        raise LeadError(field, detail) from None
 
 
 def keep_reason(lead: Lead, reassign_user_owned: bool) -> str | None:

@@ -49,7 +49,9 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
-        return jsonify(error=exc.description), exc.code
+        # Keep the exception's own headers (Allow on a 405), but answer JSON.
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return jsonify(error=exc.description), exc.code or 500, headers
 
     @app.errorhandler(LeadRelayError)
     def internal_error(exc: LeadRelayError) -> ResponseReturnValue:

@@ -6,10 +6,8 @@ The view verifies (signature, portal), parses (``LeadError`` -> 400), hands over
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
@@ -21,8 +19,9 @@ from adapters.hubspot_client import HubSpotApi
 from adapters.hubspot_payload import parse_action_request
 from connector.hubspot_execute import contact_needs, execute, hubspot_api
 from connector.hubspot_signature import PortalRefused, check_portal, verify_request
+from connector.json_body import parse_json_body
 from connector.shared import leadrelay
-from workflows.errors import LeadError, SignatureError
+from workflows.errors import SignatureError
 
 blueprint = Blueprint("hubspot_action", __name__)
 
@@ -48,7 +47,7 @@ def execute_action() -> ResponseReturnValue:
     config = shared.config
     try:
         _verify()
-        action = parse_action_request(_json_body(), config)
+        action = parse_action_request(parse_json_body(request.get_data()), config)
         check_portal(action.portal_id, config.hubspot.portal_ids)
         api = _api()
     except PortalRefused as exc:
@@ -70,13 +69,6 @@ def _verify() -> None:
     if not secret:
         raise _Unavailable(CLIENT_SECRET_ENV)
     verify_request(request, secret)
-
-
-def _json_body() -> Any:
-    try:
-        return json.loads(request.get_data())
-    except ValueError as exc:
-        raise LeadError("body", f"not valid JSON ({exc})") from None
 
 
 def _api() -> HubSpotApi | None:

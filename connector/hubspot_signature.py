@@ -22,6 +22,12 @@ from workflows.errors import SignatureError
 PUBLIC_URL_ENV = "LEADRELAY_PUBLIC_URL"
 MAX_CLOCK_SKEW_MS = 60_000  # how far in the future a v3 timestamp may be (clocks drift)
 
+# What HubSpot really sends. Anything else is refused before it reaches the library, whose
+# compare_digest raises on non-ASCII text and whose int() accepts non-ASCII digits.
+_V3_SIGNATURE = re.compile(r"[A-Za-z0-9+/]{43}=")  # base64 of an HMAC-SHA256
+_V2_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")  # hex of a SHA-256
+_TIMESTAMP = re.compile(r"[0-9]{1,15}")  # epoch milliseconds (13 digits until the year 2286)
+
 # HubSpot decodes these escapes in the URL before computing a v3 signature.
 _V3_DECODED = {
     "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
@@ -62,11 +68,15 @@ def verify(
     now_ms: int | None = None,
 ) -> None:
     """Raise ``SignatureError`` unless the request carries a valid HubSpot signature."""
-    v3 = headers.get("X-HubSpot-Signature-v3")
+    v3 = (headers.get("X-HubSpot-Signature-v3") or "").strip()
     if v3:
-        timestamp = headers.get("X-HubSpot-Request-Timestamp")
-        if not timestamp or not timestamp.strip().isdigit():
-            raise SignatureError("missing or malformed X-HubSpot-Request-Timestamp")
+        if not _V3_SIGNATURE.fullmatch(v3):
+            raise SignatureError("malformed X-HubSpot-Signature-v3 (expected base64 HMAC-SHA256)")
+        timestamp = (headers.get("X-HubSpot-Request-Timestamp") or "").strip()
+        if not _TIMESTAMP.fullmatch(timestamp):
+            raise SignatureError(
+                "missing or malformed X-HubSpot-Request-Timestamp (expected epoch milliseconds)"
+            )
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         if int(timestamp) > now_ms + MAX_CLOCK_SKEW_MS:
             raise SignatureError("X-HubSpot-Request-Timestamp is in the future")
@@ -79,19 +89,21 @@ def verify(
                 http_uri=v3_url,
                 http_method=method,
                 signature_version="v3",
-                timestamp=timestamp.strip(),
+                timestamp=timestamp,
             )
         except InvalidSignatureTimestampError:
             raise SignatureError("X-HubSpot-Request-Timestamp is older than 5 minutes") from None
         if not valid:
             raise SignatureError("X-HubSpot-Signature-v3 does not match")
         return
-    v2 = headers.get("X-HubSpot-Signature")
-    version = (headers.get("X-HubSpot-Signature-Version") or "").lower()
+    v2 = (headers.get("X-HubSpot-Signature") or "").strip()
+    version = (headers.get("X-HubSpot-Signature-Version") or "").strip().lower()
     if not v2 or version != "v2":
         raise SignatureError("no HubSpot signature (X-HubSpot-Signature-v3 or v2)")
+    if not _V2_SIGNATURE.fullmatch(v2):
+        raise SignatureError("malformed X-HubSpot-Signature (expected hex SHA-256)")
     valid = Signature.is_valid(
-        signature=v2.strip().lower(),
+        signature=v2.lower(),
         client_secret=secret,
         request_body=body,
         http_uri=url,

@@ -9,14 +9,18 @@ not be written) with ``{"error": ...}``, which the Flow's fault path can show.
 from __future__ import annotations
 
 import logging
+import reprlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from adapters.salesforce import is_id, keep_reason, lead_from_fields
+from connector.json_body import parse_json_body
 from connector.salesforce_shared import salesforce_writer, secret_matches
 from connector.shared import leadrelay
 from workflows.delivery import Delivery, Inbound, deliver
@@ -29,24 +33,30 @@ TOKEN_ENV = "LEADRELAY_FLOW_TOKEN"
 OPENAPI_FILE = Path(__file__).with_name("salesforce_openapi.yaml")
 # Keys of the request that are not Lead fields.
 CONTROL_KEYS = ("requestId", "writeBack", "entry", "otherFields")
+MAX_REQUEST_ID = 255
 
 
 @blueprint.post("/salesforce/route")
 def route() -> ResponseReturnValue:
     """Route one Lead; write its owner back when ``writeBack`` is true; answer the decision."""
     header = request.headers.get("Authorization", "")
-    token = header[7:] if header[:7].lower() == "bearer " else None
+    token = header[7:].strip() if header[:7].lower() == "bearer " else None
     if not secret_matches(token, TOKEN_ENV):
         return _error(401, "missing or wrong bearer token (see the Named Credential)")
-    body = request.get_json(silent=True)
+    if not request.is_json:
+        return _error(415, "expected Content-Type: application/json")
+    body = parse_json_body(request.get_data())  # LeadError: 400 naming the field
     if not isinstance(body, dict):
         return _error(400, "expected a JSON object with the Lead's fields")
-    request_id, write_back, entry, fields = _read_request(body)
+    call = _read_request(body)
+    request_id, write_back, entry = call.request_id, call.write_back, call.entry
     app = leadrelay()
     if entry is not None and not app.config.accepts_entry(entry):
         choices = ", ".join(app.config.entry_points())
-        return _error(400, f"entry {entry!r} is not a pool or top-level rule ({choices})")
-    lead = lead_from_fields(fields)  # LeadError: 400 with the field, from the app factory
+        raise LeadError("entry", f"{_short(entry)} is not a pool or top-level rule ({choices})")
+    lead = lead_from_fields(call.fields)  # LeadError: 400 with the field, from the app factory
+    for name, value in call.other_fields.items():
+        lead.raw.setdefault(name, value)  # a field sent twice: the top-level one wins
 
     item = Inbound(
         lead,
@@ -74,37 +84,56 @@ def route() -> ResponseReturnValue:
 
 @blueprint.get("/salesforce/openapi.yaml")
 def openapi() -> ResponseReturnValue:
-    """The OpenAPI 3.0 description an admin imports as an External Service."""
-    return Response(OPENAPI_FILE.read_bytes(), mimetype="application/yaml")
+    """The OpenAPI 3.0 description an admin imports as an External Service, listing the
+    routing entries this app.yaml offers (so the Flow gets a picklist, not free text)."""
+    config = leadrelay().config
+    document = yaml.safe_load(OPENAPI_FILE.read_text())
+    entries = [*config.entry_points(), *config.pools, *(rule.name for rule in config.flow.rules)]
+    entry = document["components"]["schemas"]["RouteRequest"]["properties"]["entry"]
+    entry["enum"] = list(dict.fromkeys(entries))
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    return Response(text, mimetype="application/yaml")
 
 
-def _read_request(body: dict[str, Any]) -> tuple[str | None, bool, str | None, dict[str, Any]]:
+@dataclass(frozen=True)
+class _RouteRequest:
+    request_id: str | None
+    write_back: bool
+    entry: str | None
+    fields: dict[str, Any]  # Lead fields by API name
+    other_fields: dict[str, Any]  # otherFields: read by rules as raw.<name>, nothing else
+
+
+def _read_request(body: dict[str, Any]) -> _RouteRequest:
     request_id = body.get("requestId")
     if request_id is not None and (
         not isinstance(request_id, (str, int)) or isinstance(request_id, bool)
     ):
         raise LeadError("requestId", "expected a string")
     request_id = str(request_id).strip() if request_id is not None else None
-    if request_id and len(request_id) > 255:
-        raise LeadError("requestId", "longer than 255 characters")
-    write_back = body.get("writeBack", False)
-    if not isinstance(write_back, bool):
+    if request_id and len(request_id) > MAX_REQUEST_ID:
+        raise LeadError("requestId", f"longer than {MAX_REQUEST_ID} characters")
+    write_back = body.get("writeBack")
+    if write_back is not None and not isinstance(write_back, bool):
         raise LeadError("writeBack", "expected true or false")
     entry = body.get("entry") or None
     if entry is not None and not isinstance(entry, str):
         raise LeadError("entry", "expected the name of a pool or top-level rule")
     fields = {k: v for k, v in body.items() if k not in CONTROL_KEYS}
-    others = body.get("otherFields") or []
-    if not isinstance(others, list):
-        raise LeadError("otherFields", "expected a list of {name, value}")
-    for number, pair in enumerate(others):
-        if not isinstance(pair, dict) or not isinstance(pair.get("name"), str):
-            raise LeadError(f"otherFields[{number}]", "expected {name, value}")
-        fields.setdefault(pair["name"], pair.get("value"))
     for name, value in fields.items():
         if isinstance(value, (dict, list)):
             raise LeadError(name, "expected a single value")
-    return request_id or None, write_back, entry, fields
+    others = body.get("otherFields") or []
+    if not isinstance(others, list):
+        raise LeadError("otherFields", "expected a list of {name, value}")
+    other_fields: dict[str, Any] = {}
+    for number, pair in enumerate(others):
+        if not isinstance(pair, dict) or not isinstance(pair.get("name"), str):
+            raise LeadError(f"otherFields[{number}]", "expected {name, value}")
+        if isinstance(pair.get("value"), (dict, list)):
+            raise LeadError(f"otherFields[{number}].value", "expected a single value")
+        other_fields.setdefault(pair["name"], pair.get("value"))
+    return _RouteRequest(request_id or None, bool(write_back), entry, fields, other_fields)
 
 
 def _answer(delivery: Delivery) -> dict[str, Any]:
@@ -120,6 +149,11 @@ def _answer(delivery: Delivery) -> dict[str, Any]:
         "writeStatus": delivery.status,
         "replayed": delivery.result.replayed,
     }
+
+
+def _short(value: Any) -> str:
+    # A caller's text goes into the answer and the logs: quoted, and cut when long.
+    return reprlib.repr(value)
 
 
 def _error(status: int, message: str) -> ResponseReturnValue:
