@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from adapters import salesforce as salesforce_adapter
 from adapters.model import Lead
 from connector.cli_time import TIME_HELP, TimeError, parse_cli_time
 from connector.hubspot_cli import hubspot
+from connector.json_body import parse_json_body
 from connector.output import print_distribution, print_log, result_line
 from connector.reassign_cli import reassign
 from connector.salesforce_cli import salesforce
@@ -119,9 +119,9 @@ def _print_flow(rules: list[Any], indent: int) -> None:
 def route(state: _State, lead_json: str, at: str | None, as_json: bool) -> None:
     """Show who would get LEAD_JSON (an object, or a list of them) and why. A dry run."""
     try:
-        payload = json.loads(lead_json)
-    except json.JSONDecodeError as exc:
-        _fail(f"LEAD_JSON is not valid JSON: {exc}")
+        payload = parse_json_body(lead_json.encode("utf-8", "surrogatepass"))
+    except LeadError as exc:
+        _fail(f"LEAD_JSON: {exc}")
     items = payload if isinstance(payload, list) else [payload]
     if not items or not all(isinstance(item, dict) for item in items):
         _fail("LEAD_JSON must be a JSON object or a list of objects")

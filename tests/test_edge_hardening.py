@@ -275,6 +275,17 @@ def test_cli_route_refuses_1e400_with_a_message_and_exit_1(tmp_path):
     assert "employees: expected a finite number" in result.output
 
 
+def test_cli_route_refuses_json_nested_5000_deep_without_a_traceback(tmp_path):
+    app_yaml = tmp_path / "app.yaml"
+    app_yaml.write_text(yaml.safe_dump(config_data(store="sqlite:///state.sqlite")))
+    nested = "[" * 5000 + "]" * 5000
+    result = CliRunner().invoke(
+        main, ["--config", str(app_yaml), "route", nested], catch_exceptions=False
+    )
+    assert result.exit_code == 1
+    assert "LEAD_JSON: body: nested deeper than 32 levels" in result.output
+
+
 # -- what the OpenAPI document promises the Flow ------------------------------------------------
 def test_a_null_write_back_means_false(flow, fake_salesforce):
     response = route(flow, lead_json(writeBack="null").encode())
