@@ -121,7 +121,13 @@ def route(state: _State, lead_json: str, at: str | None, as_json: bool) -> None:
     try:
         payload = parse_json_body(lead_json.encode("utf-8", "surrogatepass"))
     except LeadError as exc:
-        _fail(f"LEAD_JSON: {exc}")
+        problem = str(exc).removeprefix(f"{exc.field}: ")
+        where = "" if exc.field == "body" else f" at {exc.field}"
+        _fail(
+            f"LEAD_JSON is {problem}{where}"
+            if problem.startswith("not ")
+            else f"LEAD_JSON{where}: {problem}"
+        )
     items = payload if isinstance(payload, list) else [payload]
     if not items or not all(isinstance(item, dict) for item in items):
         _fail("LEAD_JSON must be a JSON object or a list of objects")

@@ -283,7 +283,7 @@ def test_cli_route_refuses_json_nested_5000_deep_without_a_traceback(tmp_path):
         main, ["--config", str(app_yaml), "route", nested], catch_exceptions=False
     )
     assert result.exit_code == 1
-    assert "LEAD_JSON: body: nested deeper than 32 levels" in result.output
+    assert "LEAD_JSON: nested deeper than 32 levels" in result.output
 
 
 # -- what the OpenAPI document promises the Flow ------------------------------------------------
