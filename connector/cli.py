@@ -25,6 +25,7 @@ from workflows.errors import ConfigErrors, LeadError, LeadRelayError
 from workflows.router import Router
 from workflows.simulate import Distribution, count_rows, parse_when, read_leads, simulate
 from workflows.store import LogQuery, open_store
+from workflows.store_check import store_problem
 
 
 def _fail(message: str) -> NoReturn:
@@ -79,6 +80,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 def check(state: _State) -> None:
     """Validate app.yaml and summarise it; exit 1 naming the path of any error."""
     config = state.config
+    _check_store(config)
     active = sum(rep.active for rep in config.reps.values())
     click.echo(f"{config.source}: OK (version {config.version})")
     click.echo(f"reps: {len(config.reps)} ({active} active)")
@@ -94,6 +96,14 @@ def check(state: _State) -> None:
         *config_warnings(config),
     ]:
         click.echo(f"warning: {warning}")
+
+
+def _check_store(config: Config) -> None:
+    # Opened once, here: a store that cannot be opened would otherwise fail every gunicorn
+    # worker at boot, each with its own traceback.
+    problem = store_problem(config.store_url)
+    if problem:
+        _fail(f"store: {problem}")
 
 
 def _print_flow(rules: list[Any], indent: int) -> None:
@@ -191,7 +201,7 @@ def serve(state: _State, host: str, port: int, workers: int, threads: int) -> No
     """Serve the HTTP endpoints with gunicorn (GET /healthz answers once ready)."""
     from connector.serve import serve as run_server
 
-    state.config  # noqa: B018 (fail fast on a bad app.yaml, before forking workers)
+    _check_store(state.config)  # fail fast on a bad app.yaml or store, before forking workers
     run_server(state.config_path, host, port, workers, threads)
 
 
