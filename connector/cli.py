@@ -22,6 +22,7 @@ from connector.sweep_cli import sweep
 from workflows.config import Config, default_config_path, load_config
 from workflows.config_warnings import config_warnings
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
+from workflows.notify import environment_errors, environment_warnings
 from workflows.router import Router
 from workflows.simulate import Distribution, count_rows, parse_when, read_leads, simulate
 from workflows.store import LogQuery, open_store
@@ -80,7 +81,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 def check(state: _State) -> None:
     """Validate app.yaml and summarise it; exit 1 naming the path of any error."""
     config = state.config
-    _check_store(config)
+    _check_startup(config)
     active = sum(rep.active for rep in config.reps.values())
     click.echo(f"{config.source}: OK (version {config.version})")
     click.echo(f"reps: {len(config.reps)} ({active} active)")
@@ -94,13 +95,21 @@ def check(state: _State) -> None:
         *hubspot_adapter.check_warnings(config),
         *salesforce_adapter.check_warnings(config),
         *config_warnings(config),
+        *environment_warnings(config),
     ]:
         click.echo(f"warning: {warning}")
 
 
-def _check_store(config: Config) -> None:
-    # Opened once, here: a store that cannot be opened would otherwise fail every gunicorn
-    # worker at boot, each with its own traceback.
+def _check_startup(config: Config) -> None:
+    """What app.yaml alone cannot show: the webhook URLs it reads from the environment, and
+    whether the store opens. The store is opened once, here: one that cannot be opened would
+    otherwise fail every gunicorn worker at boot, each with its own traceback."""
+    errors = environment_errors(config)
+    if errors:
+        click.echo(f"{config.source}: invalid environment", err=True)
+        for error in errors:
+            click.echo(f"  {error}", err=True)
+        sys.exit(1)
     problem = store_problem(config.store_url)
     if problem:
         _fail(f"store: {problem}")
@@ -201,7 +210,7 @@ def serve(state: _State, host: str, port: int, workers: int, threads: int) -> No
     """Serve the HTTP endpoints with gunicorn (GET /healthz answers once ready)."""
     from connector.serve import serve as run_server
 
-    _check_store(state.config)  # fail fast on a bad app.yaml or store, before forking workers
+    _check_startup(state.config)  # fail fast on a bad app.yaml or store, before forking workers
     run_server(state.config_path, host, port, workers, threads)
 
 

@@ -37,6 +37,7 @@ from workflows.config_schema import (
 from workflows.errors import ConfigError, ConfigErrors
 from workflows.flow import CompiledFlow
 from workflows.strategies import ABSENCE_MODES, STRATEGIES
+from workflows.webhook_url import url_problem
 from workflows.working_hours import parse_date_ranges, parse_hours
 from workflows.yaml_loader import load_yaml
 
@@ -284,6 +285,9 @@ class _Builder:
         for i, hook in enumerate(spec.notify):
             if (hook.url is None) == (hook.url_env is None):
                 self._fail(f"notify[{i}]", "give exactly one of url or url_env")
+            problem = url_problem(hook.url) if hook.url is not None else None
+            if problem:
+                self._fail(f"notify[{i}].url", problem)
         if not spec.store.startswith(SUPPORTED_STORES):
             self._fail("store", f"unsupported store URL {spec.store!r} (expected sqlite:///path)")
         if self.errors:
