@@ -15,6 +15,7 @@ from adapters import hubspot as hubspot_adapter
 from adapters import salesforce as salesforce_adapter
 from adapters.model import Lead
 from connector.hubspot_cli import hubspot
+from connector.log_redaction import redact_command_line_logs
 from connector.output import print_distribution, print_log, result_line
 from connector.reassign_cli import reassign
 from connector.salesforce_cli import salesforce
@@ -210,8 +211,10 @@ def serve(state: _State, host: str, port: int, workers: int, threads: int) -> No
     """Serve the HTTP endpoints with gunicorn (GET /healthz answers once ready)."""
     from connector.serve import serve as run_server
 
-    _check_startup(state.config)  # fail fast on a bad app.yaml or store, before forking workers
-    run_server(state.config_path, host, port, workers, threads)
+    config = state.config
+    _check_startup(config)  # fail fast on a bad app.yaml or store, before forking workers
+    webhook_envs = [hook.url_env for hook in config.notify if hook.url_env]
+    run_server(state.config_path, host, port, workers, threads, secret_envs=webhook_envs)
 
 
 main.add_command(hubspot)
@@ -222,6 +225,7 @@ main.add_command(reassign)
 
 def run() -> None:
     """Entry point that turns leadrelay's own errors into a message and exit status 1."""
+    redact_command_line_logs()
     try:
         main(standalone_mode=True)
     except LeadRelayError as exc:
