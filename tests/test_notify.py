@@ -436,3 +436,9 @@ def test_a_hook_whose_environment_url_is_no_http_url_stays_off(make_config, capl
     assert [h.url for h in hooks] == [HOOK_URL]
     assert "$TEAM_HOOK must be an http:// or https:// URL" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+def test_a_url_read_from_a_file_with_its_newline_still_works(make_config):
+    config = make_config(notify=[{"url_env": "TEAM_HOOK"}])
+    (hook_,) = resolve_hooks(config, {"TEAM_HOOK": f"{HOOK_URL}\n"})
+    assert hook_.url == HOOK_URL

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import TUESDAY_10AM, lead
 
+from adapters.hubspot_client import budget_limiter
 from workflows.router import Router
 from workflows.sqlite_checkpoint import WalCheckpointer
 from workflows.sqlite_store import SqliteStore
@@ -35,8 +37,10 @@ def modes(directory: Path) -> dict[str, str]:
 def test_every_file_the_store_creates_is_owner_only(tmp_path, make_config, usual_umask):
     data = tmp_path / "data"
     store = SqliteStore(data / "store.sqlite")
+    config = make_config(store=f"sqlite:///{data}/store.sqlite")
     try:
-        Router(make_config(), store).route(lead("L1", email="ann@example.com"), TUESDAY_10AM)
+        Router(config, store).route(lead("L1", email="ann@example.com"), TUESDAY_10AM)
+        budget_limiter(config, "pat-na1-token").acquire(time.monotonic() + 5)
         assert WalCheckpointer(store.path, nullcontext).run_once()
         with sweep_lock(lock_path(f"sqlite:///{store.path}")) as held:
             assert held
@@ -46,6 +50,7 @@ def test_every_file_the_store_creates_is_owner_only(tmp_path, make_config, usual
         store.close()
     assert {"store.sqlite-wal", "store.sqlite-shm", "store.sqlite.checkpoint"} <= set(found)
     assert {"store.sqlite.lock", "store.sqlite.sweep.lock", "scratch.sqlite"} <= set(found)
+    assert any(name.endswith(".budget") for name in found)
     assert found == dict.fromkeys(found, "0o600")
     assert oct(stat.S_IMODE(data.stat().st_mode)) == "0o700"
 

@@ -68,7 +68,8 @@ def resolve_hooks(config: Config, environ: Mapping[str, str] | None = None) -> l
     env = os.environ if environ is None else environ
     hooks = []
     for index, spec in enumerate(config.notify):
-        url = spec.url or env.get(spec.url_env or "", "")
+        # (A value read from a file often ends in a newline.)
+        url = (spec.url or env.get(spec.url_env or "", "")).strip()
         if not url:
             log.warning("notify[%d]: $%s is not set; this webhook is off", index, spec.url_env)
             continue
