@@ -16,6 +16,7 @@ from adapters.model import Lead
 from connector.cli_time import TIME_HELP, TimeError, parse_cli_time
 from connector.hubspot_cli import hubspot
 from connector.json_body import parse_json_body
+from connector.log_redaction import redact_command_line_logs
 from connector.output import print_distribution, print_log, result_line
 from connector.reassign_cli import reassign
 from connector.salesforce_cli import salesforce
@@ -24,9 +25,11 @@ from connector.sweep_cli import sweep
 from workflows.config import Config, default_config_path, load_config
 from workflows.config_warnings import config_warnings
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
+from workflows.notify import environment_errors, environment_warnings
 from workflows.router import Router
 from workflows.simulate import Distribution, count_rows, csv_headers, read_leads, simulate
 from workflows.store import LogQuery, open_store
+from workflows.store_check import store_problem
 
 
 def _fail(message: str) -> NoReturn:
@@ -84,6 +87,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 def check(state: _State) -> None:
     """Validate app.yaml and summarise it; exit 1 naming the path of any error."""
     config = state.config
+    _check_startup(config)
     active = sum(rep.active for rep in config.reps.values())
     click.echo(f"{config.source}: OK (version {config.version})")
     click.echo(f"reps: {len(config.reps)} ({active} active)")
@@ -97,8 +101,24 @@ def check(state: _State) -> None:
         *hubspot_adapter.check_warnings(config),
         *salesforce_adapter.check_warnings(config),
         *config_warnings(config),
+        *environment_warnings(config),
     ]:
         click.echo(f"warning: {warning}")
+
+
+def _check_startup(config: Config) -> None:
+    """What app.yaml alone cannot show: the webhook URLs it reads from the environment, and
+    whether the store opens. The store is opened once, here: one that cannot be opened would
+    otherwise fail every gunicorn worker at boot, each with its own traceback."""
+    errors = environment_errors(config)
+    if errors:
+        click.echo(f"{config.source}: invalid environment", err=True)
+        for error in errors:
+            click.echo(f"  {error}", err=True)
+        sys.exit(1)
+    problem = store_problem(config.store_url)
+    if problem:
+        _fail(f"store: {problem}")
 
 
 def _print_flow(rules: list[Any], indent: int) -> None:
@@ -217,8 +237,10 @@ def serve(state: _State, host: str, port: int, workers: int, threads: int) -> No
     """Serve the HTTP endpoints with gunicorn (GET /healthz answers once ready)."""
     from connector.serve import serve as run_server
 
-    state.config  # noqa: B018 (fail fast on a bad app.yaml, before forking workers)
-    run_server(state.config_path, host, port, workers, threads)
+    config = state.config
+    _check_startup(config)  # fail fast on a bad app.yaml or store, before forking workers
+    webhook_envs = [hook.url_env for hook in config.notify if hook.url_env]
+    run_server(state.config_path, host, port, workers, threads, secret_envs=webhook_envs)
 
 
 main.add_command(hubspot)
@@ -229,6 +251,7 @@ main.add_command(reassign)
 
 def run() -> None:
     """Entry point that turns leadrelay's own errors into a message and exit status 1."""
+    redact_command_line_logs()
     try:
         main(standalone_mode=True)
     except LeadRelayError as exc:

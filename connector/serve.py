@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 
 from adapters.hubspot import ACCESS_TOKEN_ENV
 from adapters.salesforce_auth import SalesforceConnection, auth_mode
+from connector.log_redaction import redacting_logger
 
 log = logging.getLogger("leadrelay.serve")
 
@@ -95,8 +97,17 @@ def _any_rule_sla(rules: list[Any]) -> bool:
     return any(r.sla is not None or (r.flow and _any_rule_sla(r.flow.rules)) for r in rules)
 
 
-def serve(config_path: Path, host: str, port: int, workers: int, threads: int) -> None:
-    """Run until stopped."""
+def serve(
+    config_path: Path,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    *,
+    secret_envs: Iterable[str] = (),
+) -> None:
+    """Run until stopped. Every log line is redacted of leadrelay's secrets and of
+    ``secret_envs`` (the variables holding webhook URLs): see log_redaction.py."""
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -105,6 +116,7 @@ def serve(config_path: Path, host: str, port: int, workers: int, threads: int) -
         # HubSpot gives an action about 30 s; never hold a worker longer than that.
         "timeout": 30,
         "accesslog": "-",
+        "logger_class": redacting_logger(secret_envs),
         "preload_app": False,
     }
     LeadRelayServer(config_path, options).run()

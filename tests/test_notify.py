@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 import responses
-from conftest import TUESDAY_10AM, lead
+import yaml
+from click.testing import CliRunner
+from conftest import TUESDAY_10AM, config_data, lead
 from fakes import salesforce_api
 from fakes.hubspot_requests import action_body, hubspot_app, post_action
 from fakes.salesforce_api import QUEUE_ID, REP_USERS, salesforce_config_data
+from test_serve import free_port
 
 from connector.app import create_app
+from connector.cli import main
 from workflows.delivery import Inbound, deliver
-from workflows.errors import CrmError
+from workflows.errors import ConfigErrors, CrmError
 from workflows.notify import Hook, Notifier, resolve_hooks, slack_body
 
 fake_salesforce = salesforce_api.fake_salesforce
@@ -325,3 +333,112 @@ def test_hubspot_action_notifies_once_per_callback(hubspot_app, webhooks):
     (body,) = sent_bodies(webhooks)
     assert body["owner"]["crm_id"] == "101" and body["lead"]["crm"] == "hubspot"
     assert body["lead"]["link"].startswith("https://app.hubspot.com/contacts/102670506/record/")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failed_delivery_and_is_never_followed(
+    make_router, webhooks, caplog, status
+):
+    router = make_router()
+    elsewhere = "https://collector.example.net/take"
+    webhooks.add(responses.POST, SLACK_URL, status=status, headers={"Location": elsewhere})
+    webhooks.add(responses.POST, elsewhere, status=200)
+    webhooks.add(responses.GET, elsewhere, status=200)
+    notifier = make_notifier(router.config, hook(SLACK_URL, attempts=3))
+    with caplog.at_level(logging.INFO, logger="leadrelay.notify"):
+        route(router, notifier, [lead("L1", email="ann@example.com")])
+        notifier.close(5)
+    assert [call.request.url for call in webhooks.calls] == [SLACK_URL]
+    assert notifier.stats["failed"] == 1 and notifier.stats["sent"] == 0
+    assert notifier.stats["retried"] == 0
+    assert f"webhook to hooks.slack.com answered {status} (a redirect, not followed" in caplog.text
+    assert "s3cret" not in caplog.text and "collector" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("file:///etc/passwd", "must be an http:// or https:// URL (got file:)"),
+        ("gopher://hooks.example.com/1", "must be an http:// or https:// URL (got gopher:)"),
+        ("hooks.example.com/leadrelay", "must be an http:// or https:// URL (got no scheme)"),
+        ("not a url", "must be an http:// or https:// URL (got no scheme)"),
+        ("https://", "must name a host (https://host/path)"),
+        ("http:///only/a/path", "must name a host (https://host/path)"),
+        ("https://hooks.example.com:port/x", "not a URL (Port could not be cast"),
+        ("https://hooks.example.com/a b", "must not contain spaces or control characters"),
+    ],
+)
+def test_config_refuses_a_notify_url_that_is_no_http_url(make_config, url, problem):
+    with pytest.raises(ConfigErrors) as caught:
+        make_config(notify=[{"url": HOOK_URL}, {"url": url}])
+    (error,) = [str(e) for e in caught.value.errors]
+    assert error.startswith(f"notify[1].url: {problem}")
+
+
+def test_http_and_https_urls_with_a_host_are_accepted(make_config):
+    config = make_config(notify=[{"url": "http://10.0.0.5:8080/hook"}, {"url": HOOK_URL}])
+    assert [h.host for h in resolve_hooks(config, {})] == ["10.0.0.5", "hooks.example.com"]
+
+
+def url_env_app_yaml(tmp_path):
+    path = tmp_path / "app.yaml"
+    data = config_data(store="sqlite:///state.sqlite", notify=[{"url_env": "TEAM_HOOK"}])
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_check_refuses_a_url_env_value_that_is_no_http_url_without_printing_it(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TEAM_HOOK", "file:///var/secret-s3cret/hook")
+    result = CliRunner().invoke(main, ["--config", str(url_env_app_yaml(tmp_path)), "check"])
+    assert result.exit_code == 1
+    assert "notify[0].url_env: $TEAM_HOOK must be an http:// or https:// URL (got file:)" in (
+        result.output
+    )
+    assert "s3cret" not in result.output and "Traceback" not in result.output
+
+
+def test_serve_refuses_a_url_env_value_that_is_no_http_url_before_starting(tmp_path):
+    cli = Path(sys.executable).with_name("leadrelay")
+    served = subprocess.run(
+        [
+            str(cli),
+            "--config",
+            str(url_env_app_yaml(tmp_path)),
+            "serve",
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "TEAM_HOOK": "gopher://s3cret.example.com/x"},
+    )
+    assert served.returncode == 1
+    assert "notify[0].url_env: $TEAM_HOOK must be an http:// or https:// URL" in served.stderr
+    assert "s3cret" not in served.stdout + served.stderr
+
+
+def test_check_warns_that_an_unset_url_env_leaves_its_webhook_off(tmp_path, monkeypatch):
+    monkeypatch.delenv("TEAM_HOOK", raising=False)
+    result = CliRunner().invoke(main, ["--config", str(url_env_app_yaml(tmp_path)), "check"])
+    assert result.exit_code == 0
+    assert "warning: notify[0].url_env: $TEAM_HOOK is not set; this webhook is off" in (
+        result.output
+    )
+
+
+def test_a_hook_whose_environment_url_is_no_http_url_stays_off(make_config, caplog):
+    config = make_config(notify=[{"url_env": "TEAM_HOOK"}, {"url": HOOK_URL}])
+    with caplog.at_level(logging.ERROR, logger="leadrelay.notify"):
+        hooks = resolve_hooks(config, {"TEAM_HOOK": "file:///s3cret"})
+    assert [h.url for h in hooks] == [HOOK_URL]
+    assert "$TEAM_HOOK must be an http:// or https:// URL" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
+def test_a_url_read_from_a_file_with_its_newline_still_works(make_config):
+    config = make_config(notify=[{"url_env": "TEAM_HOOK"}])
+    (hook_,) = resolve_hooks(config, {"TEAM_HOOK": f"{HOOK_URL}\n"})
+    assert hook_.url == HOOK_URL

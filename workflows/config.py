@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import ValidationError
 
 from adapters.model import Rep
@@ -38,7 +37,9 @@ from workflows.config_schema import (
 from workflows.errors import ConfigError, ConfigErrors
 from workflows.flow import CompiledFlow
 from workflows.strategies import ABSENCE_MODES, STRATEGIES
+from workflows.webhook_url import url_problem
 from workflows.working_hours import parse_date_ranges, parse_hours
+from workflows.yaml_loader import load_yaml
 
 SUPPORTED_STORES = ("sqlite:///",)
 TARGET_KINDS = ("pool", "rep", "account_owner", "previous_owner", "keep")
@@ -224,18 +225,19 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigErrors([ConfigError("", f"{path}: {_not_utf8(exc)}")]) from None
     except OSError as exc:
         raise ConfigErrors([ConfigError("", f"cannot read {path}: {exc.strerror}")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigErrors([ConfigError("", f"{path}: {where}invalid YAML: {problem}")]) from None
+    data = load_yaml(text, str(path))
     if not isinstance(data, dict):
         raise ConfigErrors([ConfigError("", f"{path}: expected a mapping at the top level")])
     return build_config(data, source=path, version=hashlib.sha256(text.encode()).hexdigest()[:12])
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    line = exc.object[: exc.start].count(b"\n") + 1
+    return f"line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save it as UTF-8"
 
 
 def build_config(data: dict[str, Any], *, source: Path, version: str = "inline") -> Config:
@@ -283,6 +285,9 @@ class _Builder:
         for i, hook in enumerate(spec.notify):
             if (hook.url is None) == (hook.url_env is None):
                 self._fail(f"notify[{i}]", "give exactly one of url or url_env")
+            problem = url_problem(hook.url) if hook.url is not None else None
+            if problem:
+                self._fail(f"notify[{i}].url", problem)
         if not spec.store.startswith(SUPPORTED_STORES):
             self._fail("store", f"unsupported store URL {spec.store!r} (expected sqlite:///path)")
         if self.errors:

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ import requests
 
 from workflows.config import Config
 from workflows.delivery import Delivery
+from workflows.webhook_url import url_problem
 
 log = logging.getLogger("leadrelay.notify")
 
@@ -58,17 +59,50 @@ class _Job:
     attempt: int = 0
 
 
-def resolve_hooks(config: Config, environ: dict[str, str] | None = None) -> list[Hook]:
-    """The hooks of ``config.notify`` whose URL is known (``url_env`` read from the env)."""
+def resolve_hooks(config: Config, environ: Mapping[str, str] | None = None) -> list[Hook]:
+    """The hooks of ``config.notify`` whose URL is known (``url_env`` read from the env).
+
+    A URL from the environment that is no http(s) URL leaves its hook off, logged (``check``
+    and ``serve`` refuse to start with one: see ``environment_errors``).
+    """
     env = os.environ if environ is None else environ
     hooks = []
     for index, spec in enumerate(config.notify):
-        url = spec.url or env.get(spec.url_env or "", "")
+        # (A value read from a file often ends in a newline.)
+        url = (spec.url or env.get(spec.url_env or "", "")).strip()
         if not url:
             log.warning("notify[%d]: $%s is not set; this webhook is off", index, spec.url_env)
             continue
+        problem = url_problem(url)
+        if problem:
+            log.error("notify[%d].url_env: $%s %s; this webhook is off", index, spec.url_env,
+                      problem)  # fmt: skip
+            continue
         hooks.append(Hook(url, spec.format, frozenset(spec.events), spec.max_attempts))
     return hooks
+
+
+def environment_errors(config: Config, environ: Mapping[str, str] | None = None) -> list[str]:
+    """``notify[i].url_env`` entries whose variable holds no usable URL (the value, a
+    secret, is never quoted). An unset variable is not an error: that webhook is off."""
+    env = os.environ if environ is None else environ
+    errors = []
+    for index, spec in enumerate(config.notify):
+        url = env.get(spec.url_env, "") if spec.url_env else ""
+        problem = url_problem(url) if url else None
+        if problem:
+            errors.append(f"notify[{index}].url_env: ${spec.url_env} {problem}")
+    return errors
+
+
+def environment_warnings(config: Config, environ: Mapping[str, str] | None = None) -> list[str]:
+    """``notify[i].url_env`` entries whose variable is not set: those webhooks are off."""
+    env = os.environ if environ is None else environ
+    return [
+        f"notify[{index}].url_env: ${spec.url_env} is not set; this webhook is off"
+        for index, spec in enumerate(config.notify)
+        if spec.url_env and not env.get(spec.url_env)
+    ]
 
 
 def changed_owner(delivery: Delivery) -> bool:
@@ -225,12 +259,17 @@ class Notifier:
         hook = job.hook
         retry_after: float | None = None
         try:
-            answer = self._post(hook.url, json=job.body, timeout=self.timeout)
+            # A redirect is not followed: it would post the lead data wherever it points.
+            answer = self._post(
+                hook.url, json=job.body, timeout=self.timeout, allow_redirects=False
+            )
             status = answer.status_code
             if 200 <= status < 300:
                 self._count("sent")
                 return
             problem = f"answered {status}"
+            if 300 <= status < 400:
+                problem += " (a redirect, not followed: set the URL it points to)"
             retryable = status == 429 or status >= 500 or status == 408
             retry_after = _seconds(answer.headers.get("Retry-After"))
         except requests.RequestException as exc:

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from workflows.private_files import open_private
+
 log = logging.getLogger("leadrelay.store")
 
 # Rows written (about a page each in the WAL) that wake a checkpoint early; how often the
@@ -79,7 +81,7 @@ class WalCheckpointer:
     def run_once(self) -> bool:
         """Both passes, unless another process is checkpointing; True when the WAL was
         copied back completely."""
-        with open(f"{self.path}.checkpoint", "a+b") as turn:
+        with open_private(f"{self.path}.checkpoint") as turn:
             try:
                 fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -51,6 +51,7 @@ from sqlitedict import SqliteDict
 
 from adapters.model import AssignmentRecord
 from workflows.errors import StoreError
+from workflows.private_files import create_private, make_private_dirs, open_private
 from workflows.sla_clock import to_key
 from workflows.sqlite_checkpoint import SAFETY_PAGES, WalCheckpointer
 from workflows.store import ALL, DueAssignment, LogQuery
@@ -119,8 +120,9 @@ class SqliteStore:
             raise StoreError(f"synchronous must be normal or full, not {synchronous!r}")
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_file = open(f"{self.path}.lock", "a+b")  # noqa: SIM115 (held open)
+            make_private_dirs(self.path.parent)
+            self._lock_file = open_private(f"{self.path}.lock")  # held open
+            create_private(self.path)  # before SQLite creates it 0644 (and its -wal, -shm)
             # gunicorn boots its workers together: switching a new file to WAL while another
             # process opens it fails at once with "database is locked", whatever the timeout.
             fcntl.flock(self._lock_file, fcntl.LOCK_EX)
@@ -304,6 +306,7 @@ class SqliteStore:
 
     def copy_to(self, path: Path) -> SqliteStore:
         """A consistent scratch copy, taken under the routing lock."""
+        create_private(path)  # VACUUM INTO fills an empty file, keeping its mode
         with self.transaction():
             self._db.conn.select_one("VACUUM INTO ?", (str(path),))
         return SqliteStore(path)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from workflows.private_files import make_private_dirs, open_private
 from workflows.store import store_file
 
 
@@ -24,8 +25,8 @@ def lock_path(store_url: str) -> Path:
 @contextmanager
 def sweep_lock(path: Path) -> Iterator[bool]:
     """Yield True holding the lock, or False at once when another sweep holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
+    make_private_dirs(path.parent)
+    with open_private(path) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
