@@ -9,9 +9,9 @@ space-insensitively.
 
 from __future__ import annotations
 
-from adapters.hubspot import CONTACT_PROPERTY
-from adapters.model import LEAD_FIELDS
-from adapters.salesforce import LEAD_FIELDS as SALESFORCE_FIELDS
+from adapters.hubspot.contact import CONTACT_PROPERTY
+from adapters.salesforce.lead import LEAD_FIELDS as SALESFORCE_FIELDS
+from workflows.model import LEAD_FIELDS
 
 # Labels as HubSpot's contact export titles its columns (Settings > Properties > Contact).
 HUBSPOT_LABELS = {

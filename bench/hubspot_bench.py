@@ -97,8 +97,8 @@ def noop_app() -> Flask:
 
 def leadrelay_app(unthrottled: bool = False) -> Flask:
     """The real app (``$LEADRELAY_CONFIG``); ``unthrottled`` lifts the HubSpot API limiter."""
-    from adapters.hubspot_client import HubSpotApi, api_base
-    from adapters.hubspot_limits import RateLimiter
+    from adapters.hubspot.client import HubSpotApi, api_base
+    from adapters.hubspot.limits import RateLimiter
     from connector.app import create_app
 
     app = create_app()

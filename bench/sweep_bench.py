@@ -32,8 +32,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from conftest import TUESDAY_10AM, config_data, rep  # noqa: E402
 
-from adapters.model import Lead  # noqa: E402
 from workflows.config import build_config  # noqa: E402
+from workflows.model import Lead  # noqa: E402
 from workflows.router import Router, RouteRequest  # noqa: E402
 from workflows.sqlite_store import SqliteStore  # noqa: E402
 from workflows.sweep import sweep  # noqa: E402
@@ -105,9 +105,9 @@ class Discarding(list):
 def run_hubspot(count: int, workdir: Path) -> dict[str, Any]:
     from fakes.hubspot_api import owner_record, start_fake
 
-    from adapters.hubspot_client import HubSpotApi
-    from adapters.hubspot_limits import RateLimiter
-    from adapters.hubspot_read import HubSpotReader
+    from adapters.hubspot.client import HubSpotApi
+    from adapters.hubspot.limits import RateLimiter
+    from adapters.hubspot.read import HubSpotReader
 
     config = bench_config(workdir / "store.sqlite")
     store = SqliteStore(workdir / "store.sqlite")
@@ -141,8 +141,8 @@ def run_salesforce(count: int, workdir: Path) -> dict[str, Any]:
     import responses
     from fakes.salesforce_api import FakeSalesforce
 
-    from adapters.salesforce_auth import SalesforceConnection
-    from adapters.salesforce_read import SalesforceReader
+    from adapters.salesforce.auth import SalesforceConnection
+    from adapters.salesforce.read import SalesforceReader
 
     config = bench_config(workdir / "store.sqlite")
     store = SqliteStore(workdir / "store.sqlite")

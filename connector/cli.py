@@ -10,9 +10,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from adapters import hubspot as hubspot_adapter
-from adapters import salesforce as salesforce_adapter
-from adapters.model import Lead
+from adapters.hubspot import contact as hubspot_adapter
+from adapters.salesforce import lead as salesforce_adapter
 from connector.cli_time import TIME_HELP, TimeError, parse_cli_time
 from connector.hubspot_cli import hubspot
 from connector.json_body import parse_json_body
@@ -25,6 +24,7 @@ from connector.sweep_cli import sweep
 from workflows.config import Config, default_config_path, load_config
 from workflows.config_warnings import config_warnings
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
+from workflows.model import Lead
 from workflows.notify import environment_errors, environment_warnings
 from workflows.router import Router
 from workflows.simulate import Distribution, count_rows, csv_headers, read_leads, simulate

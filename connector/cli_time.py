@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
-from adapters.model import parse_datetime
 from workflows.config_schema import _as_duration  # app.yaml's own duration syntax
 from workflows.errors import LeadError
+from workflows.model import parse_datetime
 
 TIME_HELP = (
     "ISO-8601 (in app.yaml's timezone unless it has an offset), now, today, yesterday "

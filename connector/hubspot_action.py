@@ -14,9 +14,14 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import Forbidden, Unauthorized
 
-from adapters.hubspot import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, missing_credentials, uses_hubspot
-from adapters.hubspot_client import HubSpotApi
-from adapters.hubspot_payload import parse_action_request
+from adapters.hubspot.client import HubSpotApi
+from adapters.hubspot.contact import (
+    ACCESS_TOKEN_ENV,
+    CLIENT_SECRET_ENV,
+    missing_credentials,
+    uses_hubspot,
+)
+from adapters.hubspot.payload import parse_action_request
 from connector.hubspot_execute import contact_needs, execute, hubspot_api
 from connector.hubspot_signature import PortalRefused, check_portal, verify_request
 from connector.json_body import parse_json_body

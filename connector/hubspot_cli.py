@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 import click
 
-from adapters.hubspot import ACCESS_TOKEN_ENV, DEVELOPER_KEY_ENV
-from adapters.hubspot_client import HubSpotApi, api_base, budget_files
-from adapters.hubspot_definition import action_definition, register_action
-from adapters.hubspot_limits import RateLimiter
+from adapters.hubspot.client import HubSpotApi, api_base, budget_files
+from adapters.hubspot.contact import ACCESS_TOKEN_ENV, DEVELOPER_KEY_ENV
+from adapters.hubspot.definition import action_definition, register_action
+from adapters.hubspot.limits import RateLimiter
 from connector.hubspot_signature import PUBLIC_URL_ENV
 from workflows.errors import CrmError
 

@@ -16,14 +16,14 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 
-from adapters.hubspot import ContactNeeds, lead_from_contact
-from adapters.hubspot_client import AccountOwner, HubSpotApi, api_base, budget_limiter
-from adapters.hubspot_pause import PausedError
-from adapters.hubspot_payload import ActionRequest, failure_fields, keep_reason, output_fields
-from adapters.model import Lead
+from adapters.hubspot.client import AccountOwner, HubSpotApi, api_base, budget_limiter
+from adapters.hubspot.contact import ContactNeeds, lead_from_contact
+from adapters.hubspot.pause import PausedError
+from adapters.hubspot.payload import ActionRequest, failure_fields, keep_reason, output_fields
 from workflows.config import Config
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
+from workflows.model import Lead
 from workflows.router import Router
 
 log = logging.getLogger("leadrelay.hubspot")

@@ -25,7 +25,7 @@ from urllib.parse import quote, quote_plus
 from gunicorn import glogging
 from gunicorn.config import Config as GunicornConfig
 
-from adapters.hubspot import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, DEVELOPER_KEY_ENV
+from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, DEVELOPER_KEY_ENV
 from connector.salesforce_flow import TOKEN_ENV as FLOW_TOKEN_ENV
 from connector.salesforce_outbound import TOKEN_ENV as OUTBOUND_TOKEN_ENV
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from adapters.model import AssignmentRecord, Decision
+from workflows.model import AssignmentRecord, Decision
 from workflows.simulate import Distribution
 
 LOG_COLUMNS = (

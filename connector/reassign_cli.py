@@ -20,18 +20,24 @@ from typing import Any
 
 import click
 
-from adapters import hubspot_search, salesforce_search
-from adapters.hubspot import ACCESS_TOKEN_ENV, ContactNeeds, lead_from_contact, referenced_fields
-from adapters.hubspot_client import HubSpotApi, api_base
-from adapters.hubspot_limits import RateLimiter, RetryPolicy
-from adapters.model import Rep
-from adapters.salesforce import lead_from_fields
-from adapters.salesforce_api import owner_writer
-from adapters.salesforce_auth import SalesforceConnection, auth_mode, missing_credentials
+from adapters.hubspot import search as hubspot_search
+from adapters.hubspot.client import HubSpotApi, api_base
+from adapters.hubspot.contact import (
+    ACCESS_TOKEN_ENV,
+    ContactNeeds,
+    lead_from_contact,
+    referenced_fields,
+)
+from adapters.hubspot.limits import RateLimiter, RetryPolicy
+from adapters.salesforce import search as salesforce_search
+from adapters.salesforce.api import owner_writer
+from adapters.salesforce.auth import SalesforceConnection, auth_mode, missing_credentials
+from adapters.salesforce.lead import lead_from_fields
 from connector.interrupts import DeferredStop
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError, LeadError
+from workflows.model import Rep
 from workflows.notify import Notifier
 from workflows.reassign import Outcome, Owned, Reassignment
 from workflows.router import Router

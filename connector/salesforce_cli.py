@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from adapters.salesforce_api import list_users
-from adapters.salesforce_auth import SalesforceConnection
+from adapters.salesforce.api import list_users
+from adapters.salesforce.auth import SalesforceConnection
 from workflows.errors import CrmError
 
 

@@ -19,7 +19,7 @@ import yaml
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from adapters.salesforce import is_id, keep_reason, lead_from_fields
+from adapters.salesforce.lead import is_id, keep_reason, lead_from_fields
 from connector.json_body import parse_json_body
 from connector.salesforce_shared import salesforce_writer, secret_matches
 from connector.shared import leadrelay

@@ -7,8 +7,8 @@ import os
 
 from flask import current_app
 
-from adapters.salesforce_api import owner_writer
-from adapters.salesforce_auth import SalesforceConnection
+from adapters.salesforce.api import owner_writer
+from adapters.salesforce.auth import SalesforceConnection
 from connector.shared import leadrelay
 from workflows.delivery import OwnerWriter
 

@@ -14,8 +14,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from adapters.hubspot import ACCESS_TOKEN_ENV
-from adapters.salesforce_auth import SalesforceConnection, auth_mode
+from adapters.hubspot.contact import ACCESS_TOKEN_ENV
+from adapters.salesforce.auth import SalesforceConnection, auth_mode
 from connector.log_redaction import redacting_logger
 
 log = logging.getLogger("leadrelay.serve")

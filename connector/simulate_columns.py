@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from adapters.export_headers import header_key, lead_field
-from adapters.hubspot import referenced_fields
+from adapters.hubspot.contact import referenced_fields
 from workflows.config import Config, Target
 from workflows.simulate import Column
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from adapters.hubspot import ACCESS_TOKEN_ENV
-from adapters.hubspot_client import HubSpotApi, api_base, budget_limiter
-from adapters.hubspot_read import HubSpotReader
-from adapters.salesforce_auth import SalesforceConnection, auth_mode
-from adapters.salesforce_read import SalesforceReader
+from adapters.hubspot.client import HubSpotApi, api_base, budget_limiter
+from adapters.hubspot.contact import ACCESS_TOKEN_ENV
+from adapters.hubspot.read import HubSpotReader
+from adapters.salesforce.auth import SalesforceConnection, auth_mode
+from adapters.salesforce.read import SalesforceReader
 from connector.cli_time import TIME_HELP
 from workflows.config import Config
 from workflows.notify import Notifier

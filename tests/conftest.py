@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapters.model import Lead
 from workflows.config import Config, build_config
+from workflows.model import Lead
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore
 

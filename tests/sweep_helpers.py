@@ -9,9 +9,9 @@ from typing import Any
 
 from conftest import config_data, rep
 
-from adapters.model import Decision, Lead
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError
+from workflows.model import Decision, Lead
 from workflows.sweep import LeadState
 
 OWNER_IDS = {"alice": "101", "bob": "102", "chen": "103", "dana": "104", "maria": "900"}

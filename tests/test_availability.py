@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapters.model import Rep
 from workflows.availability import (
     SKIP_CODES,
     Requirement,
@@ -18,6 +17,7 @@ from workflows.availability import (
     local_now,
     unavailability,
 )
+from workflows.model import Rep
 from workflows.working_hours import parse_date_ranges, parse_hours
 
 BUSINESS_HOURS = "Mon-Fri 09:00-17:30"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from adapters.model import Lead
 from workflows.conditions import compile_condition, index_terms, normalize_key
 from workflows.errors import ConfigError
+from workflows.model import Lead
 
 
 def check(spec: Any, **lead: Any) -> bool:

@@ -21,11 +21,11 @@ from fakes.hubspot_requests import (
 )
 from fakes.salesforce_api import QUEUE_ID, salesforce_config_data
 
-from adapters.model import Lead
-from adapters.salesforce import lead_from_fields
+from adapters.salesforce.lead import lead_from_fields
 from connector.app import create_app
 from connector.cli import main
 from workflows.errors import LeadError
+from workflows.model import Lead
 
 fake_salesforce = salesforce_api.fake_salesforce  # the fixture, requested by name below
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from adapters.model import Lead
 from workflows.conditions import Condition, compile_condition
 from workflows.flow import CompiledFlow, FlowMatch
+from workflows.model import Lead
 
 
 @dataclass(frozen=True)

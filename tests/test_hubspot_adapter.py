@@ -8,8 +8,8 @@ import pytest
 from conftest import rep
 from fakes.hubspot_requests import action_body
 
-from adapters.hubspot import ContactNeeds, contact_properties, lead_from_contact
-from adapters.hubspot_payload import parse_action_request
+from adapters.hubspot.contact import ContactNeeds, contact_properties, lead_from_contact
+from adapters.hubspot.payload import parse_action_request
 from workflows.errors import LeadError
 
 

@@ -13,10 +13,10 @@ from fakes.hubspot_api import TOKEN, fake_hubspot  # noqa: F401 (fixture)
 from hubspot import HubSpot
 from hubspot.crm.contacts import PublicObjectSearchRequest
 
-from adapters.hubspot_client import HubSpotApi
-from adapters.hubspot_limits import RateLimiter, RetryPolicy, _message
-from adapters.model import Decision
+from adapters.hubspot.client import HubSpotApi
+from adapters.hubspot.limits import RateLimiter, RetryPolicy, _message
 from workflows.errors import CrmError
+from workflows.model import Decision
 
 
 def api_for(fake, **policy):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fakes.hubspot_api import TOKEN, fake_hubspot  # noqa: F401 (fixture)
 
-from adapters.hubspot_client import HubSpotApi
-from adapters.hubspot_limits import RateLimiter, RetryPolicy, read_pause
-from adapters.hubspot_pause import MAX_PAUSE
+from adapters.hubspot.client import HubSpotApi
+from adapters.hubspot.limits import RateLimiter, RetryPolicy, read_pause
+from adapters.hubspot.pause import MAX_PAUSE
 from workflows.errors import CrmError
 
 START = 1000.0  # a monotonic clock time every process of a test agrees on

@@ -19,8 +19,8 @@ from fakes.hubspot_requests import (
 )
 from fakes.salesforce_api import QUEUE_ID, REP_USERS, salesforce_config_data
 
+from adapters.salesforce.outbound_message import ACK
 from connector.app import create_app
-from connector.outbound_message import ACK
 
 fake_salesforce = salesforce_api.fake_salesforce  # the fixture, requested by name below
 

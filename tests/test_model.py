@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.model import Lead
 from workflows.errors import LeadError
+from workflows.model import Lead
 
 
 def test_domain_is_derived_from_email():

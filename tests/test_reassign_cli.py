@@ -11,8 +11,8 @@ from conftest import config_data, rep
 from fakes import hubspot_api, salesforce_api
 from fakes.salesforce_api import REP_USERS
 
-from adapters.hubspot_limits import RetryPolicy
-from adapters.salesforce_search import query_fields
+from adapters.hubspot.limits import RetryPolicy
+from adapters.salesforce.search import query_fields
 from connector import reassign_cli
 from connector.cli import main
 from workflows.store import open_store

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from conftest import TUESDAY_10AM, at, lead, owners, rep
 
-from adapters.model import Lead
+from workflows.model import Lead
 
 ENTERPRISE_FLOW = [
     {

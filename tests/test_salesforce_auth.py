@@ -15,10 +15,10 @@ from fakes.salesforce_api import (
     REP_USERS,
 )
 
-from adapters.model import Decision, Lead
-from adapters.salesforce_api import owner_writer
-from adapters.salesforce_auth import SalesforceConnection, auth_mode, connect
+from adapters.salesforce.api import owner_writer
+from adapters.salesforce.auth import SalesforceConnection, auth_mode, connect
 from workflows.errors import CrmError
+from workflows.model import Decision, Lead
 
 fake_salesforce = salesforce_api.fake_salesforce  # the fixture, requested by name below
 

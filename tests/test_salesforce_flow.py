@@ -14,7 +14,7 @@ from fakes.salesforce_api import (
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
-from adapters.salesforce import LEAD_FIELDS
+from adapters.salesforce.lead import LEAD_FIELDS
 from connector.app import create_app
 
 fake_salesforce = salesforce_api.fake_salesforce  # the fixture, requested by name below

@@ -17,9 +17,9 @@ from fakes.salesforce_api import (
     salesforce_config_data,
 )
 
-from adapters.salesforce_auth import SalesforceConnection
+from adapters.salesforce.auth import SalesforceConnection
+from adapters.salesforce.outbound_message import ACK
 from connector.app import create_app
-from connector.outbound_message import ACK
 from connector.salesforce_shared import EXTENSION
 
 fake_salesforce = salesforce_api.fake_salesforce  # the fixture, requested by name below

@@ -13,10 +13,10 @@ from fakes.salesforce_api import (
     REP_USERS,
 )
 
-from adapters.model import Decision, Lead
-from adapters.salesforce_api import list_users, owner_writer, write_owners
-from adapters.salesforce_auth import SalesforceConnection, connect
+from adapters.salesforce.api import list_users, owner_writer, write_owners
+from adapters.salesforce.auth import SalesforceConnection, connect
 from workflows.errors import CrmError
+from workflows.model import Decision, Lead
 
 fake_salesforce = salesforce_api.fake_salesforce  # the fixture, requested by name below
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from conftest import at
 
-from adapters.model import Rep
+from workflows.model import Rep
 from workflows.sla_clock import deadline, elapsed, to_key
 from workflows.working_hours import DateRange, parse_hours
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import TUESDAY_10AM, lead
 
-from adapters.hubspot_client import budget_limiter
+from adapters.hubspot.client import budget_limiter
 from workflows.router import Router
 from workflows.sqlite_checkpoint import WalCheckpointer
 from workflows.sqlite_store import SqliteStore

@@ -8,8 +8,8 @@ import pytest
 from conftest import TUESDAY_10AM
 from sweep_helpers import OWNER_IDS, MemoryCrm, sla_config_data
 
-from adapters.model import Lead
 from workflows.errors import CrmError
+from workflows.model import Lead
 from workflows.router import Router
 from workflows.sweep import LeadState, sweep
 

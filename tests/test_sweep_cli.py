@@ -13,9 +13,9 @@ from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
 from fakes.salesforce_api import REP_USERS, fake_salesforce  # noqa: F401 (fixture)
 from sweep_helpers import OWNER_IDS
 
-from adapters.model import Lead
 from connector.cli import main
 from workflows.config import load_config
+from workflows.model import Lead
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore
 from workflows.sweep_lock import lock_path, sweep_lock

@@ -7,7 +7,7 @@ from datetime import timedelta
 from conftest import TUESDAY_10AM
 from sweep_helpers import sla_config_data
 
-from adapters.model import Lead
+from workflows.model import Lead
 from workflows.sla_clock import to_key
 
 

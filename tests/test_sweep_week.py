@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from conftest import at
 from sweep_helpers import OWNER_IDS, MemoryCrm, sla_config_data
 
-from adapters.model import Lead
+from workflows.model import Lead
 from workflows.router import Router
 from workflows.sla_clock import deadline
 from workflows.sweep import sweep

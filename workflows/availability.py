@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from adapters.model import Rep
+from workflows.model import Rep
 from workflows.working_hours import DAY_NAMES
 
 # The order unavailability() checks them in.

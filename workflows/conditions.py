@@ -26,8 +26,8 @@ from collections.abc import Callable, Hashable, Mapping
 from operator import attrgetter
 from typing import Any
 
-from adapters.model import LEAD_FIELDS, Lead
 from workflows.errors import ConfigError
+from workflows.model import LEAD_FIELDS, Lead
 
 Condition = Callable[[Lead], bool]
 Getter = Callable[[Lead], Any]

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from adapters.model import Rep
 from workflows.availability import Requirement
 from workflows.conditions import Condition, compile_condition
 from workflows.config_schema import (
@@ -36,6 +35,7 @@ from workflows.config_schema import (
 )
 from workflows.errors import ConfigError, ConfigErrors
 from workflows.flow import CompiledFlow
+from workflows.model import Rep
 from workflows.strategies import ABSENCE_MODES, STRATEGIES
 from workflows.webhook_url import url_problem
 from workflows.working_hours import parse_date_ranges, parse_hours

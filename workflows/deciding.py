@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from adapters.model import Decision, Lead, Rep
 from workflows.availability import Requirement, Skip, local_day, unavailability
 from workflows.config import Config, Target
+from workflows.model import Decision, Lead, Rep
 from workflows.store import StoreTransaction
 from workflows.strategies import PoolContext, take_turn
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from adapters.model import Decision, Lead
 from workflows.errors import CrmError
+from workflows.model import Decision, Lead
 from workflows.router import Router, RouteRequest, RoutingResult
 
 log = logging.getLogger("leadrelay.delivery")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Protocol
 
-from adapters.model import Lead
 from workflows.conditions import Condition, index_terms, normalize_key
+from workflows.model import Lead
 
 _EAGER_LIMIT = 64  # candidate counts up to which sorting beats a lazy merge
 

@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from adapters.model import Decision, Lead
 from workflows.delivery import Delivery, Inbound, OwnerWriter, deliver
 from workflows.errors import LeadRelayError
+from workflows.model import Decision, Lead
 from workflows.router import Router
 from workflows.store import StoreTransaction
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.model import AssignmentRecord, Decision, Lead
 from workflows.config import Config, Target
 from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
+from workflows.model import AssignmentRecord, Decision, Lead
 from workflows.sla_clock import sla_terms
 from workflows.store import Store, StoreTransaction
 

@@ -11,9 +11,9 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from adapters.model import LEAD_FIELDS, Lead, parse_datetime
 from workflows.config import Config
 from workflows.errors import LeadError
+from workflows.model import LEAD_FIELDS, Lead, parse_datetime
 from workflows.router import Router, RoutingResult
 from workflows.sqlite_store import SqliteStore
 from workflows.store import open_store

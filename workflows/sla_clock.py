@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.model import Decision, Rep
 from workflows.config import Config
+from workflows.model import Decision, Rep
 
 _DAY = 24 * 60
 _HORIZON_DAYS = 400  # a rep with no working time in a year gets the wall clock instead

@@ -49,8 +49,8 @@ from typing import Any
 import orjson
 from sqlitedict import SqliteDict
 
-from adapters.model import AssignmentRecord
 from workflows.errors import StoreError
+from workflows.model import AssignmentRecord
 from workflows.private_files import create_private, make_private_dirs, open_private
 from workflows.sla_clock import to_key
 from workflows.sqlite_checkpoint import SAFETY_PAGES, WalCheckpointer

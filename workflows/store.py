@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from adapters.model import AssignmentRecord
 from workflows.errors import ConfigError
+from workflows.model import AssignmentRecord
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.model import Decision
 from workflows.config import Config
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
+from workflows.model import Decision
 from workflows.router import ESCALATE, Router, RouteRequest
 from workflows.sla_clock import elapsed
 from workflows.store import DueAssignment

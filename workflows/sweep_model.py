@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from adapters.model import Lead
 from workflows.delivery import OwnerWriter
+from workflows.model import Lead
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from adapters.hubspot import OWNER_PROPERTY
-from adapters.hubspot_client import HubSpotApi
-from adapters.hubspot_limits import call
+from adapters.hubspot.client import HubSpotApi
+from adapters.hubspot.contact import OWNER_PROPERTY
+from adapters.hubspot.limits import call
 from workflows.config import Config
 
 SEARCH_PAGE_LIMIT = 200  # HubSpot's maximum page size for search

@@ -13,9 +13,9 @@ from typing import Any
 
 from simple_salesforce.format import format_soql
 
-from adapters.salesforce import LEAD_FIELDS
-from adapters.salesforce_auth import SalesforceConnection
-from adapters.salesforce_errors import CALL_ERRORS, crm_error
+from adapters.salesforce.auth import SalesforceConnection
+from adapters.salesforce.errors import CALL_ERRORS, crm_error
+from adapters.salesforce.lead import LEAD_FIELDS
 from workflows.config import Config
 
 _FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")

@@ -33,7 +33,7 @@ from hubspot.crm.companies import ApiException as CompaniesApiError
 from hubspot.crm.contacts import ApiException as ContactsApiError
 from hubspot.crm.owners import ApiException as OwnersApiError
 
-from adapters.hubspot_pause import (
+from adapters.hubspot.pause import (
     DAILY_PAUSE,
     MAX_PAUSE,
     Pause,

@@ -2,7 +2,7 @@
 
 Everything here is pure: ``lead_from_fields`` reads the field names Salesforce uses in both an
 Outbound Message and a Flow's JSON. The calls that touch Salesforce live in
-``adapters.salesforce_api``; signing in lives in ``adapters.salesforce_auth``.
+``adapters.salesforce.api``; signing in lives in ``adapters.salesforce.auth``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from adapters.model import Lead
-from adapters.salesforce_auth import ENV_MODES, auth_mode, missing_credentials
+from adapters.salesforce.auth import ENV_MODES, auth_mode, missing_credentials
 from workflows.config import Config
 from workflows.errors import LeadError
+from workflows.model import Lead
 
 # Salesforce Lead field -> leadrelay Lead field. Every other field is kept in ``raw`` under its
 # Salesforce name, so rules can read it as ``raw.Rating`` or ``raw.Language__c``.

@@ -19,13 +19,13 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.contacts.rest import RESTResponse
 
-from adapters.hubspot import OWNER_PROPERTY, contact_properties, lead_from_contact
-from adapters.hubspot_client import BATCH_LIMIT, HubSpotApi
-from adapters.hubspot_limits import call
-from adapters.model import parse_datetime
+from adapters.hubspot.client import BATCH_LIMIT, HubSpotApi
+from adapters.hubspot.contact import OWNER_PROPERTY, contact_properties, lead_from_contact
+from adapters.hubspot.limits import call
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import LeadError
+from workflows.model import parse_datetime
 from workflows.sweep_model import LeadState
 
 STATUS_PROPERTY = "hs_lead_status"

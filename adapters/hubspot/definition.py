@@ -13,9 +13,9 @@ from typing import Any
 import hubspot
 from urllib3.util import Retry
 
-from adapters.hubspot import contact_properties
-from adapters.hubspot_limits import RateLimiter, RetryPolicy, call
-from adapters.hubspot_payload import ENTRY_FIELD, OUTCOMES, OVERWRITE_FIELD, WHOLE_FLOW
+from adapters.hubspot.contact import contact_properties
+from adapters.hubspot.limits import RateLimiter, RetryPolicy, call
+from adapters.hubspot.payload import ENTRY_FIELD, OUTCOMES, OVERWRITE_FIELD, WHOLE_FLOW
 from workflows.config import Config
 
 ACTION_NAME = "Rotate to owner via leadrelay"

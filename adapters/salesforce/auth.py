@@ -29,7 +29,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
-from adapters.salesforce_errors import crm_error
+from adapters.salesforce.errors import crm_error
 from workflows.errors import CrmError
 
 log = logging.getLogger("leadrelay.salesforce")

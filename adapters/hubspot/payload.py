@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.model import Decision
 from workflows.config import Config
 from workflows.errors import CrmError, LeadError
+from workflows.model import Decision
 
 # Input fields of the action definition.
 ENTRY_FIELD = "routing_entry"

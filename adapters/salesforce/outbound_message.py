@@ -14,9 +14,9 @@ from xml.sax.saxutils import escape
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from adapters.model import Lead
-from adapters.salesforce import is_id, lead_from_fields
+from adapters.salesforce.lead import is_id, lead_from_fields
 from workflows.errors import LeadError
+from workflows.model import Lead
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"

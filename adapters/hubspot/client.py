@@ -24,12 +24,12 @@ from hubspot.crm.contacts import (
 )
 from urllib3.util import Retry
 
-from adapters.hubspot import API_BASE_ENV, COMPANY_PROPERTY, OWNER_PROPERTY
-from adapters.hubspot_limits import RateLimiter, RetryPolicy, call, read_pause
-from adapters.model import Decision, Lead
+from adapters.hubspot.contact import API_BASE_ENV, COMPANY_PROPERTY, OWNER_PROPERTY
+from adapters.hubspot.limits import RateLimiter, RetryPolicy, call, read_pause
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError
+from workflows.model import Decision, Lead
 from workflows.store import store_file
 
 BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs

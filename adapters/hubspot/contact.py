@@ -1,7 +1,7 @@
 """HubSpot contacts in the common model: which properties to ask for, and how to read them.
 
 Pure translation: nothing here talks to HubSpot except ``check_warnings``, which asks the API
-(through ``adapters.hubspot_client``) only when credentials are present. The property set is
+(through ``adapters.hubspot.client``) only when credentials are present. The property set is
 derived from app.yaml's rules so the action definition, the contact read and the ``Lead`` all
 agree on what routing needs.
 """
@@ -13,9 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.model import Lead
 from workflows.config import Config, Target
 from workflows.errors import CrmError
+from workflows.model import Lead
 
 # Environment variables (secrets never live in app.yaml).
 CLIENT_SECRET_ENV = "HUBSPOT_CLIENT_SECRET"
@@ -180,7 +180,7 @@ def check_warnings(config: Config) -> list[str]:
     """Problems ``leadrelay check`` reports: missing credentials, owners HubSpot does not know."""
     if not uses_hubspot(config):
         return []
-    from adapters.hubspot_client import HubSpotApi, api_base, pause_warnings
+    from adapters.hubspot.client import HubSpotApi, api_base, pause_warnings
 
     warnings = [*missing_credentials(config), *pause_warnings(config)]
     token = os.environ.get(ACCESS_TOKEN_ENV)

@@ -15,10 +15,10 @@ from typing import Any
 from simple_salesforce import Salesforce
 from simple_salesforce.format import format_soql
 
-from adapters.salesforce import LEAD_FIELDS, lead_from_fields
-from adapters.salesforce_api import owner_writer
-from adapters.salesforce_auth import SalesforceConnection
-from adapters.salesforce_errors import CALL_ERRORS, crm_error
+from adapters.salesforce.api import owner_writer
+from adapters.salesforce.auth import SalesforceConnection
+from adapters.salesforce.errors import CALL_ERRORS, crm_error
+from adapters.salesforce.lead import LEAD_FIELDS, lead_from_fields
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import LeadError

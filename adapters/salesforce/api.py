@@ -1,6 +1,6 @@
 """The calls leadrelay makes to Salesforce: write owners back onto Leads, list users.
 
-Each takes a signed-in ``simple_salesforce.Salesforce`` (see ``adapters.salesforce_auth``)
+Each takes a signed-in ``simple_salesforce.Salesforce`` (see ``adapters.salesforce.auth``)
 and turns every failure into leadrelay's ``CrmError``, so callers handle one exception type.
 """
 
@@ -12,12 +12,12 @@ from typing import Any
 
 from simple_salesforce import Salesforce
 
-from adapters.model import Decision, Lead
-from adapters.salesforce import is_id, is_user_id
-from adapters.salesforce_auth import SalesforceConnection
-from adapters.salesforce_errors import CALL_ERRORS, RETRYABLE_CODES, crm_error
+from adapters.salesforce.auth import SalesforceConnection
+from adapters.salesforce.errors import CALL_ERRORS, RETRYABLE_CODES, crm_error
+from adapters.salesforce.lead import is_id, is_user_id
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError
+from workflows.model import Decision, Lead
 
 COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
 
