@@ -12,7 +12,8 @@ from connector import hubspot_action, salesforce_flow, salesforce_outbound
 from connector.shared import LeadRelay
 from workflows.config import Config, default_config_path, load_config
 from workflows.errors import LeadError, LeadRelayError, SignatureError
-from workflows.store import Store, open_store
+from workflows.store import Store
+from workflows.store_registry import open_store
 
 
 def create_app(

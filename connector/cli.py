@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from adapters.hubspot import contact as hubspot_adapter
-from adapters.salesforce import lead as salesforce_adapter
+from adapters.hubspot import check as hubspot_check
+from adapters.salesforce import check as salesforce_check
 from connector.cli_time import TIME_HELP, TimeError, parse_cli_time
 from connector.hubspot_cli import hubspot
 from connector.json_body import parse_json_body
@@ -28,8 +28,9 @@ from workflows.model import Lead
 from workflows.notify import environment_errors, environment_warnings
 from workflows.router import Router
 from workflows.simulate import Distribution, count_rows, csv_headers, read_leads, simulate
-from workflows.store import LogQuery, open_store
+from workflows.store import LogQuery
 from workflows.store_check import store_problem
+from workflows.store_registry import open_store
 
 
 def _fail(message: str) -> NoReturn:
@@ -98,8 +99,8 @@ def check(state: _State) -> None:
     click.echo(f"fallback: {', '.join(t.describe() for t in config.fallback.chain())}")
     click.echo(f"store: {config.store_url}")
     for warning in [
-        *hubspot_adapter.check_warnings(config),
-        *salesforce_adapter.check_warnings(config),
+        *hubspot_check.check_warnings(config),
+        *salesforce_check.check_warnings(config),
         *config_warnings(config),
         *environment_warnings(config),
     ]:

@@ -14,13 +14,9 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import Forbidden, Unauthorized
 
+from adapters.hubspot.check import missing_credentials, uses_hubspot
 from adapters.hubspot.client import HubSpotApi
-from adapters.hubspot.contact import (
-    ACCESS_TOKEN_ENV,
-    CLIENT_SECRET_ENV,
-    missing_credentials,
-    uses_hubspot,
-)
+from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV
 from adapters.hubspot.payload import parse_action_request
 from connector.hubspot_execute import contact_needs, execute, hubspot_api
 from connector.hubspot_signature import PortalRefused, check_portal, verify_request

@@ -41,7 +41,8 @@ from workflows.model import Rep
 from workflows.notify import Notifier
 from workflows.reassign import Outcome, Owned, Reassignment
 from workflows.router import Router
-from workflows.store import Store, open_store
+from workflows.store import Store
+from workflows.store_registry import open_store
 
 # A command line can wait longer than a CRM's request: retry harder, still within search's
 # few requests a second (the limiter is shared by the searches and the writes).

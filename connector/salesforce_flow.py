@@ -19,7 +19,8 @@ import yaml
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from adapters.salesforce.lead import is_id, keep_reason, lead_from_fields
+from adapters.salesforce.ids import is_id
+from adapters.salesforce.lead import keep_reason, lead_from_fields
 from connector.json_body import parse_json_body
 from connector.salesforce_shared import salesforce_writer, secret_matches
 from connector.shared import leadrelay

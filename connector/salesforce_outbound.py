@@ -19,7 +19,8 @@ from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from adapters.salesforce.lead import id_in, keep_reason
+from adapters.salesforce.ids import id_in
+from adapters.salesforce.lead import keep_reason
 from adapters.salesforce.outbound_message import ACK, parse_outbound_message, soap_fault
 from connector.salesforce_shared import salesforce_writer, secret_matches
 from connector.shared import leadrelay

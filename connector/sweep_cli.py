@@ -21,7 +21,7 @@ from connector.cli_time import TIME_HELP
 from workflows.config import Config
 from workflows.notify import Notifier
 from workflows.router import Router
-from workflows.store import open_store
+from workflows.store_registry import open_store
 from workflows.sweep import LeadReader, SweepAction, SweepSummary
 from workflows.sweep import sweep as run_sweep
 from workflows.sweep_lock import lock_path, sweep_lock

@@ -16,7 +16,7 @@ from conftest import REPO, TUESDAY_10AM, at, config_data, lead
 from connector.cli import main
 from workflows.config import load_config
 from workflows.router import Router
-from workflows.store import open_store
+from workflows.store_registry import open_store
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from adapters.hubspot.limits import RetryPolicy
 from adapters.salesforce.search import query_fields
 from connector import reassign_cli
 from connector.cli import main
-from workflows.store import open_store
+from workflows.store_registry import open_store
 
 fake_hubspot = hubspot_api.fake_hubspot
 fake_salesforce = salesforce_api.fake_salesforce

@@ -8,13 +8,9 @@ import pytest
 from conftest import FIXTURES, config_data, rep
 from fakes.salesforce_api import ORG_ID, QUEUE_ID, salesforce_config_data
 
-from adapters.salesforce.lead import (
-    check_warnings,
-    id_in,
-    is_user_id,
-    keep_reason,
-    lead_from_fields,
-)
+from adapters.salesforce.check import check_warnings
+from adapters.salesforce.ids import id_in, is_user_id
+from adapters.salesforce.lead import keep_reason, lead_from_fields
 from adapters.salesforce.outbound_message import parse_outbound_message
 from workflows.errors import LeadError
 

@@ -33,6 +33,7 @@ from workflows.config_schema import (
     TargetSpec,
     error_path,
 )
+from workflows.crm_ids import id_key
 from workflows.errors import ConfigError, ConfigErrors
 from workflows.flow import CompiledFlow
 from workflows.model import Rep
@@ -192,7 +193,7 @@ class Config:
         if not crm_id:
             return None
         crm = crm if crm in ("hubspot", "salesforce") else "none"
-        return self._owner_index.get((crm, _comparable_id(crm, crm_id)))
+        return self._owner_index.get((crm, id_key(crm, crm_id)))
 
     @cached_property
     def _owner_index(self) -> dict[tuple[str, str], Rep]:
@@ -201,13 +202,8 @@ class Config:
             for crm in ("hubspot", "salesforce", "none"):
                 own = rep.crm_id(crm)
                 if own:
-                    index.setdefault((crm, _comparable_id(crm, own)), rep)
+                    index.setdefault((crm, id_key(crm, own)), rep)
         return index
-
-
-def _comparable_id(crm: str, crm_id: str) -> str:
-    # 15- and 18-character Salesforce ids name the same record; the 15 are case-sensitive.
-    return crm_id[:15] if crm == "salesforce" else crm_id
 
 
 _DEFAULT_SLA = SlaSettings(
@@ -342,7 +338,7 @@ class _Builder:
         for crm, own in (("hubspot", spec.hubspot_owner_id), ("salesforce", sf_id)):
             if not own:
                 continue
-            key = (crm, own[:15] if crm == "salesforce" else own)
+            key = (crm, id_key(crm, own))
             if key in self._crm_ids:
                 other = self._crm_ids[key]
                 self._fail(f"{path}.{crm}_{'owner' if crm == 'hubspot' else 'user'}_id",

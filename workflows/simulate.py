@@ -16,7 +16,7 @@ from workflows.errors import LeadError
 from workflows.model import LEAD_FIELDS, Lead, parse_datetime
 from workflows.router import Router, RoutingResult
 from workflows.sqlite_store import SqliteStore
-from workflows.store import open_store
+from workflows.store_registry import open_store
 
 
 @dataclass

@@ -49,12 +49,12 @@ from typing import Any
 import orjson
 from sqlitedict import SqliteDict
 
-from workflows.errors import StoreError
+from workflows.errors import ConfigError, StoreError
 from workflows.model import AssignmentRecord
 from workflows.private_files import create_private, make_private_dirs, open_private
 from workflows.sla_clock import to_key
 from workflows.sqlite_checkpoint import SAFETY_PAGES, WalCheckpointer
-from workflows.store import ALL, DueAssignment, LogQuery
+from workflows.store import ALL, DueAssignment, LogQuery, store_file
 
 log = logging.getLogger("leadrelay.store")
 TABLE = "leadrelay"
@@ -114,6 +114,15 @@ def _writeback(status: str, detail: str, attempts: int) -> dict[str, Any]:
 
 class SqliteStore:
     """The default store: a SQLite file through sqlitedict, WAL-journaled."""
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        """``sqlite:///relative/path``, ``sqlite:////absolute/path``, ``?synchronous=full``."""
+        if not url.startswith("sqlite:///"):
+            raise ConfigError("store", f"expected sqlite:///path, got {url!r}")
+        query = url.partition("?")[2]
+        options = dict(part.partition("=")[::2] for part in query.split("&") if part)
+        return cls(store_file(url), synchronous=options.get("synchronous", "normal"))
 
     def __init__(self, path: Path, synchronous: str = "normal") -> None:
         if synchronous.lower() not in ("normal", "full"):

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from workflows.errors import ConfigError
 from workflows.model import AssignmentRecord
 
 
@@ -141,14 +140,3 @@ def store_file(url: str) -> Path:
     """The database file of a ``sqlite:///path?options`` store URL; the store's other files
     (locks, the HubSpot budget) sit beside it."""
     return Path(url.removeprefix("sqlite:///").partition("?")[0])
-
-
-def open_store(url: str) -> Store:
-    """Open the store named by app.yaml's ``store:`` URL."""
-    if url.startswith("sqlite:///"):
-        from workflows.sqlite_store import SqliteStore
-
-        query = url.partition("?")[2]
-        options = dict(part.partition("=")[::2] for part in query.split("&") if part)
-        return SqliteStore(store_file(url), synchronous=options.get("synchronous", "normal"))
-    raise ConfigError("store", f"unsupported store URL {url!r} (expected sqlite:///path)")

@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from workflows.errors import LeadRelayError
-from workflows.store import open_store, store_file
+from workflows.store import store_file
+from workflows.store_registry import open_store
 
 
 def store_problem(url: str) -> str | None:

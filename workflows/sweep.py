@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from workflows.config import Config
+from workflows.crm_ids import same_id
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
 from workflows.model import Decision
@@ -194,7 +195,7 @@ class _Run:
         if state.status_contacted:
             return self._settled("contacted", f"status moved to {state.status!r}")
         expected = item.record.decision.owner_crm_id
-        if not _same_owner(item.record.crm, state.owner, expected):
+        if not same_id(item.record.crm, state.owner, expected):
             return self._settled(
                 "manual_override", f"owner changed to {state.owner or 'nobody'} by someone else"
             )
@@ -338,14 +339,6 @@ def _entry(rule_path: str) -> str | None:
     if rule_path == "fallback" or not rule_path:
         return None
     return f"rule:{rule_path.split('/', 1)[0]}"
-
-
-def _same_owner(crm: str, current: str | None, expected: str | None) -> bool:
-    if not current or not expected:
-        return current == expected or not current and not expected
-    if crm == "salesforce":  # 15- and 18-character ids name the same user
-        return current[:15] == expected[:15]
-    return current == expected
 
 
 def _action(

@@ -8,13 +8,11 @@ agree on what routing needs.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from workflows.config import Config, Target
-from workflows.errors import CrmError
 from workflows.model import Lead
 
 # Environment variables (secrets never live in app.yaml).
@@ -149,62 +147,3 @@ def lead_from_contact(
     lead = Lead.from_dict(data)
     lead.account_owner_missing = None if account_owner else account_owner_missing
     return lead
-
-
-def uses_hubspot(config: Config, environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether this deployment routes HubSpot contacts at all (so warnings are worth showing)."""
-    return (
-        any(rep.hubspot_owner_id for rep in config.reps.values())
-        or bool(config.hubspot.portal_ids)
-        or any(environ.get(name) for name in (CLIENT_SECRET_ENV, ACCESS_TOKEN_ENV))
-    )
-
-
-def missing_credentials(config: Config, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """Environment variables the action endpoint needs but cannot find, each with why."""
-    missing = []
-    if not environ.get(CLIENT_SECRET_ENV):
-        missing.append(
-            f"{CLIENT_SECRET_ENV} is not set: /hubspot/action cannot verify HubSpot's "
-            "signatures and answers 503 until it is"
-        )
-    if config.hubspot.write_owner == "api" and not environ.get(ACCESS_TOKEN_ENV):
-        missing.append(
-            f"{ACCESS_TOKEN_ENV} is not set: with hubspot.write_owner: api, /hubspot/action "
-            "answers 503 until it is"
-        )
-    return missing
-
-
-def check_warnings(config: Config) -> list[str]:
-    """Problems ``leadrelay check`` reports: missing credentials, owners HubSpot does not know."""
-    if not uses_hubspot(config):
-        return []
-    from adapters.hubspot.client import HubSpotApi, api_base, pause_warnings
-
-    warnings = [*missing_credentials(config), *pause_warnings(config)]
-    token = os.environ.get(ACCESS_TOKEN_ENV)
-    if config.hubspot.write_owner == "output" and needs_account_owner(config):
-        warnings.append(
-            "hubspot.write_owner is output (no API calls), so rules on account_owner never "
-            "see a company owner for HubSpot contacts"
-        )
-    if not token:
-        if config.hubspot.write_owner == "output":
-            warnings.append(f"{ACCESS_TOKEN_ENV} is not set: reps' owner ids were not checked")
-        return warnings
-    try:
-        owners = HubSpotApi(access_token=token, host=api_base(config)).owners()
-    except CrmError as exc:
-        return [*warnings, f"could not list HubSpot owners to check reps: {exc}"]
-    by_id = {owner.id: owner for owner in owners}
-    by_user_id = {owner.user_id: owner for owner in owners if owner.user_id}
-    for rep in config.reps.values():
-        owner_id = rep.hubspot_owner_id
-        if not owner_id or owner_id in by_id:
-            continue
-        hint = ""
-        if owner_id in by_user_id:  # a common slip: the user id is not the owner id
-            hint = f" (that is the user id of owner {by_user_id[owner_id].id}; use the owner id)"
-        warnings.append(f"rep {rep.id}: HubSpot has no owner with id {owner_id}{hint}")
-    return warnings

@@ -14,7 +14,7 @@ from simple_salesforce import Salesforce
 
 from adapters.salesforce.auth import SalesforceConnection
 from adapters.salesforce.errors import CALL_ERRORS, RETRYABLE_CODES, crm_error
-from adapters.salesforce.lead import is_id, is_user_id
+from adapters.salesforce.ids import is_id, is_user_id
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError
 from workflows.model import Decision, Lead

@@ -7,14 +7,10 @@ Outbound Message and a Flow's JSON. The calls that touch Salesforce live in
 
 from __future__ import annotations
 
-import hmac
-import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from adapters.salesforce.auth import ENV_MODES, auth_mode, missing_credentials
-from workflows.config import Config
+from adapters.salesforce.ids import is_id, is_user_id
 from workflows.errors import LeadError
 from workflows.model import Lead
 
@@ -38,32 +34,6 @@ LEAD_FIELDS = {
     "CreatedDate": "created_at",
 }
 _SALESFORCE_NAME = {ours: theirs for theirs, ours in LEAD_FIELDS.items()}
-
-_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
-
-
-# -- ids ------------------------------------------------------------------------------------
-def is_id(value: str | None, prefix: str = "") -> bool:
-    """True for a 15- or 18-character Salesforce id (starting with ``prefix``, if given)."""
-    return bool(value) and bool(_ID.fullmatch(value or "")) and str(value).startswith(prefix)
-
-
-def is_user_id(value: str | None) -> bool:
-    """A User id (005...), as opposed to a queue (00G...) or nothing."""
-    return is_id(value, "005")
-
-
-def id_in(value: str, allowed: Iterable[str]) -> bool:
-    """Whether ``value`` names one of ``allowed``, 15- and 18-character forms alike.
-
-    Compared in constant time against every entry, so timing tells nothing about the list.
-    """
-    mine = value[:15].encode()
-    found = False
-    for each in allowed:
-        # The first 15 characters are the id (case-sensitive); the rest is a checksum.
-        found |= hmac.compare_digest(mine, str(each)[:15].encode())
-    return found and is_id(value)
 
 
 # -- translation ----------------------------------------------------------------------------
@@ -95,54 +65,3 @@ def keep_reason(lead: Lead, reassign_user_owned: bool) -> str | None:
     if reassign_user_owned or not is_user_id(lead.owner):
         return None
     return f"owned by user {lead.owner}; leadrelay does not reassign"
-
-
-# -- leadrelay check -------------------------------------------------------------------------
-def check_warnings(config: Config, env: Mapping[str, str] | None = None) -> list[str]:
-    """Problems `leadrelay check` reports for Salesforce (offline: nothing is called)."""
-    env = os.environ if env is None else env
-    spec = config.salesforce
-    reps_with_ids = [rep for rep in config.reps.values() if rep.salesforce_user_id]
-    if not spec.org_ids and not reps_with_ids:
-        return []  # Salesforce is not in use
-    warnings: list[str] = []
-    if not spec.org_ids:
-        warnings.append(
-            "salesforce.org_ids is empty: POST /salesforce/outbound refuses every message"
-        )
-    for org_id in spec.org_ids:
-        if not is_id(org_id, "00D"):
-            warnings.append(f"salesforce.org_ids: {org_id!r} is not an organization id (00D...)")
-    for rep in config.reps.values():
-        if rep.active and not rep.salesforce_user_id:
-            warnings.append(
-                f"rep {rep.id} has no salesforce_user_id: owners chosen for Salesforce leads"
-                " cannot be written back"
-            )
-        elif rep.salesforce_user_id and not is_user_id(rep.salesforce_user_id):
-            warnings.append(f"rep {rep.id}: salesforce_user_id should start with 005 (a user)")
-    mode = auth_mode(env)
-    if mode is None:
-        warnings.append(
-            "no Salesforce credentials: set "
-            + "; or ".join(" + ".join(m.required) for m in ENV_MODES[:3])
-            + f" (missing: {', '.join(missing_credentials(env))})"
-        )
-    elif mode.legacy:
-        warnings.append(
-            "signing in to Salesforce with username + password + security token: Salesforce is"
-            " retiring this; use the JWT bearer or client-credentials flow"
-        )
-    key_file = env.get("SALESFORCE_PRIVATE_KEY_FILE")
-    if mode is not None and mode.name == "JWT bearer" and key_file and not os.path.isfile(key_file):
-        warnings.append(f"SALESFORCE_PRIVATE_KEY_FILE {key_file} is not a readable file")
-    if not env.get("LEADRELAY_OUTBOUND_TOKEN"):
-        warnings.append(
-            "LEADRELAY_OUTBOUND_TOKEN is not set: /salesforce/outbound is protected by the org id"
-            " alone"
-        )
-    if not env.get("LEADRELAY_FLOW_TOKEN"):
-        warnings.append(
-            "LEADRELAY_FLOW_TOKEN is not set: POST /salesforce/route refuses every call"
-        )
-    return warnings

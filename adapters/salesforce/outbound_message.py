@@ -14,7 +14,8 @@ from xml.sax.saxutils import escape
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from adapters.salesforce.lead import is_id, lead_from_fields
+from adapters.salesforce.ids import is_id
+from adapters.salesforce.lead import lead_from_fields
 from workflows.errors import LeadError
 from workflows.model import Lead
 

@@ -20,6 +20,7 @@ from adapters.salesforce.auth import SalesforceConnection
 from adapters.salesforce.errors import CALL_ERRORS, crm_error
 from adapters.salesforce.lead import LEAD_FIELDS, lead_from_fields
 from workflows.config import Config
+from workflows.crm_ids import id_key
 from workflows.delivery import OwnerWriter
 from workflows.errors import LeadError
 from workflows.sweep_model import LeadState
@@ -47,9 +48,9 @@ class SalesforceReader:
         for start in range(0, len(lead_ids), QUERY_IDS):
             chunk = list(lead_ids[start : start + QUERY_IDS])
             rows = self.connection.call(lambda sf, ids=chunk: self._query(sf, ids))
-            by_id = {str(row["Id"])[:15]: row for row in rows}
+            by_id = {id_key("salesforce", str(row["Id"])): row for row in rows}
             for lead_id in chunk:
-                row = by_id.get(lead_id[:15])
+                row = by_id.get(id_key("salesforce", lead_id))
                 states[lead_id] = self._safe_state(row) if row else LeadState(None, deleted=True)
         return states
 
