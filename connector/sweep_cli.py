@@ -73,12 +73,13 @@ Exit status:
   1  the sweep could not run: app.yaml or the store is unusable, or another sweep is running
   2  a mistake on the command line (an unknown option, a TIME it cannot read)
   3  the sweep ran, but some leads failed or were skipped (no credentials for their CRM):
-     they stay due and the next sweep tries them again
+     they stay due and the next sweep tries them again; or their CRM refused an owner for
+     good (write_failed: an inactive user, a deleted record): a person must look
 """
 # Exit statuses, for cron and monitoring (documented in --help and docs/sla.md).
 EXIT_NOT_RUN = 1  # the sweep could not run: bad app.yaml, unusable store, another sweep running
-EXIT_UNFINISHED = 3  # it ran, but some leads failed or were skipped (2 is click's usage error)
-UNFINISHED = ("failed", "skipped")  # the actions that leave a lead due
+EXIT_UNFINISHED = 3  # it ran, but some leads failed, were skipped or refused by their CRM
+UNFINISHED = ("failed", "skipped", "write_failed")  # the actions that need a person's look
 
 
 @click.command("sweep", epilog=EXIT_HELP)
@@ -119,5 +120,9 @@ def sweep(state: Any, once: bool, dry_run: bool, now_text: str | None) -> None:
     click.echo(f"{prefix}{summary.describe()} (as of {now.isoformat()})")
     unfinished = sum(summary.counts[action] for action in UNFINISHED)
     if unfinished:
-        click.echo(f"error: {unfinished} lead(s) failed or were skipped; they stay due", err=True)
+        click.echo(
+            f"error: {unfinished} lead(s) need a look: failed or skipped ones stay due, a"
+            " refused owner (write_failed) does not",
+            err=True,
+        )
         sys.exit(EXIT_UNFINISHED)

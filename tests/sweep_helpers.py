@@ -50,6 +50,7 @@ class MemoryCrm:
     write_calls: int = 0
     fail_reads_after: int | None = None  # read calls that succeed before the CRM fails
     fail_writes: bool = False
+    refused_owners: set[str] = field(default_factory=set)  # owner ids the CRM refuses for good
 
     def add(self, lead_id: str, owner: str, **state: Any) -> None:
         lead = Lead(id=lead_id, crm=self.crm, object_type="contact", owner=owner)
@@ -72,10 +73,17 @@ class MemoryCrm:
             self.write_calls += 1
             if self.fail_writes:
                 raise CrmError("HubSpot answered 503", retryable=True, status=503)
+            answers: dict[str, CrmError | None] = {}
             for lead, decision in batch:
                 assert decision.owner_crm_id
+                if decision.owner_crm_id in self.refused_owners:
+                    answers[lead.id] = CrmError(
+                        "HubSpot answered 400: owner is inactive", retryable=False, status=400
+                    )
+                    continue
                 self.written.append((lead.id, decision.owner_crm_id))
                 self.set(lead.id, owner=decision.owner_crm_id)
-            return {lead.id: None for lead, _ in batch}
+                answers[lead.id] = None
+            return answers
 
         return write

@@ -144,3 +144,48 @@ def test_two_notifications_sharing_an_id_are_both_routed_before_the_ack(
     assert fake_salesforce.owners == {LEAD_1: ALICE, LEAD_2: BOB}
     assert len(fake_salesforce.written_leads) == 2
     assert [(r.lead_id, r.new_owner) for r in store.log()] == [(LEAD_1, "alice"), (LEAD_2, "bob")]
+
+
+def test_a_request_id_shaped_like_a_scoped_key_never_answers_for_another_lead(
+    flow_client, fake_salesforce, store
+):
+    LEAD_3 = "00Q5g0000000003EAA"
+    route(flow_client, LEAD_1, "R")
+    route(flow_client, LEAD_3, f"R|salesforce:{LEAD_2}")  # crafted to look scoped
+    answer = route(flow_client, LEAD_2, "R")
+
+    assert (answer["leadId"], answer["replayed"], answer["writeStatus"]) == (
+        LEAD_2,
+        False,
+        "written",
+    )
+    assert fake_salesforce.owners[LEAD_2] == answer["ownerId"]
+    assert sorted(r.lead_id for r in store.log()) == [LEAD_1, LEAD_2, LEAD_3]
+
+
+def message_with_two_ids_for_one_lead(ids: tuple[str, ...]) -> bytes:
+    text = (FIXTURES / "salesforce" / "one_lead.xml").read_text()
+    start, end = text.index("   <Notification>"), text.index("  </notifications>")
+    notification = text[start:end]
+    body = "".join(notification.replace("04l5g0000000001AAA", each) for each in ids)
+    return (text[:start] + body + text[end:]).encode()
+
+
+def test_a_lead_under_two_notification_ids_is_not_routed_again_when_one_is_retried_alone(
+    make_config, store, fake_salesforce
+):
+    client = create_app(config=make_config(salesforce_config_data()), store=store).test_client()
+    both = message_with_two_ids_for_one_lead(("04l5g0000000001AAA", "04l5g0000000002AAA"))
+    fake_salesforce.down = True
+    assert (
+        client.post("/salesforce/outbound", data=both, content_type="text/xml").status_code == 500
+    )
+    fake_salesforce.down = False
+
+    # Salesforce may batch its retries differently: the second notification comes alone.
+    alone = message_with_two_ids_for_one_lead(("04l5g0000000002AAA",))
+    response = client.post("/salesforce/outbound", data=alone, content_type="text/xml")
+
+    assert response.get_data(as_text=True) == ACK
+    assert fake_salesforce.owners == {LEAD_1: ALICE}  # the first decision, not a new turn
+    assert len(list(store.log())) == 1

@@ -8,6 +8,7 @@ import pytest
 from conftest import TUESDAY_10AM
 from sweep_helpers import OWNER_IDS, MemoryCrm, sla_config_data
 
+from workflows.delivery import Inbound, deliver
 from workflows.errors import CrmError
 from workflows.model import Lead
 from workflows.router import Router
@@ -340,3 +341,32 @@ def test_rotations_and_escalations_are_notified_after_the_write(make_router, crm
     sweep(router, {"hubspot": crm}, LATER, notify=notify)
     sweep(router, {"hubspot": crm}, LATER + timedelta(minutes=20), notify=notify)
     assert events == [("reassigned", ["written"], 1), ("escalated", ["written"], 2)]
+
+
+def test_an_owner_the_crm_refused_for_good_is_not_waited_on_forever(router, crm):
+    lead = Lead(id="C1", crm="hubspot", object_type="contact")
+    crm.add("C1", "")
+    crm.refused_owners.add(OWNER_IDS["alice"])
+    (delivery,) = deliver(
+        router, [Inbound(lead, "cb-C1")], TUESDAY_10AM, source="hubspot", write=crm.writer()
+    )
+    assert delivery.status == "failed" and delivery.done
+
+    _, (action,) = run(router, crm)
+    assert action.action == "write_failed"
+    assert "refused the owner" in action.detail and "inactive" in action.detail
+    assert run(router, crm, now=LATER + timedelta(days=30))[0].total == 0  # settled, not waiting
+
+
+def test_a_rotation_the_crm_refuses_for_good_is_not_logged_as_a_move(router, crm):
+    assign(router, crm, "C1")  # alice
+    crm.refused_owners.add(OWNER_IDS["bob"])
+    _, (action,) = run(router, crm)
+
+    assert action.action == "write_failed" and action.new_owner is None
+    assert action.detail.startswith("hubspot refused bob as the new owner, so it stays with alice")
+    assert crm.states["C1"].owner == OWNER_IDS["alice"] and crm.written == []
+    first, rotation = router.store.log()
+    assert first.extra["sla"]["outcome"] == "write_failed"
+    assert rotation.extra["sla"]["outcome"] == "write_failed"
+    assert run(router, crm, now=LATER + timedelta(days=2))[0].total == 0

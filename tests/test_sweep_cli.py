@@ -221,7 +221,7 @@ def test_a_sweep_where_every_lead_failed_exits_3(fake_salesforce, salesforce_con
     fake_salesforce.down = True
     output = run(salesforce_config, "--once", "--now", LATER, status=3)
     assert "2 due assignments: 2 failed" in output
-    assert "error: 2 lead(s) failed or were skipped; they stay due" in output
+    assert "error: 2 lead(s) need a look: failed or skipped ones stay due" in output
     dry = run(salesforce_config, "--once", "--dry-run", "--now", LATER, status=3)
     assert "2 failed" in dry
 

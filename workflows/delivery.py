@@ -71,10 +71,15 @@ def deliver(
     ``write=None`` means the CRM sets the owner itself from our answer (nothing to write).
     ``notify`` gets the deliveries once the write-back is done (it must not block).
     """
-    # The same lead twice in one delivery (two notifications, one record) is decided once.
+    # The same lead twice in one delivery (two notifications, one record) is decided once, and
+    # the decision is kept under every key, so a CRM retrying either one alone replays it.
     unique: dict[str, Inbound] = {}
+    aliases: dict[str, list[str]] = {}
     for item in inbound:
-        unique.setdefault(item.lead.id, item)
+        first = unique.setdefault(item.lead.id, item)
+        others = aliases.setdefault(item.lead.id, [])
+        if item.key and item.key != first.key and item.key not in others:
+            others.append(item.key)
     requests = [
         RouteRequest(
             item.lead,
@@ -86,6 +91,7 @@ def deliver(
             exclude=item.exclude,
             writes_back=write is not None,
             must_move=item.must_move,
+            aliases=tuple(aliases[item.lead.id]),
         )
         for item in unique.values()
     ]
@@ -102,11 +108,14 @@ def deliver(
     ]
     errors = _write_batch(write, [(lead, r.decision) for lead, r in to_write]) if write else {}
     updates: dict[int, tuple[str, str]] = {}
+    final: set[int] = set()  # failures no retry can fix: the sweep must not wait on them
     for lead, result in to_write:
         assert result.record is not None
         error = errors.get(lead.id)
         updates[result.record.id] = ("failed", str(error)) if error else ("written", "")
-    router.store.set_writebacks(updates)
+        if error is not None and error.is_final:
+            final.add(result.record.id)
+    router.store.set_writebacks(updates, final=final)
 
     deliveries: dict[str, Delivery] = {}
     for item, result in zip(unique.values(), results, strict=True):

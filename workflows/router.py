@@ -21,6 +21,7 @@ from typing import Any
 
 from workflows.config import Config, Target
 from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
+from workflows.errors import LeadError
 from workflows.model import AssignmentRecord, Decision, Lead
 from workflows.sla_clock import sla_terms
 from workflows.store import Store, StoreTransaction
@@ -64,6 +65,7 @@ class RouteRequest:
     # True: a decision that leaves the lead where it is (nobody found, or its current owner
     # chosen) records nothing, so the log never shows a move the CRM never saw (the sweep).
     must_move: bool = False
+    aliases: tuple[str, ...] = ()  # more keys naming this delivery of this lead
 
 
 @dataclass
@@ -207,8 +209,14 @@ class Router:
     ) -> RoutingResult:
         lead = request.lead
         key = request.idempotency_key
+        aliases: list[str] = []
         if key:
             key, first = _replay_of(tx, key, lead)
+            for alias in request.aliases:
+                if first is not None:
+                    break
+                alias, first = _replay_of(tx, alias, lead)
+                aliases.append(alias)
             if first is not None:
                 claimed = request.writes_back and tx.claim_writeback(first.id, WRITE_LEASE)
                 return RoutingResult(
@@ -249,6 +257,7 @@ class Router:
             daily_counts=deciding.new_counts(),
             writeback=writeback,
             sla=self._sla_terms(request, decision),
+            aliases=aliases,
         )
         claimed = writeback == "pending" and tx.claim_writeback(stored.id, WRITE_LEASE)
         return RoutingResult(decision, stored, writeback=tx.writeback(stored.id), claimed=claimed)
@@ -294,19 +303,31 @@ def _replay_of(tx: StoreTransaction, key: str, lead: Lead) -> tuple[str, Assignm
     constant), it is not a retry of that record: this record is routed under the key scoped
     to it, so neither lead gets the other's owner and a retry of either still replays.
     """
-    first = tx.seen(key)
-    if first is None or (first.crm, first.lead_id) == (lead.crm, lead.id):
-        return key, first
-    scoped = record_key(key, lead)
-    replay = tx.seen(scoped)
-    if replay is None:
+    if _SCOPE not in key:
+        first = tx.seen(key)
+        if first is None or _made_for(first, lead):
+            return key, first
         log.warning(
             "idempotency key %r was made for %s lead %s; routing %s lead %s under %r",
-            key, first.crm, first.lead_id, lead.crm, lead.id, scoped,
+            key, first.crm, first.lead_id, lead.crm, lead.id, record_key(key, lead),
         )  # fmt: skip
+    # A key that already holds the scope mark is always scoped, so no caller can send a key
+    # that reads as another record's scoped key: a scoped key names one record by design.
+    scoped = record_key(key, lead)
+    replay = tx.seen(scoped)
+    if replay is not None and not _made_for(replay, lead):
+        # Only a lead id holding the scope mark could get here: no CRM sends one.
+        raise LeadError("idempotency key", f"{key!r} names another record; send another key")
     return scoped, replay
+
+
+def _made_for(record: AssignmentRecord, lead: Lead) -> bool:
+    return (record.crm, record.lead_id) == (lead.crm, lead.id)
+
+
+_SCOPE = "|"
 
 
 def record_key(key: str, lead: Lead) -> str:
     """``key`` scoped to one record: what a key reused for another record is stored under."""
-    return f"{key}|{lead.crm}:{lead.id}"
+    return f"{key}{_SCOPE}{lead.crm}:{lead.id}"

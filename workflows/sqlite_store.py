@@ -40,7 +40,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -248,16 +248,22 @@ class SqliteStore:
                 return
             last = page[-1][0]
 
-    def set_writebacks(self, updates: dict[int, tuple[str, str]]) -> None:
+    def set_writebacks(
+        self, updates: dict[int, tuple[str, str]], *, final: Collection[int] = ()
+    ) -> None:
         """Record CRM write-back outcomes of log records, in one commit."""
         if not updates:
             return
         with self.transaction() as tx:
             keys = [f"wb:{record_id:012d}" for record_id in updates]
             tx.prefetch_keys(keys)
-            for key, (status, detail) in zip(keys, updates.values(), strict=True):
+            for record_id, key in zip(updates, keys, strict=True):
+                status, detail = updates[record_id]
                 previous = tx.get(key) or {"attempts": 0}
-                tx.put(key, _writeback(status, detail, previous["attempts"] + 1))
+                value = _writeback(status, detail, previous["attempts"] + 1)
+                if record_id in final:
+                    value["final"] = True
+                tx.put(key, value)
 
     def writeback(self, record_id: int) -> dict[str, Any] | None:
         """The latest write-back status of a log record, if one was set."""
@@ -442,6 +448,7 @@ class _SqliteTransaction:
         daily_counts: dict[str, tuple[str, int]],
         writeback: str | None = None,
         sla: dict[str, Any] | None = None,
+        aliases: Sequence[str] = (),
     ) -> AssignmentRecord:
         log_id = int(self._get("meta:seq", 0)) + 1
         record.id = log_id  # the router's fresh record: numbered in place, not copied
@@ -453,8 +460,9 @@ class _SqliteTransaction:
             f"log:{log_id:012d}": record.to_dict(),
             lead_key: history,
         }
-        if record.idempotency_key:
-            writes[_idem_key(record.idempotency_key)] = log_id
+        for key in (record.idempotency_key, *aliases):
+            if key:
+                writes[_idem_key(key)] = log_id
         for pool, state in pool_states.items():
             writes[f"pool:{pool}"] = state
         for rep, day_count in daily_counts.items():

@@ -8,7 +8,7 @@ them all at once in ``record``: a decision is either wholly on disk or not at al
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -80,10 +80,12 @@ class StoreTransaction(Protocol):
         daily_counts: dict[str, tuple[str, int]],
         writeback: str | None = None,
         sla: dict[str, Any] | None = None,
+        aliases: Sequence[str] = (),
     ) -> AssignmentRecord:
         """Append ``record`` (id given here) with the state it advances and, when given, its
         initial write-back status (``pending`` or ``not_needed``) and its SLA terms
-        (``workflows.sla_clock.sla_terms``), which put it on the deadline index."""
+        (``workflows.sla_clock.sla_terms``), which put it on the deadline index. ``aliases``
+        are more idempotency keys that name the same decision (``seen`` finds it by each)."""
 
     def writeback(self, record_id: int) -> dict[str, Any] | None:
         """The write-back status of a record, as this transaction sees it."""
@@ -105,12 +107,15 @@ class Store(Protocol):
     def log(self, query: LogQuery = ALL) -> Iterator[AssignmentRecord]:
         """Assignment records oldest first, streamed."""
 
-    def set_writebacks(self, updates: dict[int, tuple[str, str]]) -> None:
+    def set_writebacks(
+        self, updates: dict[int, tuple[str, str]], *, final: Collection[int] = ()
+    ) -> None:
         """Record what happened when decisions were written to the CRM, in one commit.
 
         ``updates`` maps a log record id to (status, detail); status is ``written`` or
         ``failed``. Kept beside the append-only log row, so a CRM retry can tell "decided but
-        not yet written" apart; each update counts one attempt.
+        not yet written" apart; each update counts one attempt. ``final`` names the failures
+        no retry can fix (the CRM refused that owner for that record): marked ``final``.
         """
 
     def writeback(self, record_id: int) -> dict[str, Any] | None:

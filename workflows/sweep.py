@@ -101,11 +101,26 @@ class _Run:
             for item in items:
                 self.report(_action(item, "skipped", f"no {crm} connection to read it with"))
             return
-        waiting = [i for i in items if (i.writeback or {}).get("status") in ("pending", "failed")]
+        refused = [i for i in items if _refused(i.writeback)]
+        if refused:
+            # The CRM refused this owner for good: there is nobody's first touch to wait for.
+            details = {i.record.id: f"{crm} refused the owner: {i.writeback['detail']}"
+                       for i in refused if i.writeback}  # fmt: skip
+            if not self.dry_run:
+                self.router.store.settle(
+                    {key: self._settled("write_failed", detail) for key, detail in details.items()}
+                )
+            for item in refused:
+                self.report(_action(item, "write_failed", details[item.record.id]))
+        waiting = [
+            i
+            for i in items
+            if i not in refused and (i.writeback or {}).get("status") in ("pending", "failed")
+        ]
         for item in waiting:
             # Its owner never reached the CRM: judge it once the write-back is done.
             self.report(_action(item, "waiting", "the owner is not written to the CRM yet"))
-        items = [item for item in items if item not in waiting]
+        items = [item for item in items if item not in waiting and item not in refused]
         states: dict[str, LeadState] = {}
         for start in range(0, len(items), reader.batch_size):
             chunk = items[start : start + reader.batch_size]
@@ -277,7 +292,14 @@ class _Run:
                 self.report(_action(item, "no_rotation", detail))
                 continue
             if outcome.status == "failed" and new_id is not None:
-                updates[new_id] = self._settled("write_failed", str(outcome.error))
+                # The CRM refused the new owner for good: the lead never moved, so neither
+                # assignment has an SLA to run, and the log must not claim a rotation.
+                refused = f"{item.record.crm} refused {decision.rep_id} as the new owner"
+                updates[new_id] = self._settled("write_failed", f"{refused}: {outcome.error}")
+                detail = f"{refused}, so it stays with {item.record.new_owner}: {outcome.error}"
+                updates[item.record.id] = {**self._settled("write_failed", detail)}
+                self.report(_action(item, "write_failed", detail))
+                continue
             detail = f"{self._why(item, escalated)}; {decision.reason}"
             updates[item.record.id] = {
                 **self._settled(verb, detail),
@@ -330,6 +352,10 @@ class _Run:
                 detail = self._stays(item, escalated, decision)
                 self.report(_action(item, "no_rotation", detail))
         return stranded
+
+
+def _refused(writeback: dict[str, Any] | None) -> bool:
+    return bool(writeback and writeback.get("status") == "failed" and writeback.get("final"))
 
 
 def _entry(rule_path: str) -> str | None:
