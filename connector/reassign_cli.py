@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -95,14 +93,13 @@ def reassign(
         click.echo(f"{note} (set active: false)", err=True)
     store = open_store(config.store_url)
     try:
-        with tempfile.TemporaryDirectory(prefix="leadrelay-reassign-") as scratch_dir:
-            # A dry run decides on a scratch copy: rotation advances as it would, nothing stays.
-            work = store.copy_to(Path(scratch_dir) / "dry-run.sqlite") if dry_run else store
-            try:
-                status = _run(config, work, rep, to, only_open, dry_run)
-            finally:
-                if work is not store:
-                    work.close()
+        # A dry run decides on a scratch copy: rotation advances as it would, nothing stays.
+        work = store.snapshot() if dry_run else store
+        try:
+            status = _run(config, work, rep, to, only_open, dry_run)
+        finally:
+            if work is not store:
+                work.close()
     finally:
         store.close()
     if status:

@@ -24,7 +24,7 @@ from workflows.router import Router
 from workflows.store_registry import open_store
 from workflows.sweep import LeadReader, SweepAction, SweepSummary
 from workflows.sweep import sweep as run_sweep
-from workflows.sweep_lock import lock_path, sweep_lock
+from workflows.sweep_lock import sweep_lock
 
 log = logging.getLogger("leadrelay.sweep")
 
@@ -60,7 +60,7 @@ def locked_sweep(
     on_action: Callable[[SweepAction], None] | None = None,
 ) -> SweepSummary | None:
     """Sweep unless another sweep (any process) runs: then None, at once."""
-    with sweep_lock(lock_path(router.config.store_url)) as held:
+    with sweep_lock(router.store) as held:
         if not held:
             log.info("another process is sweeping; skipping this run")
             return None

@@ -18,7 +18,8 @@ from workflows.config import load_config
 from workflows.model import Lead
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore
-from workflows.sweep_lock import lock_path, sweep_lock
+from workflows.store_registry import open_store
+from workflows.sweep_lock import sweep_lock
 
 SLA = {"first_touch": "15m", "clock": "wall", "max_reassignments": 2, "escalate_to": {"rep": "bob"}}
 LATER = (TUESDAY_10AM + timedelta(minutes=20)).isoformat()
@@ -237,10 +238,11 @@ def test_a_sweep_of_leads_whose_crm_has_no_credentials_exits_3(
 
 def test_a_sweep_that_cannot_run_exits_1(fake_hubspot, hubspot_config):
     hubspot_leads(fake_hubspot, hubspot_config, 1)
-    config = load_config(hubspot_config)
-    with sweep_lock(lock_path(config.store_url)) as held:
+    store = open_store(load_config(hubspot_config).store_url)
+    with sweep_lock(store) as held:
         assert held
         output = run(hubspot_config, "--once", "--now", LATER, status=1)
+    store.close()
     assert "another sweep is running" in output
     assert fake_hubspot.calls("POST", BATCH_UPDATE) == []
 

@@ -1,4 +1,6 @@
-"""Exactly one process sweeps: the flock beside the store, and the schedulers in ``serve``."""
+"""Exactly one process sweeps: the store's sweep lock, and the schedulers in ``serve``.
+
+(The lock itself, across threads and processes: tests/store_contract/.)"""
 
 from __future__ import annotations
 
@@ -16,24 +18,7 @@ from workflows.config import build_config
 from workflows.notify import Notifier
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore
-from workflows.sweep_lock import lock_path, sweep_lock
-
-
-def test_second_holder_is_refused_at_once(tmp_path):
-    path = tmp_path / "store.sqlite.sweep.lock"
-    with sweep_lock(path) as first:
-        started = time.monotonic()
-        with sweep_lock(path) as second:
-            assert first is True and second is False
-        assert time.monotonic() - started < 0.5
-    with sweep_lock(path) as again:
-        assert again is True  # released when the sweep ends
-
-
-def test_lock_file_sits_beside_the_store():
-    assert str(lock_path("sqlite:////var/lib/leadrelay/state.sqlite?synchronous=full")) == (
-        "/var/lib/leadrelay/state.sqlite.sweep.lock"
-    )
+from workflows.sweep_lock import sweep_lock
 
 
 def test_locked_sweep_skips_while_another_sweep_runs(make_config, tmp_path):
@@ -41,7 +26,7 @@ def test_locked_sweep_skips_while_another_sweep_runs(make_config, tmp_path):
     store = SqliteStore(tmp_path / "s.sqlite")
     try:
         router = Router(config, store)
-        with sweep_lock(lock_path(config.store_url)):
+        with sweep_lock(store):
             skipped = sweep_cli.locked_sweep(
                 router, {"hubspot": MemoryCrm()}, TUESDAY_10AM, Notifier.from_config(config)
             )

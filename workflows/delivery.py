@@ -115,7 +115,7 @@ def deliver(
         updates[result.record.id] = ("failed", str(error)) if error else ("written", "")
         if error is not None and error.is_final:
             final.add(result.record.id)
-    router.store.set_writebacks(updates, final=final)
+    router.store.set_writebacks(updates, router.clock(), final=final)
 
     deliveries: dict[str, Delivery] = {}
     for item, result in zip(unique.values(), results, strict=True):

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 from workflows.config import Config, Target
 from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
 from workflows.errors import LeadError
 from workflows.model import AssignmentRecord, Decision, Lead
 from workflows.sla_clock import sla_terms
-from workflows.store import Store, StoreTransaction
+from workflows.store import SlaTerms, Store, StoreTransaction, WriteBack
 
 log = logging.getLogger("leadrelay.router")
 ESCALATE = "sla-escalate:"  # entry prefix: route to the SLA's escalate_to of the rule path after it
@@ -34,6 +33,12 @@ ESCALATE = "sla-escalate:"  # entry prefix: route to the SLA's escalate_to of th
 WRITE_LEASE = timedelta(seconds=60)
 
 
+def wall_clock() -> datetime:
+    """The time write-backs are stamped and leased by: the real one, whatever ``now`` a
+    decision is made at (a replay, a simulation, ``sweep --now``)."""
+    return datetime.now(UTC)
+
+
 @dataclass
 class RoutingResult:
     """A decision, the log record that holds it (None on a dry run), and whether it is a replay."""
@@ -41,7 +46,7 @@ class RoutingResult:
     decision: Decision
     record: AssignmentRecord | None
     replayed: bool = False
-    writeback: dict[str, Any] | None = None  # the CRM write-back status recorded with it
+    writeback: WriteBack | None = None  # the CRM write-back status recorded with it
     claimed: bool = False  # this caller holds the right to write the owner to the CRM now
 
 
@@ -79,9 +84,12 @@ class _Waiting:
 class Router:
     """Decides owners for leads using one validated config and one store."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(
+        self, config: Config, store: Store, clock: Callable[[], datetime] = wall_clock
+    ) -> None:
         self.config = config
         self.store = store
+        self.clock = clock
         self._queue: list[_Waiting] = []
         self._queue_lock = threading.Lock()
         self._leader_busy = False
@@ -176,9 +184,10 @@ class Router:
         if not valid:
             return outcomes
         self._prefetch(tx, [r for _, r, _ in valid], [m for _, _, m in valid])
+        clock = self.clock()
         for i, request, (rule, target) in valid:
             try:
-                outcomes[i] = self._decide(tx, request, rule, target)
+                outcomes[i] = self._decide(tx, request, rule, target, clock)
             except Exception as exc:  # one bad lead must not sink the others
                 outcomes[i] = exc
         return outcomes
@@ -205,7 +214,12 @@ class Router:
             )
 
     def _decide(
-        self, tx: StoreTransaction, request: RouteRequest, rule: str, target: Target | None
+        self,
+        tx: StoreTransaction,
+        request: RouteRequest,
+        rule: str,
+        target: Target | None,
+        clock: datetime,
     ) -> RoutingResult:
         lead = request.lead
         key = request.idempotency_key
@@ -218,7 +232,7 @@ class Router:
                 alias, first = _replay_of(tx, alias, lead)
                 aliases.append(alias)
             if first is not None:
-                claimed = request.writes_back and tx.claim_writeback(first.id, WRITE_LEASE)
+                claimed = request.writes_back and tx.claim_writeback(first.id, WRITE_LEASE, clock)
                 return RoutingResult(
                     first.decision,
                     first,
@@ -255,14 +269,15 @@ class Router:
             record,
             pool_states=deciding.pool_states,
             daily_counts=deciding.new_counts(),
+            now=clock,
             writeback=writeback,
             sla=self._sla_terms(request, decision),
             aliases=aliases,
         )
-        claimed = writeback == "pending" and tx.claim_writeback(stored.id, WRITE_LEASE)
+        claimed = writeback == "pending" and tx.claim_writeback(stored.id, WRITE_LEASE, clock)
         return RoutingResult(decision, stored, writeback=tx.writeback(stored.id), claimed=claimed)
 
-    def _sla_terms(self, request: RouteRequest, decision: Decision) -> dict[str, Any] | None:
+    def _sla_terms(self, request: RouteRequest, decision: Decision) -> SlaTerms | None:
         terms = sla_terms(self.config, decision, request.now)
         if terms is not None and (request.entry or "").startswith(ESCALATE):
             # An escalation is never due again, even one made before the rotation cap (when

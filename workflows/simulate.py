@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,8 +14,7 @@ from workflows.config import Config
 from workflows.errors import LeadError
 from workflows.model import LEAD_FIELDS, Lead, parse_datetime
 from workflows.router import Router, RoutingResult
-from workflows.sqlite_store import SqliteStore
-from workflows.store_registry import open_store
+from workflows.store_registry import open_snapshot
 
 
 @dataclass
@@ -124,25 +122,11 @@ def simulate(
 
     A lead's ``created_at`` is its routing time, so hours and leave apply as they would have.
     """
-    with tempfile.TemporaryDirectory(prefix="leadrelay-sim-") as scratch_dir:
-        scratch_path = Path(scratch_dir) / "scratch.sqlite"
-        live_path = _sqlite_path(config.store_url)
-        if live_path is not None and live_path.exists():
-            live = open_store(config.store_url)
-            try:
-                scratch = live.copy_to(scratch_path)
-            finally:
-                live.close()
-        else:
-            scratch = SqliteStore(scratch_path)
-        try:
-            router = Router(config, scratch)
-            for lead in leads:
-                when = lead.created_at or default_time
-                yield router.route(lead, when, source="simulate")
-        finally:
-            scratch.close()
-
-
-def _sqlite_path(url: str) -> Path | None:
-    return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
+    scratch = open_snapshot(config.store_url)
+    try:
+        router = Router(config, scratch)
+        for lead in leads:
+            when = lead.created_at or default_time
+            yield router.route(lead, when, source="simulate")
+    finally:
+        scratch.close()

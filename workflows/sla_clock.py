@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from workflows.config import Config
 from workflows.model import Decision, Rep
+from workflows.store import SlaTerms
 
 _DAY = 24 * 60
 _HORIZON_DAYS = 400  # a rep with no working time in a year gets the wall clock instead
@@ -79,7 +79,7 @@ def elapsed(start: datetime, end: datetime, clock: str, rep: Rep | None) -> time
     return total
 
 
-def sla_terms(config: Config, decision: Decision, now: datetime) -> dict[str, Any] | None:
+def sla_terms(config: Config, decision: Decision, now: datetime) -> SlaTerms | None:
     """What the store keeps about a new assignment's SLA, or None when none applies."""
     if decision.outcome != "assigned" or not decision.rep_id:
         return None

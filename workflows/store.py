@@ -1,9 +1,10 @@
 """The store interface: rotation state, daily counts, idempotency keys and the assignment log.
 
-Two implementations are planned (embedded sqlitedict now, PostgreSQL for several instances);
-both hand out *transactions* that serialize every routing decision across threads and
+Every store hands out *transactions* that serialize every routing decision across threads and
 processes, so no two leads ever get the same turn. A transaction buffers its writes and applies
-them all at once in ``record``: a decision is either wholly on disk or not at all.
+them all at once: a decision is either wholly on disk or not at all. What to write is never the
+store's call: ``workflows.ledger`` (pure) turns a decision and the values it read into rows,
+and the store applies them. A store never reads the clock either: callers pass ``now``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,70 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
 from workflows.model import AssignmentRecord
+
+
+class SlaTerms(TypedDict):
+    """What a new assignment's SLA promises (``workflows.sla_clock.sla_terms``)."""
+
+    deadline: str  # ISO time
+    due_key: str  # the deadline as fixed-width UTC text (``sla_clock.to_key``)
+    clock: str  # wall or working_hours
+    first_touch_s: int
+    max_reassignments: int
+    escalation: NotRequired[bool]  # made by an escalation: never due
+
+
+class SlaUpdate(TypedDict, total=False):
+    """What the sweep merges into an SLA state: a settlement, or a new deadline."""
+
+    status: str  # open, escalated, superseded, settled
+    outcome: str  # contacted, rotated, escalated, superseded, write_failed, ...
+    detail: str
+    settled_at: str  # ISO time
+    ttft_s: float | None  # time to first touch on the SLA's clock
+    next_record: int  # the log record that took the lead over
+    deadline: str
+    due_key: str
+
+
+class SlaState(SlaTerms):
+    """The SLA state of one log record: its terms, rotations so far, and how it ended."""
+
+    rotations: int
+    status: str  # open, escalated, superseded, settled
+    assigned_at: str  # ISO time
+    outcome: NotRequired[str]
+    detail: NotRequired[str]
+    settled_at: NotRequired[str]
+    ttft_s: NotRequired[float | None]
+    next_record: NotRequired[int]
+
+
+class WriteBack(TypedDict, total=False):
+    """Whether a decision reached the CRM: ``pending``, ``not_needed``, ``written``, ``failed``.
+
+    A store always holds ``status``, ``detail``, ``attempts`` and ``at``; every key is
+    optional in the type only so that callers may read ``(writeback or {}).get("status")``.
+    """
+
+    status: str
+    detail: str
+    attempts: int
+    at: str  # ISO time of the last change
+    final: bool  # a failure no retry can fix
+    claimed_until: str  # ISO time: a delivery is writing it until then
+
+
+class LeadHistory(TypedDict):
+    """One lead's assignments: its log ids and owners, oldest first, and its open SLA."""
+
+    log_ids: list[int]
+    owners: list[str]
+    sla_open: NotRequired[int]  # the log id whose SLA runs now
+    sla_rotations: NotRequired[int]  # sweep rotations since the last other assignment
 
 
 @dataclass(frozen=True)
@@ -27,6 +89,15 @@ class LogQuery:
     lead: str | None = None
     crm: str | None = None
 
+    def matches(self, record: AssignmentRecord) -> bool:
+        """Whether ``record`` passes these filters (``lead`` aside: a store reads a lead's
+        records from its history, not by scanning the log)."""
+        if self.since and record.decided_at < self.since:
+            return False
+        if self.rep and self.rep not in (record.new_owner, record.previous_owner):
+            return False
+        return not self.crm or record.crm == self.crm
+
 
 ALL = LogQuery()
 
@@ -36,10 +107,10 @@ class DueAssignment:
     """An assignment whose first-touch deadline has passed and that is not settled yet."""
 
     record: AssignmentRecord
-    sla: dict[str, Any]  # deadline, due_key, clock, first_touch_s, max_reassignments, rotations
+    sla: SlaState
     owners: tuple[str, ...]  # every rep this lead was ever assigned to, oldest first
     key: str  # its deadline-index key: pass as ``after`` to read on past it
-    writeback: dict[str, Any] | None = None  # the record's CRM write-back status, if any
+    writeback: WriteBack | None = None  # the record's CRM write-back status, if any
 
 
 class StoreTransaction(Protocol):
@@ -78,20 +149,21 @@ class StoreTransaction(Protocol):
         *,
         pool_states: dict[str, dict[str, Any]],
         daily_counts: dict[str, tuple[str, int]],
+        now: datetime,
         writeback: str | None = None,
-        sla: dict[str, Any] | None = None,
+        sla: SlaTerms | None = None,
         aliases: Sequence[str] = (),
     ) -> AssignmentRecord:
-        """Append ``record`` (id given here) with the state it advances and, when given, its
-        initial write-back status (``pending`` or ``not_needed``) and its SLA terms
-        (``workflows.sla_clock.sla_terms``), which put it on the deadline index. ``aliases``
-        are more idempotency keys that name the same decision (``seen`` finds it by each)."""
+        """Append ``record`` (numbered here, in place) with the state it advances and, when
+        given, its initial write-back status (``pending`` or ``not_needed``, stamped ``now``)
+        and its SLA terms, which put it on the deadline index. ``aliases`` are more
+        idempotency keys that name the same decision (``seen`` finds it by each)."""
 
-    def writeback(self, record_id: int) -> dict[str, Any] | None:
+    def writeback(self, record_id: int) -> WriteBack | None:
         """The write-back status of a record, as this transaction sees it."""
 
-    def claim_writeback(self, record_id: int, lease: timedelta) -> bool:
-        """Take the right to write this record's owner to the CRM for ``lease``.
+    def claim_writeback(self, record_id: int, lease: timedelta, now: datetime) -> bool:
+        """Take the right to write this record's owner to the CRM from ``now`` for ``lease``.
 
         True only when the write is still to do (pending or failed) and no other delivery
         holds a live claim: two deliveries of one lead never write it at the same time.
@@ -108,7 +180,7 @@ class Store(Protocol):
         """Assignment records oldest first, streamed."""
 
     def set_writebacks(
-        self, updates: dict[int, tuple[str, str]], *, final: Collection[int] = ()
+        self, updates: dict[int, tuple[str, str]], now: datetime, *, final: Collection[int] = ()
     ) -> None:
         """Record what happened when decisions were written to the CRM, in one commit.
 
@@ -118,30 +190,68 @@ class Store(Protocol):
         no retry can fix (the CRM refused that owner for that record): marked ``final``.
         """
 
-    def writeback(self, record_id: int) -> dict[str, Any] | None:
+    def writeback(self, record_id: int) -> WriteBack | None:
         """The latest write-back status of a record: status, detail, attempts, at."""
 
     def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
         """Up to ``limit`` open assignments with a deadline at or before ``now``, earliest
         first, starting after the deadline-index key ``after`` (``""``: from the start)."""
 
-    def settle(self, updates: dict[int, dict[str, Any]]) -> None:
+    def settle(self, updates: dict[int, SlaUpdate]) -> None:
         """Merge ``updates`` into the SLA state of log records, in one commit.
 
         A status other than ``open`` takes the record off the deadline index; a new
         ``due_key`` moves it there. The append-only log rows are never touched.
         """
 
-    def sla(self, record_id: int) -> dict[str, Any] | None:
+    def sla(self, record_id: int) -> SlaState | None:
         """The SLA state of a log record (None when no SLA applied)."""
 
-    def copy_to(self, path: Path) -> Store:
-        """A scratch copy of the whole store (for dry runs that must not touch live state)."""
+    def lock(self, name: str) -> AbstractContextManager[bool]:
+        """A named lock across threads and processes, never waited for: yields True while
+        held, or False at once when another holder has it. Released on exit, or when the
+        holding process dies (a crash never leaves it taken)."""
+
+    def snapshot(self) -> Store:
+        """A scratch copy of the whole store, taken consistently (for dry runs that must not
+        touch live state); closing it discards it."""
+
+    def shared_value(self, name: str) -> AbstractContextManager[SharedValue]:
+        """A small value every process of this store shares, read and written back under a
+        cross-process lock of its own (not the routing lock) while the context is open."""
+
+    def shared_names(self, prefix: str) -> list[str]:
+        """The names of the shared values that exist and start with ``prefix``."""
 
     def close(self) -> None: ...
 
 
+class SharedValue(Protocol):
+    """Read-modify-write access to one shared value, inside ``Store.shared_value``."""
+
+    def read(self) -> bytes:
+        """The stored bytes (empty when nothing was stored yet)."""
+
+    def write(self, data: bytes) -> None:
+        """Replace the stored bytes (kept once the context exits)."""
+
+    @property
+    def where(self) -> str:
+        """Where the value lives, for messages (a path, a table)."""
+
+
+class StoreKind(Protocol):
+    """One kind of store, as the registry (``workflows.store_registry``) knows it."""
+
+    def from_url(self, url: str) -> Store:
+        """Open (creating if new) the store a URL names; StoreError naming what is wrong."""
+
+    def snapshot_of(self, url: str) -> Store:
+        """A scratch copy of the store a URL names (empty when it holds nothing yet),
+        never creating or changing the live store."""
+
+
 def store_file(url: str) -> Path:
-    """The database file of a ``sqlite:///path?options`` store URL; the store's other files
-    (locks, the HubSpot budget) sit beside it."""
+    """The database file of a ``sqlite:///path?options`` store URL. Only the HubSpot budget
+    still builds a path from it; it moves to ``Store.shared_value``."""
     return Path(url.removeprefix("sqlite:///").partition("?")[0])

@@ -1,28 +1,38 @@
 """Which store a ``store:`` URL names: a registry keyed by the URL's scheme.
 
-A new store (PostgreSQL) registers its opener here and passes the store contract suite
-(tests/store_contract/); nothing else in leadrelay needs to know which store it runs on.
+A new store (PostgreSQL) registers its kind here and passes the store contract suite
+(tests/store_contract/, which runs over every kind registered); nothing else in leadrelay
+needs to know which store it runs on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from workflows.errors import ConfigError
 from workflows.sqlite_store import SqliteStore
-from workflows.store import Store
+from workflows.store import Store, StoreKind
 
-# URL scheme -> a function that opens the store a URL of that scheme names.
-STORES: dict[str, Callable[[str], Store]] = {
-    "sqlite": SqliteStore.from_url,
+# URL scheme -> the kind of store a URL of that scheme names.
+STORES: dict[str, StoreKind] = {
+    "sqlite": SqliteStore,
 }
+
+
+def store_kind(url: str) -> StoreKind:
+    """The kind of store ``url`` names; a ConfigError naming the URL when there is none."""
+    scheme = url.partition(":")[0] if ":" in url else ""
+    kind = STORES.get(scheme)
+    if kind is None:
+        known = ", ".join(f"{name}:///..." for name in STORES)
+        raise ConfigError("store", f"no store for the URL {url!r} (expected one of: {known})")
+    return kind
 
 
 def open_store(url: str) -> Store:
     """Open the store named by app.yaml's ``store:`` URL (or ``$LEADRELAY_STORE``)."""
-    scheme = url.partition(":")[0] if ":" in url else ""
-    opener = STORES.get(scheme)
-    if opener is None:
-        known = ", ".join(f"{name}:///..." for name in STORES)
-        raise ConfigError("store", f"no store for the URL {url!r} (expected one of: {known})")
-    return opener(url)
+    return store_kind(url).from_url(url)
+
+
+def open_snapshot(url: str) -> Store:
+    """A scratch copy of the store ``url`` names, for a dry run; the live store is neither
+    changed nor created. Closing it discards it."""
+    return store_kind(url).snapshot_of(url)

@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from workflows.config import Config
@@ -27,7 +26,7 @@ from workflows.errors import CrmError
 from workflows.model import Decision
 from workflows.router import ESCALATE, Router, RouteRequest
 from workflows.sla_clock import elapsed
-from workflows.store import DueAssignment
+from workflows.store import DueAssignment, SlaUpdate, WriteBack
 from workflows.sweep_model import LeadReader, LeadState, SweepAction, SweepSummary
 
 __all__ = ["LeadReader", "LeadState", "SweepAction", "SweepSummary", "sweep"]
@@ -136,7 +135,7 @@ class _Run:
             for item in chunk:
                 if item.record.lead_id not in states:
                     self.report(_action(item, "failed", f"{crm} did not answer for this lead"))
-        settled: dict[int, dict[str, Any]] = {}
+        settled: dict[int, SlaUpdate] = {}
         rotate: list[tuple[DueAssignment, LeadState]] = []
         escalate: list[tuple[DueAssignment, LeadState]] = []
         for item in items:
@@ -181,7 +180,7 @@ class _Run:
         settings = self.config.sla_for(item.record.rule)
         return settings is not None and settings.escalate_to is not None
 
-    def _settled(self, outcome: str, detail: str, ttft: float | None = None) -> dict[str, Any]:
+    def _settled(self, outcome: str, detail: str, ttft: float | None = None) -> SlaUpdate:
         return {
             "status": "settled",
             "outcome": outcome,
@@ -190,7 +189,7 @@ class _Run:
             "ttft_s": ttft,
         }
 
-    def settle_outcome(self, item: DueAssignment, state: LeadState) -> dict[str, Any] | None:
+    def settle_outcome(self, item: DueAssignment, state: LeadState) -> SlaUpdate | None:
         """The settlement of one due assignment, or None when it must move on."""
         if state.deleted or state.lead is None:
             return self._settled("deleted", "the lead no longer exists in the CRM")
@@ -270,7 +269,7 @@ class _Run:
         outcomes: list[Delivery | Exception],
         escalated: bool,
     ) -> list[tuple[DueAssignment, LeadState]]:
-        updates: dict[int, dict[str, Any]] = {}
+        updates: dict[int, SlaUpdate] = {}
         stranded: list[tuple[DueAssignment, LeadState]] = []
         verb = "escalated" if escalated else "rotated"
         for (item, state), outcome in zip(batch, outcomes, strict=True):
@@ -354,7 +353,7 @@ class _Run:
         return stranded
 
 
-def _refused(writeback: dict[str, Any] | None) -> bool:
+def _refused(writeback: WriteBack | None) -> bool:
     return bool(writeback and writeback.get("status") == "failed" and writeback.get("final"))
 
 

@@ -1,0 +1,517 @@
+"""The store contract: every store in ``workflows.store_registry.STORES`` passes this suite.
+
+One suite for every store, the way APScheduler tests every job store: a new store (PostgreSQL)
+runs it by registering its kind. Each test gets a fresh store from a URL: a file in tmp_path
+for sqlite; for a store that needs a server, ``$LEADRELAY_TEST_STORE_<SCHEME>`` names an empty
+one to use (the tests of that store are skipped without it). Behaviour only: no test here
+knows how a store keeps its rows (tests/test_store.py holds the SQLite-only ones).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import TUESDAY_10AM, config_data, lead, owners, rep
+from sweep_helpers import sla_config_data
+
+from workflows.config import build_config
+from workflows.model import Lead
+from workflows.router import Router, RouteRequest
+from workflows.sla_clock import to_key
+from workflows.store import LogQuery, Store
+from workflows.store_registry import STORES, open_snapshot, open_store
+
+TEAM = [f"rep{i}" for i in range(7)]
+LEASE = timedelta(seconds=60)
+
+
+def url_for(scheme: str, tmp_path: Path) -> str:
+    if scheme == "sqlite":
+        return f"sqlite:///{tmp_path}/store.sqlite"
+    url = os.environ.get(f"LEADRELAY_TEST_STORE_{scheme.upper()}")
+    if not url:
+        pytest.skip(f"set LEADRELAY_TEST_STORE_{scheme.upper()} to test the {scheme} store")
+    return url
+
+
+@pytest.fixture(params=sorted(STORES))
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return url_for(request.param, tmp_path)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:  # replaces conftest's: make_router uses it too
+    opened = open_store(store_url)
+    yield opened
+    opened.close()
+
+
+def team_config(tmp_path: Path):
+    return build_config(
+        config_data(
+            reps=[rep(r) for r in TEAM],
+            pools={"team": {"members": TEAM, "strategy": "round_robin"}},
+            fallback={"rep": "rep0"},
+        ),
+        source=tmp_path / "app.yaml",
+    )
+
+
+def assert_exact_rotation(store: Store, total: int) -> None:
+    records = list(store.log())
+    assert len(records) == total
+    assert sorted(r.id for r in records) == list(range(1, total + 1))
+    counts = Counter(r.new_owner for r in records)
+    assert set(counts) == set(TEAM)
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def assign_many(url: str, config_dir: str, prefix: str, count: int) -> None:
+    """Worker: open the store in this process and route ``count`` leads."""
+    store = open_store(url)
+    router = Router(team_config(Path(config_dir)), store)
+    for i in range(count):
+        router.route(lead(f"{prefix}-{i}"), TUESDAY_10AM, idempotency_key=f"{prefix}-{i}")
+    store.close()
+
+
+# Rotation: exact under concurrency, and durable.
+
+
+def test_eight_threads_share_one_round_robin_pool_exactly(tmp_path, store):
+    router = Router(team_config(tmp_path), store)
+
+    def work(prefix: str) -> None:
+        for i in range(250):
+            router.route(lead(f"{prefix}-{i}"), TUESDAY_10AM, idempotency_key=f"{prefix}-{i}")
+
+    threads = [threading.Thread(target=work, args=(f"t{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert_exact_rotation(store, 2000)
+
+
+def test_four_processes_share_one_round_robin_pool_exactly(tmp_path, store_url):
+    ctx = multiprocessing.get_context("spawn")
+    workers = [
+        ctx.Process(target=assign_many, args=(store_url, str(tmp_path), f"p{n}", 500))
+        for n in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    store = open_store(store_url)
+    try:
+        assert_exact_rotation(store, 2000)
+    finally:
+        store.close()
+
+
+def test_assignment_survives_reopening_the_store(store_url, make_config):
+    first = open_store(store_url)
+    Router(make_config(), first).route(lead("L1"), TUESDAY_10AM)
+    first.close()
+    reopened = open_store(store_url)
+    try:
+        router = Router(make_config(), reopened)
+        assert [r.new_owner for r in reopened.log()] == ["alice"]
+        assert owners(router, 1) == ["bob"]  # the rotation carried on where it stopped
+    finally:
+        reopened.close()
+
+
+# Idempotency: keys and aliases.
+
+
+def test_same_idempotency_key_returns_the_first_decision_and_advances_nothing(make_router, store):
+    router = make_router()
+    first = router.route(lead("L1"), TUESDAY_10AM, idempotency_key="cb-1")
+    again = router.route(lead("L1"), TUESDAY_10AM, idempotency_key="cb-1")
+    assert again.replayed and not first.replayed
+    assert again.decision == first.decision
+    assert again.record is not None and first.record is not None
+    assert again.record.id == first.record.id
+    assert owners(router, 1) == ["bob"]
+    assert len(list(store.log())) == 2
+
+
+def test_an_alias_names_the_same_decision_as_its_key(make_router, store):
+    router = make_router()
+    (first,) = router.route_many(
+        [RouteRequest(lead("L1"), TUESDAY_10AM, idempotency_key="n-1", aliases=("n-2",))]
+    )
+    again = router.route(lead("L1"), TUESDAY_10AM, idempotency_key="n-2")
+    assert again.replayed and again.record is not None and first.record is not None
+    assert again.record.id == first.record.id
+    with store.transaction() as tx:
+        assert tx.seen("n-1") == tx.seen("n-2") == first.record
+        assert tx.seen("n-3") is None
+    assert len(list(store.log())) == 1
+
+
+def test_dry_run_writes_nothing(make_router, store):
+    router = make_router()
+    decision = router.route(lead("L1"), TUESDAY_10AM, dry_run=True).decision
+    assert decision.rep_id == "alice"
+    assert list(store.log()) == []
+    assert owners(router, 1) == ["alice"]
+
+
+# The log: every field, filters, order, streaming.
+
+
+def test_log_records_every_field_ops_reviews(make_router, store):
+    router = make_router(
+        reps=[rep(r, hubspot_owner_id=str(100 + i)) for i, r in enumerate(["alice", "bob", "chen"])]
+    )
+    router.route(
+        lead("L1", crm="hubspot", email="Pat@Example.com", owner="999"),
+        TUESDAY_10AM,
+        source="hubspot",
+        idempotency_key="cb-9",
+    )
+    (record,) = store.log()
+    assert record.id == 1
+    assert record.decided_at == TUESDAY_10AM
+    assert (record.crm, record.lead_id, record.source) == ("hubspot", "L1", "hubspot")
+    assert (record.previous_owner, record.new_owner) == ("999", "alice")
+    assert record.decision.owner_crm_id == "100"
+    assert record.decision.rule == "everyone"
+    assert record.decision.strategy == "round_robin"
+    assert record.idempotency_key == "cb-9"
+    assert record.lead_domain == "example.com"
+    assert record.config_version == router.config.version
+
+
+def test_log_filters_by_rep_lead_crm_and_time(make_router, store):
+    router = make_router(
+        reps=[rep(r, hubspot_owner_id=str(100 + i)) for i, r in enumerate(["alice", "bob", "chen"])]
+    )
+    for i in range(6):
+        crm = "hubspot" if i % 2 else "api"
+        router.route(lead(f"L{i % 3}", crm=crm), TUESDAY_10AM.replace(hour=9 + i))
+    assert [r.id for r in store.log(LogQuery(rep="bob"))] == [2, 5]
+    assert [r.id for r in store.log(LogQuery(lead="L2"))] == [3, 6]
+    assert [r.id for r in store.log(LogQuery(lead="L2", crm="hubspot"))] == [6]
+    assert [r.id for r in store.log(LogQuery(crm="hubspot"))] == [2, 4, 6]
+    since = TUESDAY_10AM.replace(hour=13)
+    assert [r.id for r in store.log(LogQuery(since=since))] == [5, 6]
+    assert [r.id for r in store.log(LogQuery(since=since, rep="bob"))] == [5]
+
+
+def test_log_streams_past_one_page_oldest_first(make_router, store):
+    router = make_router()
+    for i in range(1203):
+        router.route(lead(f"L{i}"), TUESDAY_10AM)
+    assert [r.id for r in store.log()] == list(range(1, 1204))
+
+
+# The sticky-owner index and the lead history.
+
+
+def test_the_last_assigned_owner_is_remembered_by_email_and_domain(make_router, store):
+    router = make_router()
+    router.route(lead("L1", email="Pat@Acme.io"), TUESDAY_10AM)
+    router.route(lead("L2", email="kim@beta.io"), TUESDAY_10AM)
+    router.route(lead("L1", email="Pat@Acme.io"), TUESDAY_10AM)
+    with store.transaction() as tx:
+        assert tx.previous_owner("pat@acme.io", None) == "chen"
+        assert tx.previous_owner("someone@else.io", "acme.io") == "chen"
+        assert tx.previous_owner(None, "beta.io") == "bob"
+        assert tx.previous_owner("nobody@nowhere.io", "nowhere.io") is None
+        assert tx.lead_owners("none", "L1") == ["alice", "chen"]
+        assert tx.lead_owners("none", "L9") == []
+
+
+def test_an_unassigned_decision_changes_no_owner(make_router, store):
+    router = make_router()  # nobody has a HubSpot owner id: nobody can take a HubSpot lead
+    result = router.route(lead("L1", crm="hubspot", email="pat@acme.io"), TUESDAY_10AM)
+    assert result.decision.outcome != "assigned" and result.record is not None
+    with store.transaction() as tx:
+        assert tx.previous_owner("pat@acme.io", "acme.io") is None
+        assert tx.lead_owners("hubspot", "L1") == []
+
+
+# Write-backs: status beside the log row, attempts, claims and leases (``now`` passed in).
+
+
+def test_writeback_status_is_kept_beside_the_log_row(make_router, store):
+    record = make_router().route(lead(), TUESDAY_10AM).record
+    assert record is not None
+    assert store.writeback(record.id)["status"] == "not_needed"
+    store.set_writebacks({record.id: ("failed", "HubSpot answered 503")}, TUESDAY_10AM)
+    later = TUESDAY_10AM + timedelta(minutes=1)
+    store.set_writebacks({record.id: ("written", "")}, later)
+    status = store.writeback(record.id)
+    assert status is not None
+    assert (status["status"], status["attempts"], status["detail"]) == ("written", 2, "")
+    assert status["at"] == later.astimezone(UTC).isoformat()  # the time passed in, not the clock
+    assert "final" not in status
+    assert [r.id for r in store.log()] == [record.id]
+    assert store.writeback(record.id + 1) is None
+
+
+def test_a_failure_no_retry_can_fix_is_marked_final(make_router, store):
+    router = make_router()
+    a = router.route(lead("A"), TUESDAY_10AM).record
+    b = router.route(lead("B"), TUESDAY_10AM).record
+    assert a is not None and b is not None
+    store.set_writebacks(
+        {a.id: ("failed", "owner inactive"), b.id: ("failed", "timeout")}, TUESDAY_10AM,
+        final={a.id},
+    )  # fmt: skip
+    assert store.writeback(a.id)["final"] is True
+    assert "final" not in store.writeback(b.id)
+
+
+def pending(router: Router, lead_id: str = "L1") -> int:
+    (result,) = router.route_many(
+        [RouteRequest(lead(lead_id, owner="someone"), TUESDAY_10AM, writes_back=True)]
+    )
+    assert result.record is not None and result.writeback is not None
+    assert result.writeback["status"] == "pending"
+    return result.record.id
+
+
+def test_a_write_back_claim_holds_for_its_lease_then_lapses(make_router, store):
+    router = make_router()
+    router.clock = lambda: TUESDAY_10AM  # the routing delivery claims it at 10:00
+    record_id = pending(router)
+    with store.transaction() as tx:
+        assert not tx.claim_writeback(record_id, LEASE, TUESDAY_10AM + LEASE / 2)
+        assert tx.claim_writeback(record_id, LEASE, TUESDAY_10AM + LEASE * 2)
+        assert not tx.claim_writeback(record_id, LEASE, TUESDAY_10AM + LEASE * 2)
+    with store.transaction() as tx:  # the claim was committed with the transaction
+        assert not tx.claim_writeback(record_id, LEASE, TUESDAY_10AM + LEASE * 2)
+        assert tx.claim_writeback(record_id, LEASE, TUESDAY_10AM + LEASE * 4)
+
+
+def test_only_a_write_still_to_do_can_be_claimed(make_router, store):
+    router = make_router()
+    router.clock = lambda: TUESDAY_10AM
+    unneeded = router.route(lead("N"), TUESDAY_10AM).record
+    record_id = pending(router)
+    assert unneeded is not None
+    later = TUESDAY_10AM + LEASE * 2
+    store.set_writebacks({record_id: ("failed", "503")}, later)
+    with store.transaction() as tx:
+        assert not tx.claim_writeback(unneeded.id, LEASE, later)  # not_needed
+        assert not tx.claim_writeback(record_id + 100, LEASE, later)  # no such record
+        assert tx.claim_writeback(record_id, LEASE, later)  # failed: a retry may write it
+    store.set_writebacks({record_id: ("written", "")}, later)
+    with store.transaction() as tx:
+        assert not tx.claim_writeback(record_id, LEASE, later + LEASE * 10)
+
+
+# The SLA: deadline index, settling, superseding, rotations and escalation.
+
+
+def test_assignments_with_an_sla_are_streamed_by_deadline_in_pages(make_router):
+    router = make_router(sla_config_data())
+    for minute in (30, 0, 20, 10):  # recorded out of deadline order
+        router.route(Lead(id=f"L{minute}", crm="hubspot"), TUESDAY_10AM + timedelta(minutes=minute))
+    now = TUESDAY_10AM + timedelta(hours=1)
+    first = router.store.due(now, 3)
+    rest = router.store.due(now, 3, after=first[-1].key)
+    assert [d.record.lead_id for d in first + rest] == ["L0", "L10", "L20", "L30"]
+    assert router.store.due(TUESDAY_10AM + timedelta(minutes=25), 10)[-1].record.lead_id == "L10"
+    assert first[0].owners == (first[0].record.new_owner,)
+    assert first[0].sla["status"] == "open" and first[0].sla["rotations"] == 0
+    assert first[0].writeback is not None and first[0].writeback["status"] == "not_needed"
+
+
+def test_settled_assignments_leave_the_index_and_rescheduled_ones_move(make_router):
+    router = make_router(sla_config_data())
+    a = router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM).record
+    b = router.route(Lead(id="B", crm="hubspot"), TUESDAY_10AM).record
+    assert a is not None and b is not None
+    later = TUESDAY_10AM + timedelta(hours=2)
+    router.store.settle(
+        {a.id: {"status": "settled", "outcome": "contacted", "ttft_s": 60},
+         b.id: {"due_key": to_key(later)}}
+    )  # fmt: skip
+    assert router.store.due(TUESDAY_10AM + timedelta(hours=1), 10) == []
+    (due,) = router.store.due(later, 10)
+    assert due.record.id == b.id
+    assert router.store.sla(a.id)["outcome"] == "contacted"
+    logged = {r.id: r.extra.get("sla") for r in router.store.log()}
+    assert logged[a.id]["ttft_s"] == 60
+    router.store.settle({a.id + b.id + 1: {"status": "settled"}})  # no SLA there: left alone
+
+
+def test_no_sla_configured_records_no_deadline(make_router):
+    router = make_router()
+    record = router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM).record
+    assert record is not None
+    assert router.store.sla(record.id) is None
+    assert router.store.due(TUESDAY_10AM + timedelta(days=30), 10) == []
+
+
+def test_dry_runs_record_no_deadline(make_router):
+    router = make_router(sla_config_data())
+    router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM, dry_run=True)
+    assert router.store.due(TUESDAY_10AM + timedelta(days=1), 10) == []
+
+
+def test_a_new_owner_supersedes_the_open_sla_of_the_lead(make_router):
+    router = make_router(sla_config_data())
+    first = router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM).record
+    second = router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM, source="hubspot").record
+    assert first is not None and second is not None
+    old = router.store.sla(first.id)
+    assert old is not None
+    assert (old["status"], old["outcome"], old.get("next_record")) == (
+        "superseded", "superseded", second.id,
+    )  # fmt: skip
+    assert old.get("settled_at") == TUESDAY_10AM.isoformat()
+    assert "reassigned by #2 (hubspot)" in old.get("detail", "")
+    due = router.store.due(TUESDAY_10AM + timedelta(hours=1), 10)
+    assert [d.record.id for d in due] == [second.id]
+    assert due[0].owners == (first.new_owner, second.new_owner)
+
+
+def test_sweep_rotations_count_up_and_escalate_past_the_cap(make_router):
+    router = make_router(sla_config_data(max_reassignments=2))
+    made = [router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM).record]
+    made += [
+        router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM, source="sweep").record
+        for _ in range(3)
+    ]
+    states = [router.store.sla(r.id) for r in made if r is not None]
+    assert [(s["rotations"], s["status"]) for s in states if s] == [
+        (0, "open"), (1, "open"), (2, "open"), (3, "escalated"),
+    ]  # fmt: skip
+    # The sweep settles what it rotates away from itself: nothing was superseded.
+    due = router.store.due(TUESDAY_10AM + timedelta(hours=1), 10)
+    assert [d.record.id for d in due] == [1, 2, 3]
+    # Any other assignment starts the count again.
+    again = router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM).record
+    assert again is not None
+    assert router.store.sla(again.id)["rotations"] == 0
+
+
+def test_an_escalation_is_never_due(make_router):
+    router = make_router(sla_config_data())
+    result = router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM, entry="sla-escalate:everyone")
+    assert result.record is not None
+    assert router.store.sla(result.record.id)["status"] == "escalated"
+    assert router.store.due(TUESDAY_10AM + timedelta(days=1), 10) == []
+
+
+# What callers used to build from the store's file: a named lock, a snapshot, a shared value.
+
+
+def hold(url: str, name: str, answer) -> None:
+    """Worker: try the lock ``name`` of the store at ``url`` from another process."""
+    store = open_store(url)
+    with store.lock(name) as held:
+        answer.put(held)
+    store.close()
+
+
+def test_a_named_lock_has_one_holder_at_a_time_across_processes(store, store_url):
+    ctx = multiprocessing.get_context("spawn")
+    answers = ctx.Queue()
+    with store.lock("sweep") as held:
+        assert held is True
+        other = open_store(store_url)
+        try:
+            with other.lock("sweep") as second, other.lock("another") as third:
+                assert (second, third) == (False, True)
+        finally:
+            other.close()
+        worker = ctx.Process(target=hold, args=(store_url, "sweep", answers))
+        worker.start()
+        worker.join(timeout=60)
+        assert answers.get(timeout=5) is False
+    worker = ctx.Process(target=hold, args=(store_url, "sweep", answers))
+    worker.start()
+    worker.join(timeout=60)
+    assert answers.get(timeout=5) is True  # released when its holder was done
+    with store.lock("sweep") as again:
+        assert again is True
+
+
+def test_a_snapshot_leaves_the_live_store_untouched(make_router, store):
+    router = make_router()
+    owners(router, 2)
+    scratch = store.snapshot()
+    try:
+        assert [r.id for r in scratch.log()] == [1, 2]
+        assert owners(Router(router.config, scratch), 3) == ["chen", "alice", "bob"]
+    finally:
+        scratch.close()
+    assert len(list(store.log())) == 2
+    assert owners(router, 1) == ["chen"]
+
+
+def test_a_snapshot_by_url_copies_the_store_and_of_nothing_is_empty(tmp_path, store_url):
+    empty = open_snapshot(store_url)
+    try:
+        assert list(empty.log()) == []
+    finally:
+        empty.close()
+    live = open_store(store_url)
+    Router(team_config(tmp_path), live).route(lead("L1"), TUESDAY_10AM)
+    live.close()
+    copy = open_snapshot(store_url)
+    try:
+        Router(team_config(tmp_path), copy).route(lead("L2"), TUESDAY_10AM)
+        assert [r.lead_id for r in copy.log()] == ["L1", "L2"]
+    finally:
+        copy.close()
+    live = open_store(store_url)
+    try:
+        assert [r.lead_id for r in live.log()] == ["L1"]
+    finally:
+        live.close()
+
+
+def test_a_shared_value_is_read_modified_and_written_by_one_holder_at_a_time(store, store_url):
+    with store.shared_value("counter") as value:
+        assert value.read() == b""
+    others = [open_store(store_url) for _ in range(3)]
+
+    def add(target: Store) -> None:
+        for _ in range(50):
+            with target.shared_value("counter") as shared:
+                shared.write(str(int(shared.read() or b"0") + 1).encode())
+
+    threads = [threading.Thread(target=add, args=(s,)) for s in [store, *others] for _ in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for other in others:
+        other.close()
+    with store.shared_value("counter") as value:
+        assert value.read() == b"400"
+        value.write(b"7")
+    with store.shared_value("counter") as value:
+        assert value.read() == b"7"  # a shorter value replaces a longer one whole
+    with store.shared_value("other.1") as value:
+        value.write(b"x")
+    assert store.shared_names("other.") == ["other.1"]
+    assert store.shared_names("counter") == ["counter"]
+    assert store.shared_names("missing") == []
+
+
+@pytest.mark.parametrize("name", ["", "../escape", "a/b", ".hidden"])
+def test_a_lock_or_value_name_that_could_name_another_file_is_refused(store, name):
+    from workflows.errors import StoreError
+
+    with pytest.raises(StoreError, match="not a usable"), store.lock(name):
+        pass
+    with pytest.raises(StoreError, match="not a usable"), store.shared_value(name):
+        pass
