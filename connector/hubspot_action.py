@@ -79,4 +79,4 @@ def _api() -> HubSpotApi | None:
     token = os.environ.get(ACCESS_TOKEN_ENV)
     if not token:
         raise _Unavailable(ACCESS_TOKEN_ENV)
-    return hubspot_api(current_app, config, token)
+    return hubspot_api(current_app, token)

@@ -20,7 +20,6 @@ from fakes.salesforce_api import (
 from adapters.salesforce.auth import SalesforceConnection
 from adapters.salesforce.outbound_message import ACK
 from connector.app import create_app
-from connector.salesforce_shared import EXTENSION
 
 fake_salesforce = salesforce_api.fake_salesforce  # the fixture, requested by name below
 
@@ -186,7 +185,7 @@ def test_outbound_message_retry_after_outage_writes_every_owner_exactly_once(
     every write carrying Sforce-Auto-Assign: FALSE."""
     app = make_app()
     # Collections calls of 40 records, so an outage can fall between two calls.
-    app.extensions[EXTENSION] = SalesforceConnection("59.0", chunk_size=40)
+    app.extensions["leadrelay"].salesforce = SalesforceConnection("59.0", chunk_size=40)
     client = app.test_client()
     fake_salesforce.outage_after_writes = 1
 
