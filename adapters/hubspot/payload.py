@@ -139,7 +139,9 @@ def keep_reason(owner: str | None, config: Config) -> str:
     return f"already owned by {who}; overwrite_owner is off"
 
 
-def output_fields(decision: Decision, config: Config, error: CrmError | None = None) -> dict:
+def output_fields(
+    decision: Decision, config: Config, error: CrmError | None = None
+) -> dict[str, Any]:
     """The answer's ``outputFields``: SUCCESS when an owner is set or kept, else FAIL_CONTINUE.
 
     FAIL_CONTINUE lets the workflow go on; branch on ``outcome`` to handle it.
@@ -161,7 +163,7 @@ def output_fields(decision: Decision, config: Config, error: CrmError | None = N
     }
 
 
-def failure_fields(error: CrmError) -> dict:
+def failure_fields(error: CrmError) -> dict[str, Any]:
     """``outputFields`` when HubSpot refused us before anything was routed (a bad token)."""
     return {
         "hs_execution_state": "FAIL_CONTINUE",
