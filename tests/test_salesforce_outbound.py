@@ -285,6 +285,12 @@ def _notification_text() -> str:
     return text[text.index("   <Notification>") : text.index("  </notifications>")]
 
 
+def _declared(encoding: str) -> bytes:
+    """The sample, its XML declaration naming ``encoding`` but its bytes still UTF-8."""
+    text = sample("one_lead.xml")
+    return f"<?xml version='1.0' encoding='{encoding}'?>".encode() + text[text.index(b"?>") + 2 :]
+
+
 HOSTILE = {
     "xxe": sample("xxe.xml"),
     "billion laughs": sample("billion_laughs.xml"),
@@ -303,6 +309,14 @@ HOSTILE = {
     "bad lead id": sample("one_lead.xml").replace(b"<sf:Id>00Q", b"<sf:Id>../../x"),
     "bad number": sample("one_lead.xml").replace(b">250<", b">lots<"),
     "processing instruction junk": b"<?xml version='1.0'?><?evil?><a/>",
+    "unknown encoding": b"<?xml version='1.0' encoding='bogus'?><x/>",
+    "a binary codec as encoding": _declared("rot13"),
+    "utf-16 declared, utf-8 sent": _declared("utf-16"),
+    "utf-32 declared": _declared("utf-32"),
+    "declaration not at the start": b" " + sample("one_lead.xml"),
+    "declaration after the root": b"<a/>" + sample("one_lead.xml"),
+    "a utf-8 BOM before a declaration of utf-16": b"\xef\xbb\xbf" + _declared("utf-16"),
+    "utf-16 BOM with utf-8 bytes": b"\xff\xfe" + sample("one_lead.xml"),
 }
 
 
