@@ -10,7 +10,8 @@ from werkzeug.exceptions import HTTPException
 
 from connector import hubspot_action, salesforce_flow, salesforce_outbound
 from connector.shared import LeadRelay
-from workflows.config import Config, default_config_path, load_config
+from workflows.config import Config
+from workflows.config_loader import default_config_path, load_config
 from workflows.errors import LeadError, LeadRelayError, SignatureError
 from workflows.store import Store
 from workflows.store_registry import open_store

@@ -101,8 +101,10 @@ def normalize_key(value: Any) -> Hashable:
         return value
     if isinstance(value, _COLLECTIONS):
         return tuple(normalize_key(item) for item in value)
+    if not isinstance(value, Hashable):  # a dict: its class says so
+        return _UNHASHABLE
     try:
-        hash(value)
+        hash(value)  # a frozen object may still hold an unhashable part
     except TypeError:
         return _UNHASHABLE
     return value
