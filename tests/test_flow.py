@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from workflows.conditions import Condition, compile_condition
+from workflows.condition_operators import Condition
+from workflows.conditions import compile_condition
 from workflows.flow import CompiledFlow, FlowMatch
 from workflows.model import Lead
 

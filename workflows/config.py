@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workflows.availability import Requirement
-from workflows.conditions import Condition
+from workflows.condition_operators import Condition
 from workflows.config_schema import HubSpotSpec, NotifySpec, SalesforceSpec
 from workflows.crm_ids import id_key
 from workflows.flow import CompiledFlow

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Generic, Protocol, Self, TypeVar
 
-from workflows.conditions import Condition, index_terms, normalize_key
+from workflows.condition_operators import Condition
+from workflows.condition_values import normalize_key
+from workflows.conditions import index_terms
 from workflows.model import Lead
 
 _EAGER_LIMIT = 64  # candidate counts up to which sorting beats a lazy merge
