@@ -11,7 +11,8 @@ from werkzeug.exceptions import HTTPException
 from connector import hubspot_action, salesforce_flow, salesforce_outbound
 from connector.services import build_services
 from connector.shared import EXTENSION
-from workflows.config import Config, default_config_path, load_config
+from workflows.config import Config
+from workflows.config_loader import default_config_path, load_config
 from workflows.errors import LeadError, LeadRelayError, SignatureError
 from workflows.store import Store
 

@@ -22,7 +22,8 @@ from connector.salesforce_cli import salesforce
 from connector.services import build_services
 from connector.simulate_columns import plan_columns
 from connector.sweep_cli import sweep
-from workflows.config import Config, default_config_path, load_config
+from workflows.config import Config
+from workflows.config_loader import default_config_path, load_config
 from workflows.config_warnings import config_warnings
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
 from workflows.model import Lead

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import TUESDAY_10AM, config_data, lead, owners, rep
 
-from workflows.config import build_config
+from workflows.config_builder import build_config
 from workflows.errors import StoreError
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore
