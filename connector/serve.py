@@ -19,7 +19,7 @@ from connector.shared import services_of
 log = logging.getLogger("leadrelay.serve")
 
 
-class LeadRelayServer(BaseApplication):  # type: ignore[misc]
+class LeadRelayServer(BaseApplication):
     """gunicorn with leadrelay's app factory; each worker builds its own app after forking.
 
     Building the app after the fork matters: the embedded store's writer thread would not

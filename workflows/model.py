@@ -31,7 +31,7 @@ SlaStatus = Literal["open", "escalated", "settled", "superseded"]
 # How the SLA of one assignment ended (``settled``/``superseded``: its ``outcome``).
 SlaOutcome = Literal[
     "contacted", "manual_override", "converted", "deleted", "disqualified", "rotated",
-    "escalated", "cap_reached", "no_rotation", "write_failed", "superseded",
+    "escalated", "cap_reached", "no_rotation", "write_failed", "superseded", "untracked",
 ]  # fmt: skip
 
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)

@@ -12,9 +12,9 @@ from typing import Literal, Protocol
 from workflows.delivery import OwnerWriter
 from workflows.model import Lead, SlaOutcome
 
-# What the sweep did with one due assignment: how its SLA ended, or why it is still due
-# (failed, waiting, skipped) or has none to judge (untracked).
-SweepActionKind = SlaOutcome | Literal["untracked", "failed", "waiting", "skipped"]
+# What the sweep did with one due assignment: how its SLA ended (``untracked``: it has none
+# to judge), or why it is still due (failed, waiting, skipped).
+SweepActionKind = SlaOutcome | Literal["failed", "waiting", "skipped"]
 
 
 @dataclass(frozen=True)
