@@ -107,7 +107,7 @@ def leadrelay_app(unthrottled: bool = False) -> Flask:
         token = os.environ["HUBSPOT_ACCESS_TOKEN"]
         limiter = RateLimiter(per_second=1e6, burst=10**6)
         api = HubSpotApi(access_token=token, host=api_base(config), limiter=limiter)
-        app.extensions["hubspot_api"] = {(token, api_base(config)): api}
+        app.extensions["leadrelay"].hubspot_apis[(token, api_base(config))] = api
     return app
 
 

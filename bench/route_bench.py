@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workflows.config import build_config  # noqa: E402
+from workflows.config_builder import build_config  # noqa: E402
 from workflows.model import Lead  # noqa: E402
 from workflows.router import Router, RouteRequest  # noqa: E402
 from workflows.sqlite_store import SqliteStore  # noqa: E402

@@ -32,7 +32,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from conftest import TUESDAY_10AM, config_data, rep  # noqa: E402
 
-from workflows.config import build_config  # noqa: E402
+from workflows.config_builder import build_config  # noqa: E402
 from workflows.model import Lead  # noqa: E402
 from workflows.router import Router, RouteRequest  # noqa: E402
 from workflows.sqlite_store import SqliteStore  # noqa: E402

@@ -9,26 +9,28 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from connector import hubspot_action, salesforce_flow, salesforce_outbound
-from connector.shared import LeadRelay
-from workflows.config import Config, default_config_path, load_config
+from connector.services import build_services
+from connector.shared import EXTENSION
+from workflows.config import Config
+from workflows.config_loader import default_config_path, load_config
 from workflows.errors import LeadError, LeadRelayError, SignatureError
 from workflows.store import Store
-from workflows.store_registry import open_store
 
 
 def create_app(
     config: Config | None = None, store: Store | None = None, config_path: Path | None = None
 ) -> Flask:
-    """Build the app: load and validate app.yaml, open the store, register the blueprints.
+    """Build the app: load and validate app.yaml, build its services (``connector.services``)
+    with the store open, register the blueprints.
 
     Tests pass their own ``config`` and ``store``; ``leadrelay serve`` passes the path.
     """
     config = config or load_config(config_path or default_config_path())
-    store = store or open_store(config.store_url)
+    services = build_services(config, store=store).open()
     app = Flask("leadrelay")
     # CRMs never send more than a few hundred KB; anything bigger is refused with 413.
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
-    app.extensions["leadrelay"] = LeadRelay(config, store)
+    app.extensions[EXTENSION] = services
     for blueprint in (
         hubspot_action.blueprint,
         salesforce_outbound.blueprint,

@@ -19,18 +19,18 @@ from connector.log_redaction import redact_command_line_logs
 from connector.output import print_distribution, print_log, result_line
 from connector.reassign_cli import reassign
 from connector.salesforce_cli import salesforce
+from connector.services import build_services
 from connector.simulate_columns import plan_columns
 from connector.sweep_cli import sweep
-from workflows.config import Config, default_config_path, load_config
+from workflows.config import Config
+from workflows.config_loader import default_config_path, load_config
 from workflows.config_warnings import config_warnings
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
 from workflows.model import Lead
 from workflows.notify import environment_errors, environment_warnings
-from workflows.router import Router
 from workflows.simulate import Distribution, count_rows, csv_headers, read_leads, simulate
 from workflows.store import LogQuery
 from workflows.store_check import store_problem
-from workflows.store_registry import open_store
 
 
 def _fail(message: str) -> NoReturn:
@@ -153,9 +153,9 @@ def route(state: _State, lead_json: str, at: str | None, as_json: bool) -> None:
     if not items or not all(isinstance(item, dict) for item in items):
         _fail("LEAD_JSON must be a JSON object or a list of objects")
     now = state.time(at, "--at")
-    store = open_store(state.config.store_url)
+    services = build_services(state.config)
     try:
-        router = Router(state.config, store)
+        router = services.router
         for number, item in enumerate(items):
             item.setdefault("id", f"lead-{number + 1}")
             try:
@@ -165,7 +165,7 @@ def route(state: _State, lead_json: str, at: str | None, as_json: bool) -> None:
             result = router.route(lead, now, source="cli", dry_run=True)
             click.echo(result_line(result.decision, as_json, verbose=True))
     finally:
-        store.close()
+        services.close()
 
 
 @main.command("simulate")
@@ -221,11 +221,11 @@ def log_command(
 ) -> None:
     """Review the assignment log, oldest first."""
     query = LogQuery(since=state.time(since, "--since") if since else None, rep=rep, lead=lead)
-    store = open_store(state.config.store_url)
+    services = build_services(state.config)
     try:
-        print_log(store.log(query), fmt)
+        print_log(services.store.log(query), fmt)
     finally:
-        store.close()
+        services.close()
 
 
 @main.command()

@@ -21,6 +21,7 @@ from adapters.hubspot.payload import parse_action_request
 from connector.hubspot_execute import contact_needs, execute, hubspot_api
 from connector.hubspot_signature import PortalRefused, check_portal, verify_request
 from connector.json_body import parse_json_body
+from connector.request_body import read_body
 from connector.shared import leadrelay
 from workflows.errors import SignatureError
 
@@ -47,8 +48,9 @@ def execute_action() -> ResponseReturnValue:
     shared = leadrelay()
     config = shared.config
     try:
+        body = read_body(request)  # 413 when too long, before the signature check reads it
         _verify()
-        action = parse_action_request(parse_json_body(request.get_data()), config)
+        action = parse_action_request(parse_json_body(body), config)
         check_portal(action.portal_id, config.hubspot.portal_ids)
         api = _api()
     except PortalRefused as exc:
@@ -79,4 +81,4 @@ def _api() -> HubSpotApi | None:
     token = os.environ.get(ACCESS_TOKEN_ENV)
     if not token:
         raise _Unavailable(ACCESS_TOKEN_ENV)
-    return hubspot_api(current_app, config, token)
+    return hubspot_api(current_app, token)

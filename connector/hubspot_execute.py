@@ -8,7 +8,6 @@ mode nothing is called: the owner leaves only as the ``owner_id`` output field.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,10 +15,11 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 
-from adapters.hubspot.client import AccountOwner, HubSpotApi, api_base, budget_limiter
+from adapters.hubspot.client import AccountOwner, HubSpotApi
 from adapters.hubspot.contact import ContactNeeds, lead_from_contact
 from adapters.hubspot.pause import PausedError
 from adapters.hubspot.payload import ActionRequest, failure_fields, keep_reason, output_fields
+from connector.shared import services_of
 from workflows.config import Config
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
@@ -27,7 +27,6 @@ from workflows.model import Lead
 from workflows.router import Router
 
 log = logging.getLogger("leadrelay.hubspot")
-_api_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -38,16 +37,10 @@ class ActionAnswer:
     body: dict[str, Any]
 
 
-def hubspot_api(app: Flask, config: Config, token: str) -> HubSpotApi:
-    """The app's HubSpot client for ``token``: one per process; its limiter's budget is shared
-    with every other process serving the same store."""
-    key = (token, api_base(config))
-    with _api_lock:
-        apis: dict[tuple[str, str], HubSpotApi] = app.extensions.setdefault("hubspot_api", {})
-        if key not in apis:
-            limiter = budget_limiter(config, token)
-            apis[key] = HubSpotApi(access_token=token, host=key[1], limiter=limiter)
-        return apis[key]
+def hubspot_api(app: Flask, token: str) -> HubSpotApi:
+    """The app's HubSpot client for ``token`` (``Services.hubspot_api``: one per process, on
+    the budget every process serving the same store shares)."""
+    return services_of(app).hubspot_api(token)
 
 
 def contact_needs(app: Flask, config: Config) -> ContactNeeds:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from flask import Request
@@ -58,12 +59,18 @@ def signed_url(request: Request, public_url: str | None = None) -> str:
     return base + raw
 
 
+class HeaderLookup(Protocol):
+    """Request headers by name (a dict in tests, Flask's case-insensitive ``Headers`` live)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
 def verify(
     *,
     method: str,
     url: str,
     body: str,
-    headers: Mapping[str, str],
+    headers: HeaderLookup,
     secret: str,
     now_ms: int | None = None,
 ) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import weakref
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus
 
@@ -30,6 +31,9 @@ from connector.salesforce_flow import TOKEN_ENV as FLOW_TOKEN_ENV
 from connector.salesforce_outbound import TOKEN_ENV as OUTBOUND_TOKEN_ENV
 
 REDACTED = "[redacted]"
+# The handlers leadrelay put on the root logger: a reload takes them off again, and a second
+# call adds none twice.
+_ON_ROOT: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
 SECRET_ENVS = (
     OUTBOUND_TOKEN_ENV,
     FLOW_TOKEN_ENV,
@@ -101,7 +105,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class RedactingLogger(glogging.Logger):  # type: ignore[misc]
+class RedactingLogger(glogging.Logger):
     """gunicorn's logger, every line redacted; our own loggers write through it too.
 
     ``secret_envs`` names the variables whose values are secrets (``serve`` adds the
@@ -121,10 +125,10 @@ class RedactingLogger(glogging.Logger):  # type: ignore[misc]
         # there they go to gunicorn's error log, through the same filter, at its level for ours.
         root = logging.getLogger()
         for handler in list(root.handlers):
-            if getattr(handler, "_leadrelay", False):
+            if handler in _ON_ROOT:
                 root.removeHandler(handler)
         for handler in self.error_log.handlers:
-            handler._leadrelay = True  # type: ignore[attr-defined]
+            _ON_ROOT.add(handler)
             root.addHandler(handler)
         logging.getLogger("leadrelay").setLevel(self.loglevel)
 
@@ -136,9 +140,9 @@ def redact_command_line_logs(extra_secret_envs: Iterable[str] = ()) -> None:
     handler.addFilter(
         RedactingFilter(Redactor.from_environment([*SECRET_ENVS, *extra_secret_envs]))
     )
-    handler._leadrelay = True  # type: ignore[attr-defined]
     root = logging.getLogger()
-    if not any(getattr(h, "_leadrelay", False) for h in root.handlers):
+    if not any(h in _ON_ROOT for h in root.handlers):
+        _ON_ROOT.add(handler)
         root.addHandler(handler)
 
 

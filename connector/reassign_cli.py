@@ -8,10 +8,9 @@ rest and reassigns nothing twice.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import click
 
 from adapters.hubspot import search as hubspot_search
-from adapters.hubspot.client import HubSpotApi, api_base
 from adapters.hubspot.contact import (
     ACCESS_TOKEN_ENV,
     ContactNeeds,
@@ -29,18 +27,16 @@ from adapters.hubspot.contact import (
 from adapters.hubspot.limits import RateLimiter, RetryPolicy
 from adapters.salesforce import search as salesforce_search
 from adapters.salesforce.api import owner_writer
-from adapters.salesforce.auth import SalesforceConnection, auth_mode, missing_credentials
+from adapters.salesforce.auth import missing_credentials
 from adapters.salesforce.lead import lead_from_fields
 from connector.interrupts import DeferredStop
+from connector.services import Services, build_services
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError, LeadError
 from workflows.model import Rep
-from workflows.notify import Notifier
 from workflows.reassign import Outcome, Owned, Reassignment
 from workflows.router import Router
-from workflows.store import Store
-from workflows.store_registry import open_store
 
 # A command line can wait longer than a CRM's request: retry harder, still within search's
 # few requests a second (the limiter is shared by the searches and the writes).
@@ -91,30 +87,34 @@ def reassign(
     if rep.active and not dry_run:
         note = f"note: {from_rep} is still active in app.yaml: new leads still reach them"
         click.echo(f"{note} (set active: false)", err=True)
-    store = open_store(config.store_url)
+    services = build_services(config)
     try:
+        store = services.store
         # A dry run decides on a scratch copy: rotation advances as it would, nothing stays.
         work = store.snapshot() if dry_run else store
         try:
-            status = _run(config, work, rep, to, only_open, dry_run)
+            router = Router(config, work) if dry_run else services.router
+            status = _run(services, router, rep, to, only_open, dry_run)
         finally:
             if work is not store:
                 work.close()
     finally:
-        store.close()
+        services.close(10)
     if status:
         sys.exit(status)
 
 
-def _run(config: Config, store: Store, rep: Rep, to: str | None, only_open: bool, dry: bool) -> int:
-    """Reassign every CRM's book of ``rep``; the exit status."""
-    notifier = Notifier.from_config(config)
+def _run(
+    services: Services, router: Router, rep: Rep, to: str | None, only_open: bool, dry: bool
+) -> int:
+    """Reassign every CRM's book of ``rep`` through ``router``; the exit status."""
+    notifier = services.notifier
     stop = DeferredStop(
         "stopping once the batch in flight is written, printed and announced; "
         "press Ctrl-C again to stop at once (that batch would then go unannounced)"
     )
     job = Reassignment(
-        Router(config, store),
+        router,
         rep.id,
         datetime.now(UTC),
         entry=to,
@@ -131,7 +131,7 @@ def _run(config: Config, store: Store, rep: Rep, to: str | None, only_open: bool
                 if stop.requested:
                     break
                 try:
-                    book = open_book(config, rep, os.environ)
+                    book = open_book(services, rep)
                     if isinstance(book, str):
                         click.echo(f"{crm}: skipped: {book}", err=True)
                         continue
@@ -170,14 +170,15 @@ def _line(crm: str, from_rep: str, outcome: Outcome) -> str:
     return f"{crm} {outcome.lead.id}: {status} {from_rep} -> {to}{rule}: {outcome.detail}"
 
 
-def _hubspot_book(config: Config, rep: Rep, env: Mapping[str, str]) -> Book | str:
+def _hubspot_book(services: Services, rep: Rep) -> Book | str:
+    config = services.config
     if not rep.hubspot_owner_id:
         return f"{rep.id} has no hubspot_owner_id in app.yaml"
-    token = env.get(ACCESS_TOKEN_ENV)
+    token = services.hubspot_token()
     if not token:
         return f"{ACCESS_TOKEN_ENV} is not set"
     limiter = RateLimiter(per_second=SEARCH_PER_SECOND, burst=4)
-    api = HubSpotApi(access_token=token, host=api_base(config), limiter=limiter, policy=POLICY)
+    api = services.hubspot_api(token, limiter=limiter, policy=POLICY)
     search = hubspot_search.HubSpotSearch(api)
     needs = ContactNeeds.of(config)
     total, contacts = search.owned_by(rep.hubspot_owner_id, needs.properties)
@@ -196,12 +197,14 @@ def _hubspot_book(config: Config, rep: Rep, env: Mapping[str, str]) -> Book | st
     return Book("hubspot", total, owned(), lambda batch: api.write_owners(batch, api.deadline()))
 
 
-def _salesforce_book(config: Config, rep: Rep, env: Mapping[str, str]) -> Book | str:
+def _salesforce_book(services: Services, rep: Rep) -> Book | str:
+    config = services.config
     if not rep.salesforce_user_id:
         return f"{rep.id} has no salesforce_user_id in app.yaml"
-    if auth_mode(env) is None:
-        return f"no Salesforce credentials (missing: {', '.join(missing_credentials(env))})"
-    connection = SalesforceConnection(config.salesforce.api_version, env)
+    if not services.has_salesforce_credentials():
+        missing = ", ".join(missing_credentials(services.env))
+        return f"no Salesforce credentials (missing: {missing})"
+    connection = services.salesforce_connection()
     extra = [name[4:] for name in referenced_fields(config) if name.startswith("raw.")]
     total, rows = salesforce_search.owned_by(connection, rep.salesforce_user_id, extra)
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from adapters.salesforce.api import list_users
-from adapters.salesforce.auth import SalesforceConnection
+from connector.services import build_services
 from workflows.errors import CrmError
 
 
@@ -28,7 +28,7 @@ def users(state: Any, as_json: bool) -> None:
     """
     config = state.config  # the CLI's state: app.yaml, loaded and validated once
     try:
-        found = SalesforceConnection(config.salesforce.api_version).call(list_users)
+        found = build_services(config).salesforce_connection().call(list_users)
     except CrmError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -22,6 +22,7 @@ from flask.typing import ResponseReturnValue
 from adapters.salesforce.ids import is_id
 from adapters.salesforce.lead import keep_reason, lead_from_fields
 from connector.json_body import parse_json_body
+from connector.request_body import read_body
 from connector.salesforce_shared import salesforce_writer, secret_matches
 from connector.shared import leadrelay
 from workflows.delivery import Delivery, Inbound, deliver
@@ -46,7 +47,7 @@ def route() -> ResponseReturnValue:
         return _error(401, "missing or wrong bearer token (see the Named Credential)")
     if not request.is_json:
         return _error(415, "expected Content-Type: application/json")
-    body = parse_json_body(request.get_data())  # LeadError: 400 naming the field
+    body = parse_json_body(read_body(request))  # LeadError: 400 naming the field
     if not isinstance(body, dict):
         return _error(400, "expected a JSON object with the Lead's fields")
     call = _read_request(body)

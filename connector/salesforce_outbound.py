@@ -22,6 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from adapters.salesforce.ids import id_in
 from adapters.salesforce.lead import keep_reason
 from adapters.salesforce.outbound_message import ACK, parse_outbound_message, soap_fault
+from connector.request_body import read_body
 from connector.salesforce_shared import salesforce_writer, secret_matches
 from connector.shared import leadrelay
 from workflows.delivery import Inbound, deliver
@@ -42,7 +43,7 @@ def outbound() -> ResponseReturnValue:
     if "xml" not in (request.content_type or "").lower():
         return _refuse(415, "expected an XML body")
     try:
-        message = parse_outbound_message(request.get_data(cache=False))
+        message = parse_outbound_message(read_body(request))
     except LeadError as exc:
         return _refuse(400, str(exc))
     app = leadrelay()

@@ -4,7 +4,6 @@ and run the SLA sweep on APScheduler inside each worker (one sweeps at a time)."
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,14 +13,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from adapters.hubspot.contact import ACCESS_TOKEN_ENV
-from adapters.salesforce.auth import SalesforceConnection, auth_mode
 from connector.log_redaction import redacting_logger
+from connector.shared import services_of
 
 log = logging.getLogger("leadrelay.serve")
 
 
-class LeadRelayServer(BaseApplication):  # type: ignore[misc]
+class LeadRelayServer(BaseApplication):
     """gunicorn with leadrelay's app factory; each worker builds its own app after forking.
 
     Building the app after the fork matters: the embedded store's writer thread would not
@@ -53,25 +51,19 @@ def start_sweeper(app: Flask) -> BackgroundScheduler | None:
     Every worker schedules it; the sweep lock lets one sweep at a time, the others skip.
     ``max_instances=1`` and ``coalesce`` keep a slow sweep from piling up runs.
     """
-    from connector.hubspot_execute import hubspot_api
-    from connector.salesforce_shared import EXTENSION
-    from connector.sweep_cli import build_readers, locked_sweep
+    # Looked up when called, so that a test can replace locked_sweep.
+    from connector.sweep_cli import locked_sweep
 
-    relay = app.extensions["leadrelay"]
-    config = relay.config
+    services = services_of(app)
+    config = services.config
     if config.sla is None and not _any_rule_sla(config.flow.rules):
         return None
-    token = os.environ.get(ACCESS_TOKEN_ENV)
-    hubspot = hubspot_api(app, config, token) if token else None
-    salesforce = None
-    if auth_mode(os.environ) is not None:
-        connection = SalesforceConnection(config.salesforce.api_version)
-        salesforce = app.extensions.setdefault(EXTENSION, connection)
-    readers = build_readers(config, hubspot=hubspot, salesforce=salesforce)
+    # The app's own HubSpot client and Salesforce connection: one budget, one sign-in.
+    readers = services.readers()
 
     def run() -> None:
         try:
-            summary = locked_sweep(relay.router, readers, datetime.now(UTC), relay.notifier)
+            summary = locked_sweep(services.router, readers, datetime.now(UTC), services.notifier)
         except Exception:  # a failed sweep is logged; the next run tries again
             log.exception("SLA sweep failed")
             return

@@ -1,26 +1,20 @@
-"""What every blueprint shares: config, store and router, kept in ``app.extensions``."""
+"""What every blueprint shares: the app's services (``connector.services``)."""
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import Flask, current_app
 
-from workflows.config import Config
-from workflows.notify import Notifier
-from workflows.router import Router
-from workflows.store import Store
+from connector.services import Services
 
-
-class LeadRelay:
-    """The objects one app (one process) serves requests with."""
-
-    def __init__(self, config: Config, store: Store) -> None:
-        self.config = config
-        self.store = store
-        self.router = Router(config, store)
-        self.notifier = Notifier.from_config(config)
+EXTENSION = "leadrelay"
 
 
-def leadrelay() -> LeadRelay:
-    """The shared objects of the app serving the current request."""
-    app_objects: LeadRelay = current_app.extensions["leadrelay"]
-    return app_objects
+def services_of(app: Flask) -> Services:
+    """The services ``app`` was built with."""
+    services: Services = app.extensions[EXTENSION]
+    return services
+
+
+def leadrelay() -> Services:
+    """The services of the app serving the current request."""
+    return services_of(current_app)

@@ -1,10 +1,9 @@
-"""``leadrelay sweep --once``: run the SLA sweep now (or preview it), and the pieces ``serve``
-shares with it: the CRM readers from the environment and a sweep under the sweep lock."""
+"""``leadrelay sweep --once``: run the SLA sweep now (or preview it), and what ``serve``
+shares with it: a sweep under the sweep lock. The CRM readers come from ``connector.services``."""
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -12,44 +11,16 @@ from typing import Any
 
 import click
 
-from adapters.hubspot.client import HubSpotApi, api_base, budget_limiter
-from adapters.hubspot.contact import ACCESS_TOKEN_ENV
-from adapters.hubspot.read import HubSpotReader
-from adapters.salesforce.auth import SalesforceConnection, auth_mode
-from adapters.salesforce.read import SalesforceReader
 from connector.cli_time import TIME_HELP
+from connector.services import build_services
 from workflows.config import Config
 from workflows.notify import Notifier
 from workflows.router import Router
-from workflows.store_registry import open_store
 from workflows.sweep import LeadReader, SweepAction, SweepSummary
 from workflows.sweep import sweep as run_sweep
 from workflows.sweep_lock import sweep_lock
 
 log = logging.getLogger("leadrelay.sweep")
-
-
-def build_readers(
-    config: Config,
-    env: Mapping[str, str] | None = None,
-    *,
-    hubspot: HubSpotApi | None = None,
-    salesforce: SalesforceConnection | None = None,
-) -> dict[str, LeadReader]:
-    """A reader per CRM whose credentials are in the environment (or given)."""
-    env = os.environ if env is None else env
-    readers: dict[str, LeadReader] = {}
-    token = env.get(ACCESS_TOKEN_ENV)
-    if hubspot is None and token:
-        limiter = budget_limiter(config, token)
-        hubspot = HubSpotApi(access_token=token, host=api_base(config), limiter=limiter)
-    if hubspot is not None:
-        readers["hubspot"] = HubSpotReader(hubspot, config)
-    if salesforce is None and auth_mode(env) is not None:
-        salesforce = SalesforceConnection(config.salesforce.api_version, env)
-    if salesforce is not None:
-        readers["salesforce"] = SalesforceReader(salesforce, config)
-    return readers
 
 
 def locked_sweep(
@@ -96,11 +67,10 @@ def sweep(state: Any, once: bool, dry_run: bool, now_text: str | None) -> None:
         raise click.UsageError("pass --once (leadrelay serve runs the sweep on a schedule)")
     config: Config = state.config
     now = state.time(now_text, "--now")
-    store = open_store(config.store_url)
-    notifier = Notifier.from_config(config)
+    services = build_services(config)
     try:
-        router = Router(config, store)
-        readers = build_readers(config)
+        router = services.router
+        readers = services.readers()
 
         def show(action: SweepAction) -> None:
             click.echo(action.describe(dry_run))
@@ -108,14 +78,13 @@ def sweep(state: Any, once: bool, dry_run: bool, now_text: str | None) -> None:
         if dry_run:
             summary = run_sweep(router, readers, now, dry_run=True, on_action=show)
         else:
-            found = locked_sweep(router, readers, now, notifier, on_action=show)
+            found = locked_sweep(router, readers, now, services.notifier, on_action=show)
             if found is None:
                 click.echo("error: another sweep is running; try again later", err=True)
                 sys.exit(EXIT_NOT_RUN)
             summary = found
     finally:
-        notifier.close()
-        store.close()
+        services.close()
     prefix = "dry run, nothing changed: " if dry_run else ""
     click.echo(f"{prefix}{summary.describe()} (as of {now.isoformat()})")
     unfinished = sum(summary.counts[action] for action in UNFINISHED)

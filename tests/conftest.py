@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workflows.config import Config, build_config
+from workflows.config import Config
+from workflows.config_builder import build_config
 from workflows.model import Lead
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import REPO, TUESDAY_10AM, at, config_data, lead
 
 from connector.cli import main
-from workflows.config import load_config
+from workflows.config_loader import load_config
 from workflows.router import Router
 from workflows.store_registry import open_store
 

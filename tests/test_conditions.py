@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from workflows.conditions import compile_condition, index_terms, normalize_key
+from workflows.condition_values import normalize_key
+from workflows.conditions import compile_condition, index_terms
 from workflows.errors import ConfigError
 from workflows.model import Lead
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import REPO, config_data, rep
 
-from workflows.config import load_config
+from workflows.config_loader import load_config
 from workflows.errors import ConfigErrors
 
 

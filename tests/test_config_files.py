@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from connector.cli import main
-from workflows.config import load_config
+from workflows.config_loader import load_config
 from workflows.errors import ConfigErrors
 
 GOOD = """\

@@ -128,6 +128,34 @@ def test_a_contact_id_that_is_not_ascii_digits_is_refused(hubspot_app, store, co
     assert list(store.log()) == []
 
 
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("object.objectId", 2**63),
+        ("object.objectId", "18446744073709551616"),
+        ("object.objectId", "99999999999999999999"),
+        ("origin.portalId", 2**64 - 1),
+    ],
+)
+def test_an_id_past_hubspots_signed_64_bits_is_a_400_naming_the_field(
+    hubspot_app, store, where, value
+):
+    body = action_body()
+    outer, inner = where.split(".")
+    body.setdefault(outer, {})[inner] = value
+    response = post_action(hubspot_app(), body)
+    assert (response.status_code, response.json["field"]) == (400, where)
+    assert "largest id" in response.json["error"]
+    assert list(store.log()) == []
+
+
+def test_the_largest_signed_64_bit_id_is_still_a_contact_id(hubspot_app, store):
+    body = action_body()
+    body["object"]["objectId"] = 2**63 - 1
+    response = post_action(hubspot_app(), body)
+    assert response.status_code == 200
+
+
 def test_an_overlong_callback_id_is_refused(hubspot_app, store):
     response = post_action(hubspot_app(), action_body(callbackId="x" * 256))
     assert response.status_code == 400

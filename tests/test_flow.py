@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from workflows.conditions import Condition, compile_condition
+from workflows.condition_operators import Condition
+from workflows.conditions import compile_condition
 from workflows.flow import CompiledFlow, FlowMatch
 from workflows.model import Lead
 
@@ -20,7 +21,7 @@ class Rule:
     name: str
     when: Any
     condition: Condition
-    flow: CompiledFlow | None = None
+    flow: CompiledFlow[Rule] | None = None
     assign: object | None = None
 
 
@@ -39,7 +40,7 @@ def lead(**values: Any) -> Lead:
     return Lead(id="1", **values)
 
 
-def path_of(flow: CompiledFlow, subject: Lead) -> tuple[str, ...] | None:
+def path_of(flow: CompiledFlow[Rule], subject: Lead) -> tuple[str, ...] | None:
     match = flow.first_match(subject)
     return match.path if match else None
 
@@ -246,7 +247,7 @@ def random_lead(rng: random.Random) -> Lead:
     )
 
 
-def linear_first_match(rules: Sequence[Rule], subject: Lead) -> FlowMatch | None:
+def linear_first_match(rules: Sequence[Rule], subject: Lead) -> FlowMatch[Rule] | None:
     """The specification: every rule in order, no index."""
     for candidate in rules:
         if not candidate.condition(subject):
@@ -298,7 +299,7 @@ def counted(inner: Rule, counter: Counter) -> Rule:
     return dataclasses.replace(inner, condition=condition)
 
 
-def country_flow(size: int, counter: Counter | None = None) -> CompiledFlow:
+def country_flow(size: int, counter: Counter | None = None) -> CompiledFlow[Rule]:
     # Every rule pins a distinct country code, plus one unindexed rule near the end.
     rules = [rule(f"c{i}", {"country": f"X{i}", "employees": {"gte": 1}}) for i in range(size - 1)]
     rules.insert(size - 2, rule("big", {"employees": {"gte": 10**6}}))

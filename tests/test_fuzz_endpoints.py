@@ -9,6 +9,7 @@ no call to the CRM. The budget is fixed and the examples derandomized, so every 
 from __future__ import annotations
 
 import base64
+import encodings.aliases
 import json
 import logging
 from collections.abc import Callable
@@ -151,10 +152,28 @@ SOAP_VALUES = ["", "00D5g000004SbAxEAK", "04l5g0000000001AAA", "00Q5g0000000001E
                ">2.5E7<", "2026-11-24T15:00:00.000Z", "00G5g000003Qe1AEAS"]  # fmt: skip
 
 
+# The parser looks up whatever encoding the XML declaration names: every codec name Python
+# knows (binary codecs such as rot13 and zlib too), names it does not, and odd text.
+_CODECS = sorted(set(encodings.aliases.aliases.values()))
+xml_declarations = st.builds(
+    "{}<?xml version='1.0' encoding='{}'?>".format,
+    st.sampled_from(["", "", " ", "\n", "\ufeff", "<a/>"]),  # a declaration not at the start
+    st.one_of(
+        st.sampled_from(["bogus", "utf-16", "utf-32", "rot13", "idna", "punycode", "UTF-8"]),
+        st.sampled_from(_CODECS),
+        st.text(max_size=12),
+    ),
+)
+
+
 @st.composite
 def soap_bodies(draw: st.DrawFn) -> bytes:
-    """Outbound Messages: the sample with a fuzzed id or field value, or anything."""
+    """Outbound Messages: the sample with a fuzzed id, field value or XML declaration, or
+    anything."""
     text = _ONE_LEAD
+    declaration = draw(mostly("", xml_declarations))
+    if declaration:
+        text = declaration + text[text.index("?>") + 2 :]
     original = draw(st.sampled_from(SOAP_VALUES))
     if original:
         value = draw(st.one_of(xml_text, tricky_numbers))

@@ -306,7 +306,7 @@ def test_a_retry_after_seen_by_one_worker_holds_back_other_workers_and_the_sweep
     # but the budget (and HubSpot's Retry-After) lives in one file beside the store.
     from fakes.hubspot_requests import hubspot_config_data
 
-    from connector.sweep_cli import build_readers
+    from connector.services import build_services
     from workflows.errors import CrmError
 
     fake_hubspot.add_contact("904")
@@ -317,7 +317,8 @@ def test_a_retry_after_seen_by_one_worker_holds_back_other_workers_and_the_sweep
     assert post_action(second_worker, action_body("empty_properties")).status_code == 503
     assert len(fake_hubspot.requests) == 1
     config = make_config(hubspot_config_data(hubspot=API))
-    reader = build_readers(config, {"HUBSPOT_ACCESS_TOKEN": fake_hubspot.token})["hubspot"]
+    services = build_services(config, {"HUBSPOT_ACCESS_TOKEN": fake_hubspot.token})
+    reader = services.readers()["hubspot"]
     with pytest.raises(CrmError, match=r"paused until .* \(HubSpot asked for 30 s\)"):
         reader.api.limiter.acquire(time.monotonic() + 1)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import struct
+import time
 
 import pytest
 import yaml
@@ -136,3 +139,20 @@ def test_check_and_resume_name_a_budget_file_they_cannot_use(write_config, monke
     assert resumed.exit_code == 1
     assert f"cannot change the HubSpot budget file {odd}: Is a directory" in resumed.output
     assert "Traceback" not in resumed.output
+
+
+def test_check_and_resume_read_a_corrupt_budget_file_as_a_fresh_bucket(write_config, monkeypatch):
+    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", "s")
+    config = write_config()
+    budget = config.parent / "state.sqlite.hubspot-0123456789abcdef.budget"
+    now = time.monotonic()
+    # A pause in force for an infinite Retry-After, and a balance no process could spend.
+    budget.write_bytes(struct.pack("<4d?", -1e300, now, now + 30, math.inf, False))
+    checked = leadrelay(config, "check")  # (catch_exceptions=False: a traceback fails here)
+    assert checked.exit_code == 0, checked.output
+    assert "paused" not in checked.output
+    resumed = leadrelay(config, "hubspot", "resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.output == "HubSpot calls were not paused; nothing to lift\n"
+    tokens, _, paused_until, asked, daily = struct.unpack("<4d?", budget.read_bytes())
+    assert (tokens > 0, paused_until, asked, daily) == (True, 0.0, -1.0, False)

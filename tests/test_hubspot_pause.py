@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
+import struct
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -127,3 +130,64 @@ def test_a_garbled_budget_file_is_read_as_a_fresh_bucket(tmp_path):
     path.write_bytes(b"\xff" * 33)  # NaNs where the times should be
     assert read_pause(path) is None
     assert in_another_process(path, START) == "token"
+
+
+# -- a budget file leadrelay did not write -----------------------------------------------------
+BUDGET_FORMAT = struct.Struct("<4d?")  # tokens, updated, paused_until, asked, daily
+
+
+def write_budget(
+    path: Path, *, tokens=8.0, updated=START, paused_until=0.0, asked=-1.0, daily=False
+):
+    path.write_bytes(BUDGET_FORMAT.pack(tokens, updated, paused_until, asked, daily))
+
+
+CORRUPT = {
+    "tokens=-1e300": {"tokens": -1e300},
+    "tokens=1e300": {"tokens": 1e300},
+    "tokens=nan": {"tokens": math.nan},
+    "updated=-1e300": {"updated": -1e300},
+    "paused_until=1e300": {"paused_until": 1e300},
+    "paused_until=-inf": {"paused_until": -math.inf},
+    "asked=inf": {"paused_until": START + 30, "asked": math.inf},
+    "asked=nan": {"paused_until": START + 30, "asked": math.nan},
+    "asked=-5.0": {"paused_until": START + 30, "asked": -5.0},
+}
+
+
+@pytest.mark.parametrize("fields", list(CORRUPT.values()), ids=list(CORRUPT))
+def test_a_budget_file_holding_an_impossible_value_is_read_as_a_fresh_bucket_and_said_once(
+    tmp_path, caplog, fields
+):
+    path = tmp_path / "portal.budget"
+    write_budget(path, **fields)
+    limiter = RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START)
+    with caplog.at_level(logging.WARNING, logger="leadrelay.hubspot"):
+        limiter.acquire(deadline=START)  # a full bucket, no pause: no wait, no refusal
+        limiter.acquire(deadline=START + 1)  # the file now holds what the first call wrote
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings
+    name = next(iter(fields)) if len(fields) == 1 else "asked"
+    assert f"{path} holds {name}=" in warnings[0] and "fresh bucket" in warnings[0]
+
+
+def test_an_infinite_retry_after_in_the_file_is_no_pause_for_check_calls_or_resume(tmp_path):
+    path = tmp_path / "portal.budget"
+    now = time.monotonic()
+    write_budget(path, updated=now, paused_until=now + 30, asked=math.inf)
+    assert read_pause(path) is None
+    RateLimiter(shared=path).acquire(time.monotonic() + 1)  # neither OverflowError nor a wait
+    write_budget(path, updated=now, paused_until=now + 30, asked=math.inf)
+    assert RateLimiter(shared=path).resume() is None
+
+
+def test_resume_fills_the_bucket_whatever_the_file_held(tmp_path):
+    path = tmp_path / "portal.budget"
+    # Spent far ahead, as no leadrelay process could: without resume, no call for 30 s.
+    write_budget(path, tokens=-30.0)
+    with pytest.raises(CrmError, match="budget exhausted"):
+        RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START).acquire(START + 1)
+    RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START).resume()
+    tokens, updated, paused_until, asked, daily = BUDGET_FORMAT.unpack(path.read_bytes())
+    assert (tokens, updated, paused_until, asked, daily) == (1.0, START, 0.0, -1.0, False)
+    RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START).acquire(START)

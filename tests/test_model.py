@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from workflows.errors import LeadError
-from workflows.model import Lead
+from workflows.model import OUTCOMES, AssignmentRecord, Decision, Lead, one_of
 
 
 def test_domain_is_derived_from_email():
@@ -55,3 +55,30 @@ def test_a_lead_needs_an_id():
     with pytest.raises(LeadError) as bad:
         Lead.from_dict({"email": "a@b.com"})
     assert bad.value.field == "id"
+
+
+def record_data(outcome: str) -> dict[str, object]:
+    decision = Decision("1", "ana", "assigned", "fallback", "the fallback pool")
+    record = AssignmentRecord(7, datetime(2026, 1, 5, tzinfo=UTC), "none", "lead", "1", None,
+                              "ana", decision, "api")  # fmt: skip
+    data = record.to_dict()
+    data["decision"]["outcome"] = outcome
+    return data
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES)
+def test_a_record_read_back_keeps_its_outcome(outcome):
+    assert AssignmentRecord.from_dict(record_data(outcome)).decision.outcome == outcome
+
+
+def test_a_stored_decision_with_an_unknown_outcome_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"decision.outcome: expected one of assigned, kept, "
+                                         r"unassigned, got 'rotated'"):  # fmt: skip
+        AssignmentRecord.from_dict(record_data("rotated"))
+
+
+def test_one_of_hands_back_the_choice_and_refuses_anything_else():
+    assert one_of("kept", OUTCOMES, "outcome") == "kept"
+    for wrong in ("Kept", "", None, 1):
+        with pytest.raises(ValueError, match="outcome: expected one of"):
+            one_of(wrong, OUTCOMES, "outcome")

@@ -1,8 +1,11 @@
-"""Outgoing webhooks: sent after the write-back, in the background, retried, never silently lost."""
+"""Outgoing webhooks: sent after the write-back, in the background, retried, never silently lost.
+
+Every webhook here is a real HTTP POST (``adapters/webhook.py``) to a loopback receiver.
+"""
 
 from __future__ import annotations
 
-import json
+import ast
 import logging
 import os
 import subprocess
@@ -11,18 +14,20 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
-import responses
 import yaml
 from click.testing import CliRunner
 from conftest import TUESDAY_10AM, config_data, lead
 from fakes import salesforce_api
 from fakes.hubspot_requests import action_body, hubspot_app, post_action
 from fakes.salesforce_api import QUEUE_ID, REP_USERS, salesforce_config_data
+from fakes.webhooks import WebhookReceiver
 from test_serve import free_port
 
+import workflows.notify
+from adapters.webhook import result_of, webhook_sender
 from connector.app import create_app
 from connector.cli import main
+from connector.services import build_services, record_link
 from workflows.delivery import Inbound, deliver
 from workflows.errors import ConfigErrors, CrmError
 from workflows.notify import Hook, Notifier, resolve_hooks, slack_body
@@ -32,6 +37,7 @@ hubspot_app = hubspot_app  # the fixture, requested by name below
 
 HOOK_URL = "https://hooks.example.com/leadrelay"
 SLACK_URL = "https://hooks.slack.com/services/T0001/B0002/s3cretT0ken"
+SECRET_PATH = "/services/T0001/B0002/s3cretT0ken"  # a Slack webhook URL's path is its secret
 
 
 HUBSPOT_REPS = [
@@ -57,16 +63,19 @@ class Writer:
 
 @pytest.fixture
 def webhooks():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.stop()
 
 
 def make_notifier(config, *hooks: Hook) -> Notifier:
-    return Notifier(hooks or (hook(),), config, backoff=0.01)
+    """The notifier ``build_services`` makes (HTTP sender, CRM links), with these hooks."""
+    link = record_link(config, {})
+    return Notifier(hooks, config, send=webhook_sender(), link=link, backoff=0.01)
 
 
-def sent_bodies(mock) -> list[dict]:
-    return [json.loads(call.request.body) for call in mock.calls]
+def secret_url(receiver: WebhookReceiver) -> str:
+    return receiver.base + SECRET_PATH
 
 
 def route(router, notifier, leads, writer=None, event="assigned"):
@@ -83,23 +92,22 @@ def route(router, notifier, leads, writer=None, event="assigned"):
 
 def test_webhook_is_retried_with_back_off_then_succeeds(make_router, webhooks):
     router = make_router()
-    for status in (503, 500, 200):
-        webhooks.add(responses.POST, HOOK_URL, status=status)
-    notifier = make_notifier(router.config)
+    webhooks.answer(503)
+    webhooks.answer(500)
+    notifier = make_notifier(router.config, hook(webhooks.url))
     route(router, notifier, [lead("L1", email="ann@acme.com")])
     notifier.close(5)
     assert notifier.stats == {"queued": 1, "sent": 1, "retried": 2, "failed": 0, "pending": 0}
-    assert len(webhooks.calls) == 3
-    assert all(body == sent_bodies(webhooks)[0] for body in sent_bodies(webhooks))
+    assert len(webhooks.received) == 3
+    assert all(body == webhooks.received[0] for body in webhooks.received)
 
 
 def test_json_body_names_lead_owner_rule_reason_event_and_links_to_the_crm(make_router, webhooks):
     router = make_router(reps=HUBSPOT_REPS, hubspot={"portal_ids": ["4242"]})
-    webhooks.add(responses.POST, HOOK_URL, status=200)
-    notifier = make_notifier(router.config)
+    notifier = make_notifier(router.config, hook(webhooks.url))
     route(router, notifier, [lead("904", crm="hubspot", owner="", company="Acme")])
     notifier.close(5)
-    (body,) = sent_bodies(webhooks)
+    (body,) = webhooks.received
     assert body["event"] == "assigned"
     assert body["lead"] == {
         "id": "904",
@@ -114,25 +122,37 @@ def test_json_body_names_lead_owner_rule_reason_event_and_links_to_the_crm(make_
     assert body["time"].startswith("2026-11-24T15:00:00")
 
 
-def test_salesforce_link_uses_the_instance_url_and_no_link_when_unknown(make_router):
-    router = make_router()
+def test_salesforce_link_uses_the_instance_url_and_no_link_when_unknown(make_config, store):
+    config = make_config()
     env = {"SALESFORCE_INSTANCE_URL": "https://acme.my.salesforce.com/"}
-    notifier = Notifier([hook()], router.config, environ=env)
-    assert (
-        notifier.link("salesforce", "00Q1")
-        == "https://acme.my.salesforce.com/lightning/r/Lead/00Q1/view"
-    )
-    assert notifier.link("hubspot", "904") is None  # no single portal id in app.yaml
-    assert Notifier([hook()], router.config, environ={}).link("salesforce", "00Q1") is None
+    link = build_services(config, env, store).notifier.link
+    assert link("salesforce", "00Q1") == "https://acme.my.salesforce.com/lightning/r/Lead/00Q1/view"
+    assert link("hubspot", "904") is None  # no single portal id in app.yaml
+    assert build_services(config, {}, store).notifier.link("salesforce", "00Q1") is None
+
+
+def test_the_notifier_core_imports_neither_http_nor_any_crm():
+    tree = ast.parse(Path(workflows.notify.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}  # fmt: skip
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.split(".")[0] in ("requests", "adapters")}
+    assert not any(word in Path(workflows.notify.__file__).read_text() for word in (
+        "hubspot.com", "lightning", "SALESFORCE_",
+    ))  # fmt: skip
+
+
+def test_a_notifier_with_webhooks_but_no_sender_is_refused(make_config):
+    with pytest.raises(ValueError, match="needs a sender"):
+        Notifier([hook()], make_config())
 
 
 def test_slack_format_is_one_readable_line(make_router, webhooks):
     router = make_router(reps=HUBSPOT_REPS, hubspot={"portal_ids": ["4242"]})
-    webhooks.add(responses.POST, SLACK_URL, status=200)
-    notifier = make_notifier(router.config, hook(SLACK_URL, "slack"))
+    notifier = make_notifier(router.config, hook(secret_url(webhooks), "slack"))
     route(router, notifier, [lead("904", crm="hubspot", company="Acme")], event="reassigned")
     notifier.close(5)
-    (body,) = sent_bodies(webhooks)
+    (body,) = webhooks.received
     assert list(body) == ["text"]
     assert body["text"] == (
         "Lead <https://app.hubspot.com/contacts/4242/record/0-1/904|Acme> (hubspot) reassigned"
@@ -170,47 +190,66 @@ def test_slack_text_escapes_what_slack_would_read_as_markup():
 
 def test_failure_is_counted_and_logged_with_the_host_only(make_router, webhooks, caplog):
     router = make_router()
-    webhooks.add(responses.POST, SLACK_URL, status=500)
-    notifier = make_notifier(router.config, hook(SLACK_URL, "slack", attempts=3))
+    for _ in range(3):
+        webhooks.answer(500)
+    notifier = make_notifier(router.config, hook(secret_url(webhooks), "slack", attempts=3))
     with caplog.at_level(logging.INFO, logger="leadrelay.notify"):
         route(router, notifier, [lead("L1")])
         notifier.close(5)
     assert notifier.stats["failed"] == 1 and notifier.stats["retried"] == 2
-    assert len(webhooks.calls) == 3
-    assert "hooks.slack.com" in caplog.text and "gave up after 3 attempt(s)" in caplog.text
+    assert len(webhooks.received) == 3
+    assert "webhook to 127.0.0.1 answered 500" in caplog.text
+    assert "gave up after 3 attempt(s)" in caplog.text
     assert "s3cret" not in caplog.text and "/services/" not in caplog.text
 
 
-def test_connection_errors_never_log_the_url(make_router, webhooks, caplog):
+def test_connection_errors_never_log_the_url(make_router, caplog):
     router = make_router()
-    webhooks.add(responses.POST, SLACK_URL, body=requests.ConnectionError(f"refused: {SLACK_URL}"))
-    notifier = make_notifier(router.config, hook(SLACK_URL, attempts=2))
+    nobody_listens = f"http://127.0.0.1:{free_port()}{SECRET_PATH}"
+    notifier = make_notifier(router.config, hook(nobody_listens, attempts=2))
     with caplog.at_level(logging.INFO, logger="leadrelay.notify"):
         route(router, notifier, [lead("L1")])
         notifier.close(5)
-    assert notifier.stats["failed"] == 1
-    assert "ConnectionError" in caplog.text and "s3cret" not in caplog.text
+    assert notifier.stats["failed"] == 1 and notifier.stats["retried"] == 1
+    assert "failed (ConnectionError)" in caplog.text and "s3cret" not in caplog.text
 
 
 def test_a_client_error_is_not_retried(make_router, webhooks):
     router = make_router()
-    webhooks.add(responses.POST, HOOK_URL, status=404)
-    notifier = make_notifier(router.config)
+    webhooks.answer(404)
+    notifier = make_notifier(router.config, hook(webhooks.url))
     route(router, notifier, [lead("L1")])
     notifier.close(5)
-    assert len(webhooks.calls) == 1
+    assert len(webhooks.received) == 1
     assert notifier.stats["failed"] == 1 and notifier.stats["retried"] == 0
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(408, True), (429, True), (502, True),
+                                                   (400, False), (410, False)])  # fmt: skip
+def test_timeouts_throttling_and_server_errors_are_retried_other_refusals_are_not(
+    status, retryable
+):
+    assert result_of(status, None).retryable is retryable
+    assert result_of(204, None).ok and not result_of(status, None).ok
+
+
+def test_retry_after_is_obeyed_up_to_five_minutes(make_router, webhooks, caplog):
+    router = make_router()
+    webhooks.answer(429, {"Retry-After": "3600"})
+    notifier = make_notifier(router.config, hook(webhooks.url, attempts=2))
+    with caplog.at_level(logging.WARNING, logger="leadrelay.notify"):
+        route(router, notifier, [lead("L1")])
+        notifier.close(5)  # the retry no longer waits once closing
+    assert "answered 429; retrying in 300.0 s" in caplog.text
+    assert notifier.stats["sent"] == 1 and len(webhooks.received) == 2
+    assert result_of(503, "12").retry_after == 12.0
+    assert result_of(503, "Wed, 21 Oct 2026 07:28:00 GMT").retry_after is None  # backs off
 
 
 def test_a_slow_webhook_never_slows_the_delivery(make_router, webhooks):
     router = make_router()
-
-    def slow(request):
-        time.sleep(1.0)
-        return 200, {}, ""
-
-    webhooks.add_callback(responses.POST, HOOK_URL, callback=slow)
-    notifier = make_notifier(router.config)
+    webhooks.delay = 1.0
+    notifier = make_notifier(router.config, hook(webhooks.url))
     started = time.monotonic()
     results = route(router, notifier, [lead(f"L{i}") for i in range(3)])
     assert time.monotonic() - started < 0.5
@@ -221,18 +260,16 @@ def test_a_slow_webhook_never_slows_the_delivery(make_router, webhooks):
 
 def test_replays_never_notify_twice(make_router, webhooks):
     router = make_router()
-    webhooks.add(responses.POST, HOOK_URL, status=200)
-    notifier = make_notifier(router.config)
+    notifier = make_notifier(router.config, hook(webhooks.url))
     route(router, notifier, [lead("L1")])
     route(router, notifier, [lead("L1")])
     notifier.close(5)
-    assert len(webhooks.calls) == 1
+    assert len(webhooks.received) == 1
 
 
 def test_a_failed_write_notifies_only_once_written_on_the_retry(make_router, webhooks):
     router, writer = make_router(), Writer()
-    webhooks.add(responses.POST, HOOK_URL, status=200)
-    notifier = make_notifier(router.config)
+    notifier = make_notifier(router.config, hook(webhooks.url))
     writer.failing = True
     route(router, notifier, [lead("L1")], writer)
     assert notifier.stats["queued"] == 0  # the owner did not change
@@ -240,12 +277,12 @@ def test_a_failed_write_notifies_only_once_written_on_the_retry(make_router, web
     route(router, notifier, [lead("L1")], writer)
     route(router, notifier, [lead("L1")], writer)
     notifier.close(5)
-    assert len(webhooks.calls) == 1
+    assert len(webhooks.received) == 1
 
 
 def test_only_owner_changes_notify(make_router, webhooks):
     router = make_router()
-    notifier = make_notifier(router.config)
+    notifier = make_notifier(router.config, hook(webhooks.url))
     keep = Inbound(lead("L1", owner="bob"), "k1", keep_reason="owned by a user")
     same = Inbound(lead("L2", owner="alice"), "k2")  # round robin picks alice first
     for item in (same, keep):
@@ -254,16 +291,16 @@ def test_only_owner_changes_notify(make_router, webhooks):
             notify=lambda ds: notifier.deliveries("assigned", ds),
         )  # fmt: skip
     notifier.close(1)
-    assert notifier.stats["queued"] == 0 and len(webhooks.calls) == 0
+    assert notifier.stats["queued"] == 0 and len(webhooks.received) == 0
 
 
 def test_events_a_hook_did_not_ask_for_are_not_sent(make_router, webhooks):
     router = make_router()
-    only_escalations = Hook(HOOK_URL, "json", frozenset({"escalated"}), 3)
+    only_escalations = Hook(webhooks.url, "json", frozenset({"escalated"}), 3)
     notifier = make_notifier(router.config, only_escalations)
     route(router, notifier, [lead("L1")])
     notifier.close(1)
-    assert len(webhooks.calls) == 0
+    assert len(webhooks.received) == 0
     with pytest.raises(ValueError, match="unknown event"):
         notifier.deliveries("assignd", [])
 
@@ -286,13 +323,8 @@ def test_hooks_read_secret_urls_from_the_environment(make_config):
 
 def test_close_counts_what_could_not_be_sent(make_router, webhooks, caplog):
     router = make_router()
-
-    def slow(request):
-        time.sleep(0.3)
-        return 200, {}, ""
-
-    webhooks.add_callback(responses.POST, HOOK_URL, callback=slow)
-    notifier = make_notifier(router.config)
+    webhooks.delay = 0.3
+    notifier = make_notifier(router.config, hook(webhooks.url))
     route(router, notifier, [lead(f"L{i}") for i in range(5)])
     with caplog.at_level(logging.ERROR, logger="leadrelay.notify"):
         notifier.close(0.1)
@@ -301,10 +333,12 @@ def test_close_counts_what_could_not_be_sent(make_router, webhooks, caplog):
     assert "unsent" in caplog.text
 
 
-def test_flow_endpoint_notifies_after_routing(make_config, store, fake_salesforce, monkeypatch):
+def test_flow_endpoint_notifies_after_routing(
+    make_config, store, fake_salesforce, webhooks, monkeypatch
+):
     monkeypatch.setenv("LEADRELAY_FLOW_TOKEN", "t0ken")
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", SLACK_URL)
-    fake_salesforce.mock.add(responses.POST, SLACK_URL, status=200)
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", secret_url(webhooks))
+    fake_salesforce.mock.add_passthru(webhooks.base)  # the fake Salesforce mocks requests
     config = make_config(
         salesforce_config_data(notify=[{"url_env": "SLACK_WEBHOOK_URL", "format": "slack"}])
     )
@@ -317,20 +351,20 @@ def test_flow_endpoint_notifies_after_routing(make_config, store, fake_salesforc
     notifier = app.extensions["leadrelay"].notifier
     notifier.close(5)
     assert notifier.stats["sent"] == 1
-    posted = [c for c in fake_salesforce.mock.calls if c.request.url == SLACK_URL]
-    assert len(posted) == 1 and "*alice*" in json.loads(posted[0].request.body)["text"]
+    (posted,) = webhooks.received
+    assert webhooks.paths == [SECRET_PATH] and "*alice*" in posted["text"]
 
 
 def test_hubspot_action_notifies_once_per_callback(hubspot_app, webhooks):
-    webhooks.add(responses.POST, HOOK_URL, status=200)
     client = hubspot_app(
-        notify=[{"url": HOOK_URL}], hubspot={"write_owner": "output", "portal_ids": ["102670506"]}
+        notify=[{"url": webhooks.url}],
+        hubspot={"write_owner": "output", "portal_ids": ["102670506"]},
     )
     for _ in range(2):  # HubSpot retrying the same callback
         assert post_action(client, action_body()).status_code == 200
     notifier = client.application.extensions["leadrelay"].notifier
     notifier.close(5)
-    (body,) = sent_bodies(webhooks)
+    (body,) = webhooks.received
     assert body["owner"]["crm_id"] == "101" and body["lead"]["crm"] == "hubspot"
     assert body["lead"]["link"].startswith("https://app.hubspot.com/contacts/102670506/record/")
 
@@ -340,18 +374,15 @@ def test_a_redirect_is_a_failed_delivery_and_is_never_followed(
     make_router, webhooks, caplog, status
 ):
     router = make_router()
-    elsewhere = "https://collector.example.net/take"
-    webhooks.add(responses.POST, SLACK_URL, status=status, headers={"Location": elsewhere})
-    webhooks.add(responses.POST, elsewhere, status=200)
-    webhooks.add(responses.GET, elsewhere, status=200)
-    notifier = make_notifier(router.config, hook(SLACK_URL, attempts=3))
+    webhooks.answer(status, {"Location": f"{webhooks.base}/collector"})
+    notifier = make_notifier(router.config, hook(secret_url(webhooks), attempts=3))
     with caplog.at_level(logging.INFO, logger="leadrelay.notify"):
         route(router, notifier, [lead("L1", email="ann@example.com")])
         notifier.close(5)
-    assert [call.request.url for call in webhooks.calls] == [SLACK_URL]
+    assert webhooks.paths == [SECRET_PATH]  # nothing went to /collector
     assert notifier.stats["failed"] == 1 and notifier.stats["sent"] == 0
     assert notifier.stats["retried"] == 0
-    assert f"webhook to hooks.slack.com answered {status} (a redirect, not followed" in caplog.text
+    assert f"webhook to 127.0.0.1 answered {status} (a redirect, not followed" in caplog.text
     assert "s3cret" not in caplog.text and "collector" not in caplog.text
 
 

@@ -20,7 +20,6 @@ from fakes.salesforce_api import (
 from adapters.salesforce.auth import SalesforceConnection
 from adapters.salesforce.outbound_message import ACK
 from connector.app import create_app
-from connector.salesforce_shared import EXTENSION
 
 fake_salesforce = salesforce_api.fake_salesforce  # the fixture, requested by name below
 
@@ -186,7 +185,7 @@ def test_outbound_message_retry_after_outage_writes_every_owner_exactly_once(
     every write carrying Sforce-Auto-Assign: FALSE."""
     app = make_app()
     # Collections calls of 40 records, so an outage can fall between two calls.
-    app.extensions[EXTENSION] = SalesforceConnection("59.0", chunk_size=40)
+    app.extensions["leadrelay"].salesforce = SalesforceConnection("59.0", chunk_size=40)
     client = app.test_client()
     fake_salesforce.outage_after_writes = 1
 
@@ -286,6 +285,12 @@ def _notification_text() -> str:
     return text[text.index("   <Notification>") : text.index("  </notifications>")]
 
 
+def _declared(encoding: str) -> bytes:
+    """The sample, its XML declaration naming ``encoding`` but its bytes still UTF-8."""
+    text = sample("one_lead.xml")
+    return f"<?xml version='1.0' encoding='{encoding}'?>".encode() + text[text.index(b"?>") + 2 :]
+
+
 HOSTILE = {
     "xxe": sample("xxe.xml"),
     "billion laughs": sample("billion_laughs.xml"),
@@ -304,6 +309,14 @@ HOSTILE = {
     "bad lead id": sample("one_lead.xml").replace(b"<sf:Id>00Q", b"<sf:Id>../../x"),
     "bad number": sample("one_lead.xml").replace(b">250<", b">lots<"),
     "processing instruction junk": b"<?xml version='1.0'?><?evil?><a/>",
+    "unknown encoding": b"<?xml version='1.0' encoding='bogus'?><x/>",
+    "a binary codec as encoding": _declared("rot13"),
+    "utf-16 declared, utf-8 sent": _declared("utf-16"),
+    "utf-32 declared": _declared("utf-32"),
+    "declaration not at the start": b" " + sample("one_lead.xml"),
+    "declaration after the root": b"<a/>" + sample("one_lead.xml"),
+    "a utf-8 BOM before a declaration of utf-16": b"\xef\xbb\xbf" + _declared("utf-16"),
+    "utf-16 BOM with utf-8 bytes": b"\xff\xfe" + sample("one_lead.xml"),
 }
 
 

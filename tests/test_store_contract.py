@@ -21,7 +21,7 @@ import pytest
 from conftest import TUESDAY_10AM, config_data, lead, owners, rep
 from sweep_helpers import sla_config_data
 
-from workflows.config import build_config
+from workflows.config_builder import build_config
 from workflows.model import Lead
 from workflows.router import Router, RouteRequest
 from workflows.sla_clock import to_key

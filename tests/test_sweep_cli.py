@@ -14,7 +14,7 @@ from fakes.salesforce_api import REP_USERS, fake_salesforce  # noqa: F401 (fixtu
 from sweep_helpers import OWNER_IDS
 
 from connector.cli import main
-from workflows.config import load_config
+from workflows.config_loader import load_config
 from workflows.model import Lead
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore

@@ -14,7 +14,7 @@ from sweep_helpers import MemoryCrm, sla_config_data
 import connector.sweep_cli as sweep_cli
 from connector.app import create_app
 from connector.serve import start_sweeper
-from workflows.config import build_config
+from workflows.config_builder import build_config
 from workflows.notify import Notifier
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from workflows.model import NOTIFY_EVENTS, NotifyEvent, SlaClock
+
 
 def _as_text(value: Any) -> Any:
     # YAML reads `hubspot_owner_id: 101` as an int; ids are text everywhere else.
@@ -102,7 +104,7 @@ class RuleSlaSpec(Strict):
     """A rule's own ``sla:``: each key given overrides the global (or parent rule's) value."""
 
     first_touch: Duration | None = None
-    clock: Literal["working_hours", "wall"] | None = None
+    clock: SlaClock | None = None
     max_reassignments: int | None = Field(default=None, ge=0)
     escalate_to: TargetSpec | None = None
     enabled: bool | None = None  # false: leads of this rule are never swept
@@ -112,7 +114,7 @@ class SlaSpec(Strict):
     """``sla:`` in app.yaml: how long an owner has to make first contact, and what then."""
 
     first_touch: Duration = timedelta(minutes=15)
-    clock: Literal["working_hours", "wall"] = "working_hours"
+    clock: SlaClock = "working_hours"
     max_reassignments: int = Field(default=2, ge=0)
     escalate_to: TargetSpec | None = None
     sweep_every: Duration = timedelta(minutes=2)
@@ -126,9 +128,7 @@ class NotifySpec(Strict):
     url: str | None = None
     url_env: str | None = None
     format: Literal["json", "slack"] = "json"
-    events: list[Literal["assigned", "reassigned", "escalated"]] = Field(
-        default_factory=lambda: ["assigned", "reassigned", "escalated"]
-    )
+    events: list[NotifyEvent] = Field(default_factory=lambda: list(NOTIFY_EVENTS))
     max_attempts: int = Field(default=5, ge=1, le=20)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from workflows.availability import Requirement, Skip, local_day, unavailability
 from workflows.config import Config, Target
-from workflows.model import Decision, Lead, Rep
+from workflows.model import Decision, Lead, Outcome, Rep
 from workflows.store import StoreTransaction
 from workflows.strategies import PoolContext, take_turn
 
@@ -43,7 +43,12 @@ class Deciding:
     """The working state of one decision: reads through the transaction, changes kept aside."""
 
     def __init__(
-        self, config: Config, tx: StoreTransaction, lead: Lead, now: datetime, exclude: frozenset
+        self,
+        config: Config,
+        tx: StoreTransaction,
+        lead: Lead,
+        now: datetime,
+        exclude: frozenset[str],
     ) -> None:
         self.config = config
         self.tx = tx
@@ -97,6 +102,7 @@ class Deciding:
                 skipped.setdefault(rep, skip)
         if attempt.rep:
             skipped.pop(attempt.rep.id, None)  # a rep skipped early may be the one forced last
+        outcome: Outcome
         if attempt.kept_owner:
             outcome, owner_crm_id = "kept", attempt.kept_owner
         elif attempt.rep:

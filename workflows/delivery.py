@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workflows.errors import CrmError
-from workflows.model import Decision, Lead
+from workflows.model import Decision, Lead, WritebackStatus
 from workflows.router import Router, RouteRequest, RoutingResult
 
 log = logging.getLogger("leadrelay.delivery")
@@ -107,7 +107,7 @@ def deliver(
         if write is not None and result.claimed
     ]
     errors = _write_batch(write, [(lead, r.decision) for lead, r in to_write]) if write else {}
-    updates: dict[int, tuple[str, str]] = {}
+    updates: dict[int, tuple[WritebackStatus, str]] = {}
     final: set[int] = set()  # failures no retry can fix: the sweep must not wait on them
     for lead, result in to_write:
         assert result.record is not None

@@ -12,46 +12,52 @@ import heapq
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, Self, TypeVar
 
-from workflows.conditions import Condition, index_terms, normalize_key
+from workflows.condition_operators import Condition
+from workflows.condition_values import normalize_key
+from workflows.conditions import index_terms
 from workflows.model import Lead
 
 _EAGER_LIMIT = 64  # candidate counts up to which sorting beats a lazy merge
 
 
-class RuleLike(Protocol):
-    """What a flow needs from a rule (the config layer's rule type provides it)."""
+class FlowRule(Protocol):
+    """What a flow needs from a rule (the config layer's ``Rule`` provides it); a flow hands
+    back the rule type it was built with, so callers read their own fields off a match."""
 
     @property
     def name(self) -> str: ...
 
     @property
-    def when(self) -> Any: ...  # the raw spec, read once for index_terms
+    def when(self) -> Any: ...  # the raw spec from app.yaml, read once for index_terms
 
     @property
     def condition(self) -> Condition: ...
 
     @property
-    def flow(self) -> CompiledFlow | None: ...
+    def flow(self) -> CompiledFlow[Self] | None: ...
 
     @property
-    def assign(self) -> object | None: ...
+    def assign(self) -> object | None: ...  # only tested for None here
+
+
+R = TypeVar("R", bound=FlowRule)
 
 
 @dataclass(frozen=True)
-class FlowMatch:
+class FlowMatch(Generic[R]):
     """The rule that decides a lead, and the rule names leading to it from the top level."""
 
     path: tuple[str, ...]
-    rule: RuleLike
+    rule: R
 
 
-class CompiledFlow:
+class CompiledFlow(Generic[R]):
     """An ordered list of rules with an index for ``first_match``."""
 
-    def __init__(self, rules: Sequence[RuleLike]) -> None:
-        self.rules: list[RuleLike] = list(rules)
+    def __init__(self, rules: Sequence[R]) -> None:
+        self.rules: list[R] = list(rules)
         index: dict[str, dict[Hashable, list[int]]] = {}
         always: list[int] = []
         for position, rule in enumerate(self.rules):
@@ -88,7 +94,7 @@ class CompiledFlow:
             return sorted(chain.from_iterable(runs))
         return heapq.merge(*runs)  # lazy: the first match often comes long before the end
 
-    def first_match(self, lead: Lead) -> FlowMatch | None:
+    def first_match(self, lead: Lead) -> FlowMatch[R] | None:
         """The first rule, top to bottom, that decides ``lead``; None when none does.
 
         A matching rule with a nested flow defers to it; when nothing there matches, the rule

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from workflows.model import AssignmentRecord
+from workflows.model import AssignmentRecord, WritebackStatus
 from workflows.sla_clock import to_key
 from workflows.store import LeadHistory, SlaState, SlaTerms, SlaUpdate, WriteBack
 
@@ -126,7 +126,9 @@ def stamp(now: datetime) -> str:
     return now.astimezone(UTC).isoformat()
 
 
-def writeback_status(status: str, detail: str, attempts: int, now: datetime) -> WriteBack:
+def writeback_status(
+    status: WritebackStatus, detail: str, attempts: int, now: datetime
+) -> WriteBack:
     return {"status": status, "detail": detail, "attempts": attempts, "at": stamp(now)}
 
 
@@ -146,7 +148,7 @@ def record_rows(
     previous_sla: SlaState | None,
     pool_states: Mapping[str, dict[str, Any]],
     daily_counts: Mapping[str, tuple[str, int]],
-    writeback: str | None,
+    writeback: WritebackStatus | None,
     terms: SlaTerms | None,
     aliases: Sequence[str],
     now: datetime,
@@ -232,7 +234,7 @@ def claim(status: WriteBack | None, lease: timedelta, now: datetime) -> WriteBac
 
 
 def writeback_rows(
-    updates: Mapping[int, tuple[str, str]],
+    updates: Mapping[int, tuple[WritebackStatus, str]],
     previous: Mapping[int, WriteBack | None],
     final: Collection[int],
     now: datetime,

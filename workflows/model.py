@@ -11,12 +11,49 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from workflows.errors import LeadError
 
 if TYPE_CHECKING:
     from workflows.working_hours import DateRange, WeeklyHours
+
+# The vocabulary of decisions and their life after: each value a record, a request or app.yaml
+# may carry, named once here. Text read back from JSON is narrowed with ``one_of``.
+Outcome = Literal["assigned", "kept", "unassigned"]  # kept: the owner is left as it was
+# A decision's write to the CRM: pending until a delivery claims it; in_progress while another
+# delivery holds the claim.
+WritebackStatus = Literal["pending", "not_needed", "written", "failed", "in_progress"]
+TargetKind = Literal["pool", "rep", "account_owner", "previous_owner", "keep"]
+NotifyEvent = Literal["assigned", "reassigned", "escalated"]
+SlaClock = Literal["working_hours", "wall"]  # the owner's own working hours, or wall time
+SlaStatus = Literal["open", "escalated", "settled", "superseded"]
+# How the SLA of one assignment ended (``settled``/``superseded``: its ``outcome``).
+SlaOutcome = Literal[
+    "contacted", "manual_override", "converted", "deleted", "disqualified", "rotated",
+    "escalated", "cap_reached", "no_rotation", "write_failed", "superseded", "untracked",
+]  # fmt: skip
+
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+WRITEBACK_STATUSES: tuple[WritebackStatus, ...] = get_args(WritebackStatus)
+TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = get_args(NotifyEvent)
+SLA_STATUSES: tuple[SlaStatus, ...] = get_args(SlaStatus)
+SLA_OUTCOMES: tuple[SlaOutcome, ...] = get_args(SlaOutcome)
+
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def one_of(value: object, choices: tuple[_Choice, ...], what: str) -> _Choice:
+    """``value`` as one of ``choices`` (a Literal's values); ValueError names it otherwise.
+
+    For plain text from JSON (a store row, a request): the checked value comes back typed.
+    """
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ValueError(f"{what}: expected one of {', '.join(choices)}, got {value!r}")
+
 
 # Epoch milliseconds (as HubSpot sends times) have 11 digits or more; 8 digits is a date.
 _EPOCH_MS = re.compile(r"\d{11,}")
@@ -182,7 +219,7 @@ class Decision:
 
     lead_id: str
     rep_id: str | None
-    outcome: str  # "assigned", "kept" (owner left as it was) or "unassigned"
+    outcome: Outcome
     rule: str  # matched path such as "enterprise/enterprise-na", or "fallback"
     reason: str
     strategy: str | None = None
@@ -190,6 +227,13 @@ class Decision:
     owner_crm_id: str | None = None  # the CRM's id for rep_id (or the kept owner)
     candidates: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Decision:
+        """Rebuild a decision read back from JSON; ValueError for an unknown outcome."""
+        values = dict(data)
+        values["outcome"] = one_of(values.get("outcome"), OUTCOMES, "decision.outcome")
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -245,5 +289,5 @@ class AssignmentRecord:
         """Rebuild a record read back from the store."""
         values = dict(data)
         values["decided_at"] = datetime.fromisoformat(values["decided_at"])
-        values["decision"] = Decision(**values["decision"])
+        values["decision"] = Decision.from_dict(values["decision"])
         return cls(**values)

@@ -1,10 +1,11 @@
-"""Outgoing webhooks about assignments, reassignments and escalations.
+"""Outgoing webhooks about assignments, reassignments and escalations: what to announce.
 
-``Notifier.deliveries`` only builds the messages and queues them; one background thread posts
-them, retrying with exponential back-off up to each hook's ``max_attempts``. Only decisions that
-changed the owner notify, once: a replay notifies only if its write-back happened just now.
-Failures are logged and counted in ``stats`` (never silently dropped), and a hook's URL, which
-for Slack is a secret, is never logged: only its host.
+``Notifier.deliveries`` only builds the messages and queues them; one background thread hands
+them to ``send`` (the HTTP POST lives in ``adapters/webhook.py``), retrying with exponential
+back-off up to each hook's ``max_attempts``. Only decisions that changed the owner notify,
+once: a replay notifies only if its write-back happened just now. Failures are logged and
+counted in ``stats`` (never silently dropped), and a hook's URL, which for Slack is a secret,
+is never logged: only its host. Record links come from ``link``, given by each CRM's adapter.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from workflows.config import Config
 from workflows.delivery import Delivery
 from workflows.webhook_url import url_problem
@@ -33,7 +32,30 @@ log = logging.getLogger("leadrelay.notify")
 EVENTS = ("assigned", "reassigned", "escalated")
 MAX_QUEUED = 10_000  # beyond this, new messages are counted as failed rather than held
 MAX_BACKOFF = 300.0
-SALESFORCE_INSTANCE_ENV = "SALESFORCE_INSTANCE_URL"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one attempt to post a webhook came to, as the sender saw it.
+
+    ``problem`` is for logs and must never quote the URL (its path can be a secret).
+    """
+
+    ok: bool
+    problem: str = ""
+    retryable: bool = False
+    retry_after: float | None = None  # seconds the receiver asked us to wait
+
+
+Send = Callable[[str, dict[str, Any]], SendResult]
+"""Post one JSON body to a webhook URL; never raises for the receiver's or network's faults."""
+Link = Callable[[str, str], "str | None"]
+"""The lead's page in its CRM, ``link(crm, lead_id)``, or None when unknown."""
+
+
+def no_link(crm: str, lead_id: str) -> str | None:
+    """No CRM links (a notifier built without the CRM adapters)."""
+    return None
 
 
 @dataclass(frozen=True)
@@ -130,18 +152,17 @@ class Notifier:
         hooks: Sequence[Hook] = (),
         config: Config | None = None,
         *,
+        send: Send | None = None,
+        link: Link = no_link,
         backoff: float = 1.0,
-        timeout: float = 10.0,
-        post: Callable[..., requests.Response] = requests.post,
-        environ: dict[str, str] | None = None,
     ) -> None:
+        if hooks and send is None:
+            raise ValueError("a Notifier with webhooks needs a sender (adapters/webhook.py)")
         self.hooks = list(hooks)
         self.config = config
         self.backoff = backoff
-        self.timeout = timeout
-        self._post = post
-        env = os.environ if environ is None else environ
-        self._salesforce_instance = env.get(SALESFORCE_INSTANCE_ENV, "").rstrip("/")
+        self._send = send
+        self.link = link
         self._stats = {"queued": 0, "sent": 0, "retried": 0, "failed": 0}
         self._heap: list[tuple[float, int, _Job]] = []
         self._seq = itertools.count()
@@ -151,8 +172,16 @@ class Notifier:
         self._closed = False
 
     @classmethod
-    def from_config(cls, config: Config) -> Notifier:
-        return cls(resolve_hooks(config), config)
+    def from_config(
+        cls,
+        config: Config,
+        environ: Mapping[str, str] | None = None,
+        *,
+        send: Send | None = None,
+        link: Link = no_link,
+    ) -> Notifier:
+        """The notifier of ``config.notify`` (``url_env`` read from ``environ``)."""
+        return cls(resolve_hooks(config, environ), config, send=send, link=link)
 
     @property
     def stats(self) -> dict[str, int]:
@@ -204,15 +233,6 @@ class Notifier:
             "reason": decision.reason,
         }
 
-    def link(self, crm: str, lead_id: str) -> str | None:
-        """The lead's page in its CRM, when we know the portal or instance."""
-        if crm == "hubspot" and self.config and len(self.config.hubspot.portal_ids) == 1:
-            portal = self.config.hubspot.portal_ids[0]
-            return f"https://app.hubspot.com/contacts/{portal}/record/0-1/{lead_id}"
-        if crm == "salesforce" and self._salesforce_instance:
-            return f"{self._salesforce_instance}/lightning/r/Lead/{lead_id}/view"
-        return None
-
     # -- the worker -----------------------------------------------------------------------
     def _queue(self, job: _Job) -> None:
         with self._cond:
@@ -257,33 +277,22 @@ class Notifier:
     def _attempt(self, job: _Job) -> None:
         job.attempt += 1
         hook = job.hook
-        retry_after: float | None = None
-        try:
-            # A redirect is not followed: it would post the lead data wherever it points.
-            answer = self._post(
-                hook.url, json=job.body, timeout=self.timeout, allow_redirects=False
-            )
-            status = answer.status_code
-            if 200 <= status < 300:
-                self._count("sent")
-                return
-            problem = f"answered {status}"
-            if 300 <= status < 400:
-                problem += " (a redirect, not followed: set the URL it points to)"
-            retryable = status == 429 or status >= 500 or status == 408
-            retry_after = _seconds(answer.headers.get("Retry-After"))
-        except requests.RequestException as exc:
-            # The exception's text holds the URL: name only its type.
-            problem, retryable = f"failed ({type(exc).__name__})", True
-        if not retryable or job.attempt >= hook.max_attempts:
+        assert self._send is not None  # hooks without a sender are refused in __init__
+        result = self._send(hook.url, job.body)
+        if result.ok:
+            self._count("sent")
+            return
+        if not result.retryable or job.attempt >= hook.max_attempts:
             self._count("failed")
             log.error(
                 "webhook to %s %s; gave up after %d attempt(s): %s lost",
-                hook.host, problem, job.attempt, job.what,
+                hook.host, result.problem, job.attempt, job.what,
             )  # fmt: skip
             return
-        delay = retry_after or min(self.backoff * 2 ** (job.attempt - 1), MAX_BACKOFF)
-        log.warning("webhook to %s %s; retrying in %.1f s", hook.host, problem, delay)
+        delay = _clamped(result.retry_after) or min(
+            self.backoff * 2 ** (job.attempt - 1), MAX_BACKOFF
+        )
+        log.warning("webhook to %s %s; retrying in %.1f s", hook.host, result.problem, delay)
         with self._cond:
             self._stats["retried"] += 1
             heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), job))
@@ -330,8 +339,6 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _seconds(value: str | None) -> float | None:
-    try:
-        return min(max(float(value), 0.0), MAX_BACKOFF) if value else None
-    except ValueError:
-        return None
+def _clamped(seconds: float | None) -> float | None:
+    # A receiver asking for an hour (or a negative wait) must not stall the queue.
+    return min(max(seconds, 0.0), MAX_BACKOFF) if seconds is not None else None

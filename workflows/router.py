@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from workflows.config import Config, Target
 from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
 from workflows.errors import LeadError
-from workflows.model import AssignmentRecord, Decision, Lead
+from workflows.model import AssignmentRecord, Decision, Lead, WritebackStatus
 from workflows.sla_clock import sla_terms
 from workflows.store import SlaTerms, Store, StoreTransaction, WriteBack
 
@@ -264,7 +264,9 @@ class Router:
             lead_domain=None if lead.domain in FREE_MAIL_DOMAINS else lead.domain,
             config_version=self.config.version,
         )
-        writeback = "pending" if request.writes_back and changes_owner else "not_needed"
+        writeback: WritebackStatus = (
+            "pending" if request.writes_back and changes_owner else "not_needed"
+        )
         stored = tx.record(
             record,
             pool_states=deciding.pool_states,

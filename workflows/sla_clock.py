@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from workflows.config import Config
-from workflows.model import Decision, Rep
+from workflows.model import Decision, Rep, SlaClock
 from workflows.store import SlaTerms
 
 _DAY = 24 * 60
@@ -51,7 +51,7 @@ def _local(day: date, minute: int, zone: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=zone).astimezone(UTC)
 
 
-def deadline(start: datetime, first_touch: timedelta, clock: str, rep: Rep | None) -> datetime:
+def deadline(start: datetime, first_touch: timedelta, clock: SlaClock, rep: Rep | None) -> datetime:
     """``start`` plus ``first_touch``, counted on ``clock`` (``wall`` or ``working_hours``)."""
     start = start.astimezone(UTC)
     if clock != "working_hours" or rep is None:
@@ -64,7 +64,7 @@ def deadline(start: datetime, first_touch: timedelta, clock: str, rep: Rep | Non
     return start + first_touch
 
 
-def elapsed(start: datetime, end: datetime, clock: str, rep: Rep | None) -> timedelta:
+def elapsed(start: datetime, end: datetime, clock: SlaClock, rep: Rep | None) -> timedelta:
     """Time from ``start`` to ``end`` on ``clock`` (zero when ``end`` is not after ``start``)."""
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end <= start:

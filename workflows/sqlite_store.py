@@ -37,7 +37,7 @@ from sqlitedict import SqliteDict
 
 from workflows import ledger
 from workflows.errors import ConfigError, StoreError
-from workflows.model import AssignmentRecord
+from workflows.model import AssignmentRecord, WritebackStatus
 from workflows.private_files import create_private, make_private_dirs, open_private
 from workflows.sqlite_checkpoint import SAFETY_PAGES, WalCheckpointer
 from workflows.sqlite_files import (
@@ -223,7 +223,11 @@ class SqliteStore:
             last = page[-1][0]
 
     def set_writebacks(
-        self, updates: dict[int, tuple[str, str]], now: datetime, *, final: Collection[int] = ()
+        self,
+        updates: dict[int, tuple[WritebackStatus, str]],
+        now: datetime,
+        *,
+        final: Collection[int] = (),
     ) -> None:
         """Record CRM write-back outcomes of log records, in one commit."""
         if not updates:

@@ -17,7 +17,7 @@ import orjson
 
 from workflows import ledger
 from workflows.errors import StoreError
-from workflows.model import AssignmentRecord
+from workflows.model import AssignmentRecord, WritebackStatus
 from workflows.store import LeadHistory, SlaState, SlaTerms, WriteBack
 
 TABLE = "leadrelay"
@@ -155,7 +155,7 @@ class SqliteTransaction:
         pool_states: dict[str, dict[str, Any]],
         daily_counts: dict[str, tuple[str, int]],
         now: datetime,
-        writeback: str | None = None,
+        writeback: WritebackStatus | None = None,
         sla: SlaTerms | None = None,
         aliases: Sequence[str] = (),
     ) -> AssignmentRecord:

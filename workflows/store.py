@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NotRequired, Protocol, TypedDict
 
-from workflows.model import AssignmentRecord
+from workflows.model import AssignmentRecord, SlaClock, SlaOutcome, SlaStatus, WritebackStatus
 
 
 class SlaTerms(TypedDict):
@@ -24,7 +24,7 @@ class SlaTerms(TypedDict):
 
     deadline: str  # ISO time
     due_key: str  # the deadline as fixed-width UTC text (``sla_clock.to_key``)
-    clock: str  # wall or working_hours
+    clock: SlaClock
     first_touch_s: int
     max_reassignments: int
     escalation: NotRequired[bool]  # made by an escalation: never due
@@ -33,8 +33,8 @@ class SlaTerms(TypedDict):
 class SlaUpdate(TypedDict, total=False):
     """What the sweep merges into an SLA state: a settlement, or a new deadline."""
 
-    status: str  # open, escalated, superseded, settled
-    outcome: str  # contacted, rotated, escalated, superseded, write_failed, ...
+    status: SlaStatus
+    outcome: SlaOutcome
     detail: str
     settled_at: str  # ISO time
     ttft_s: float | None  # time to first touch on the SLA's clock
@@ -47,9 +47,9 @@ class SlaState(SlaTerms):
     """The SLA state of one log record: its terms, rotations so far, and how it ended."""
 
     rotations: int
-    status: str  # open, escalated, superseded, settled
+    status: SlaStatus
     assigned_at: str  # ISO time
-    outcome: NotRequired[str]
+    outcome: NotRequired[SlaOutcome]
     detail: NotRequired[str]
     settled_at: NotRequired[str]
     ttft_s: NotRequired[float | None]
@@ -63,7 +63,7 @@ class WriteBack(TypedDict, total=False):
     optional in the type only so that callers may read ``(writeback or {}).get("status")``.
     """
 
-    status: str
+    status: WritebackStatus
     detail: str
     attempts: int
     at: str  # ISO time of the last change
@@ -150,7 +150,7 @@ class StoreTransaction(Protocol):
         pool_states: dict[str, dict[str, Any]],
         daily_counts: dict[str, tuple[str, int]],
         now: datetime,
-        writeback: str | None = None,
+        writeback: WritebackStatus | None = None,
         sla: SlaTerms | None = None,
         aliases: Sequence[str] = (),
     ) -> AssignmentRecord:
@@ -180,7 +180,11 @@ class Store(Protocol):
         """Assignment records oldest first, streamed."""
 
     def set_writebacks(
-        self, updates: dict[int, tuple[str, str]], now: datetime, *, final: Collection[int] = ()
+        self,
+        updates: dict[int, tuple[WritebackStatus, str]],
+        now: datetime,
+        *,
+        final: Collection[int] = (),
     ) -> None:
         """Record what happened when decisions were written to the CRM, in one commit.
 

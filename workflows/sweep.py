@@ -23,11 +23,17 @@ from workflows.config import Config
 from workflows.crm_ids import same_id
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
-from workflows.model import Decision
+from workflows.model import Decision, NotifyEvent, SlaOutcome
 from workflows.router import ESCALATE, Router, RouteRequest
 from workflows.sla_clock import elapsed
 from workflows.store import DueAssignment, SlaUpdate, WriteBack
-from workflows.sweep_model import LeadReader, LeadState, SweepAction, SweepSummary
+from workflows.sweep_model import (
+    LeadReader,
+    LeadState,
+    SweepAction,
+    SweepActionKind,
+    SweepSummary,
+)
 
 __all__ = ["LeadReader", "LeadState", "SweepAction", "SweepSummary", "sweep"]
 
@@ -180,7 +186,7 @@ class _Run:
         settings = self.config.sla_for(item.record.rule)
         return settings is not None and settings.escalate_to is not None
 
-    def _settled(self, outcome: str, detail: str, ttft: float | None = None) -> SlaUpdate:
+    def _settled(self, outcome: SlaOutcome, detail: str, ttft: float | None = None) -> SlaUpdate:
         return {
             "status": "settled",
             "outcome": outcome,
@@ -228,8 +234,9 @@ class _Run:
         inbound = [self._inbound(item, state, escalated) for item, state in batch]
         if self.dry_run:
             return self._preview(batch, inbound, escalated)
-        event = "escalated" if escalated else "reassigned"
-        notify = (lambda ds: self.notify(event, ds)) if self.notify is not None else None
+        event: NotifyEvent = "escalated" if escalated else "reassigned"
+        notifier = self.notify
+        notify = (lambda ds: notifier(event, ds)) if notifier is not None else None
         write = reader.writer()
         try:
             deliveries = deliver(
@@ -255,8 +262,7 @@ class _Run:
         key = f"sweep:{item.record.id}"
         # A decision that moves nothing records nothing: the log keeps matching the CRM.
         if escalated:
-            entry = f"{ESCALATE}{item.record.rule}"
-            return Inbound(lead, key, entry=entry, must_move=True)
+            return Inbound(lead, key, entry=f"{ESCALATE}{item.record.rule}", must_move=True)
         owners = frozenset(item.owners) | {item.record.new_owner or ""}
         entry = _entry(item.record.rule)
         if entry is not None and not self.config.accepts_entry(entry):
@@ -271,7 +277,7 @@ class _Run:
     ) -> list[tuple[DueAssignment, LeadState]]:
         updates: dict[int, SlaUpdate] = {}
         stranded: list[tuple[DueAssignment, LeadState]] = []
-        verb = "escalated" if escalated else "rotated"
+        verb: SlaOutcome = "escalated" if escalated else "rotated"
         for (item, state), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 self.report(_action(item, "failed", f"{type(outcome).__name__}: {outcome}"))
@@ -334,7 +340,7 @@ class _Run:
                          entry=i.entry)
             for i in inbound
         ]  # fmt: skip
-        verb = "escalated" if escalated else "rotated"
+        verb: SlaOutcome = "escalated" if escalated else "rotated"
         for (item, state), request in zip(batch, requests, strict=True):
             try:
                 (result,) = self.router.route_many([request])
@@ -368,7 +374,7 @@ def _entry(rule_path: str) -> str | None:
 
 def _action(
     item: DueAssignment,
-    action: str,
+    action: SweepActionKind,
     detail: str,
     *,
     ttft: timedelta | None = None,

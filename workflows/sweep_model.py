@@ -7,10 +7,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 from workflows.delivery import OwnerWriter
-from workflows.model import Lead
+from workflows.model import Lead, SlaOutcome
+
+# What the sweep did with one due assignment: how its SLA ended (``untracked``: it has none
+# to judge), or why it is still due (failed, waiting, skipped).
+SweepActionKind = SlaOutcome | Literal["failed", "waiting", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,7 @@ class SweepAction:
     record_id: int
     crm: str
     lead_id: str
-    action: str  # contacted, manual_override, converted, deleted, disqualified, rotated,
-    # escalated, cap_reached, no_rotation, untracked; failed, waiting, skipped (still due)
+    action: SweepActionKind
     owner: str | None  # the owner whose SLA ran out
     new_owner: str | None = None
     detail: str = ""

@@ -20,7 +20,7 @@ _MERGE = "tag:yaml.org,2002:merge"
 
 
 class _Loader(yaml.SafeLoader):
-    def construct_yaml_timestamp(self, node: ScalarNode) -> Any:  # type: ignore[override]
+    def construct_yaml_timestamp(self, node: ScalarNode) -> Any:
         try:
             return super().construct_yaml_timestamp(node)
         except ValueError:

@@ -227,19 +227,17 @@ class HubSpotApi:
         """``write_owners`` bound to a deadline, in the shape ``deliver`` takes."""
         return lambda batch: self.write_owners(batch, deadline)
 
+    def _owner_page(self, after: str | None) -> Callable[[tuple[float, float]], Any]:
+        """The call for one page of owners, starting ``after`` a paging cursor."""
+        extra = {"after": after} if after else {}
+        return lambda timeout: self._owners.get_page(limit=100, _request_timeout=timeout, **extra)
+
     def owners(self) -> list[Owner]:
         """Every active owner of the portal, paging through 100 at a time."""
         owners: list[Owner] = []
         after: str | None = None
         while True:
-            kwargs = {"after": after} if after else {}
-            page = self._call(
-                lambda timeout, kw=kwargs: self._owners.get_page(  # type: ignore[misc]
-                    limit=100, _request_timeout=timeout, **kw
-                ),
-                "listing owners",
-                self.deadline(),
-            )
+            page = self._call(self._owner_page(after), "listing owners", self.deadline())
             for found in page.results or ():
                 name = " ".join(x for x in (found.first_name, found.last_name) if x)
                 user_id = str(found.user_id) if found.user_id is not None else None

@@ -17,6 +17,7 @@ from adapters.hubspot.contact import contact_properties
 from adapters.hubspot.limits import RateLimiter, RetryPolicy, call
 from adapters.hubspot.payload import ENTRY_FIELD, OUTCOMES, OVERWRITE_FIELD, WHOLE_FLOW
 from workflows.config import Config
+from workflows.errors import CrmError
 
 ACTION_NAME = "Rotate to owner via leadrelay"
 
@@ -25,7 +26,9 @@ def _option(value: str, label: str, order: int) -> dict[str, Any]:
     return {"value": value, "label": label, "displayOrder": order}
 
 
-def _output(name: str, kind: str = "string", options: list | None = None) -> dict[str, Any]:
+def _output(
+    name: str, kind: str = "string", options: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     definition: dict[str, Any] = {"name": name, "type": kind}
     if options is not None:
         definition["options"] = options
@@ -117,7 +120,12 @@ def register_action(
             deadline=time.monotonic() + policy.budget,
             policy=policy,
         )
-        return json.loads(answer.data or b"{}")
+        data = json.loads(answer.data or b"{}")
+        if not isinstance(data, dict):
+            raise CrmError(
+                f"{what}: HubSpot answered {type(data).__name__}, not an object", retryable=False
+            )
+        return data
 
     existing = None
     after: str | None = None

@@ -98,7 +98,7 @@ class _BucketFile:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             now = clock()  # after the lock: no other process can have stored a later time
-            bucket = self.unpack(os.pread(self._fd, self._FORMAT.size, 0), now)
+            bucket = self.unpack(os.pread(self._fd, self._FORMAT.size, 0), now, self._path)
             if bucket is None:
                 bucket = _Bucket(tokens=float(burst), updated=now)
             yield bucket, now
@@ -113,19 +113,48 @@ class _BucketFile:
         )
 
     @classmethod
-    def unpack(cls, data: bytes, now: float) -> _Bucket | None:
-        """The stored bucket; None when there is none yet (or it predates a reboot)."""
+    def unpack(cls, data: bytes, now: float, path: Path) -> _Bucket | None:
+        """The stored bucket; None when there is none yet, it predates a reboot, or it holds
+        a value leadrelay never writes (then it is read as a fresh bucket, and said so)."""
         if len(data) != cls._FORMAT.size:
             return None
         bucket = _Bucket(*cls._FORMAT.unpack(data))
-        if not all(map(math.isfinite, (bucket.tokens, bucket.updated, bucket.paused_until))):
-            return None  # a garbled file
         # (A time later than now was stored before a reboot: the clock started over.)
-        if bucket.updated > now:
+        if math.isfinite(bucket.updated) and bucket.updated > now:
             return None
-        longest = DAILY_PAUSE if bucket.daily else MAX_PAUSE  # whoever wrote the file
-        bucket.paused_until = min(bucket.paused_until, now + longest)
+        problem = _out_of_range(bucket, now)
+        if problem is not None:
+            # Rewritten by the first call that takes a token, so said once, not per call.
+            log.warning(
+                "the HubSpot budget file %s holds %s; reading it as a fresh bucket", path, problem
+            )
+            return None
         return bucket
+
+
+# What a bucket file written by leadrelay can hold. A full bucket holds at most
+# 2 x 250 calls per 10 s (hubspot.max_calls_per_10s); callers reserve tokens ahead (a negative
+# balance) only while they wait, and none waits an hour. A pause lasts at most its cap.
+MAX_TOKENS = 50.0
+MIN_TOKENS = -25.0 * DAILY_PAUSE
+OLDEST = 10 * 365 * 86400.0  # an update older than ten years of uptime is not one
+
+
+def _out_of_range(bucket: _Bucket, now: float) -> str | None:
+    """What in ``bucket`` (read at clock time ``now``) leadrelay never writes, if anything."""
+    longest = DAILY_PAUSE if bucket.daily else MAX_PAUSE
+    checks = (
+        ("tokens", bucket.tokens, MIN_TOKENS, MAX_TOKENS),
+        ("updated", bucket.updated, now - OLDEST, now),
+        # 0.0 is "never paused"; float rounding may put a fresh pause a hair past the cap.
+        ("paused_until", bucket.paused_until, min(0.0, now - OLDEST), now + longest + 1.0),
+    )
+    for name, value, low, high in checks:
+        if not (math.isfinite(value) and low <= value <= high):
+            return f"{name}={value!r} (expected {low:g} to {high:g})"
+    if bucket.asked != -1.0 and not (math.isfinite(bucket.asked) and bucket.asked >= 0):
+        return f"asked={bucket.asked!r} (expected a finite number of seconds >= 0, or -1)"
+    return None
 
 
 class RateLimiter:
@@ -209,9 +238,11 @@ class RateLimiter:
             return bucket.pause(now, self._wall())
 
     def resume(self) -> Pause | None:
-        """Lift the pause for every process sharing the bucket; the pause it lifted, if any."""
+        """Lift the pause for every process sharing the bucket, and fill the bucket (whatever
+        was in the file, it starts over); the pause it lifted, if any."""
         with self._held() as (bucket, now):
             lifted = bucket.pause(now, self._wall())
+            bucket.tokens, bucket.updated = float(self.burst), now
             bucket.paused_until, bucket.asked, bucket.daily = 0.0, -1.0, False
         return lifted
 
@@ -226,7 +257,7 @@ def read_pause(path: Path) -> Pause | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
         now = time.monotonic()  # after the lock, as in _BucketFile.locked
-        bucket = _BucketFile.unpack(os.pread(fd, _BucketFile._FORMAT.size, 0), now)
+        bucket = _BucketFile.unpack(os.pread(fd, _BucketFile._FORMAT.size, 0), now, path)
         return bucket.pause(now, time.time()) if bucket is not None else None
     finally:
         os.close(fd)  # (closing releases the lock)

@@ -22,6 +22,7 @@ OVERWRITE_FIELD = "overwrite_owner"
 WHOLE_FLOW = "__flow__"  # the option meaning "run the whole flow" (also: absent or empty)
 MAX_CALLBACK_ID = 255  # HubSpot's are about 30 characters; the store keeps it as a key
 _NUMERIC_ID = re.compile(r"[0-9]{1,20}")
+MAX_ID = 2**63 - 1
 
 # Output fields, and the values of ``outcome`` a workflow branches on.
 OUTPUT_FIELDS = ("owner_id", "owner_email", "rule", "reason", "outcome")
@@ -51,13 +52,16 @@ class ActionRequest:
 
 
 def _id(value: Any, path: str) -> str:
-    # Ids arrive as JSON numbers, sometimes as numeric text. HubSpot ids are 64-bit; only ASCII
-    # digits, since str.isdigit() also accepts "١٢٣", which no HubSpot URL would take.
+    # Ids arrive as JSON numbers, sometimes as numeric text. HubSpot ids are signed 64-bit
+    # (Java longs); only ASCII digits, since str.isdigit() also accepts "١٢٣", which no
+    # HubSpot URL would take.
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise LeadError(path, f"expected a numeric id, got {_short(value)}")
     text = str(value).strip()
     if not _NUMERIC_ID.fullmatch(text):
         raise LeadError(path, f"expected a numeric id, got {_short(value)}")
+    if int(text) > MAX_ID:
+        raise LeadError(path, f"larger than HubSpot's largest id ({MAX_ID}), got {_short(value)}")
     return text
 
 
@@ -135,7 +139,9 @@ def keep_reason(owner: str | None, config: Config) -> str:
     return f"already owned by {who}; overwrite_owner is off"
 
 
-def output_fields(decision: Decision, config: Config, error: CrmError | None = None) -> dict:
+def output_fields(
+    decision: Decision, config: Config, error: CrmError | None = None
+) -> dict[str, Any]:
     """The answer's ``outputFields``: SUCCESS when an owner is set or kept, else FAIL_CONTINUE.
 
     FAIL_CONTINUE lets the workflow go on; branch on ``outcome`` to handle it.
@@ -157,7 +163,7 @@ def output_fields(decision: Decision, config: Config, error: CrmError | None = N
     }
 
 
-def failure_fields(error: CrmError) -> dict:
+def failure_fields(error: CrmError) -> dict[str, Any]:
     """``outputFields`` when HubSpot refused us before anything was routed (a bad token)."""
     return {
         "hs_execution_state": "FAIL_CONTINUE",

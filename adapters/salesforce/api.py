@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 
 from adapters.salesforce.auth import SalesforceConnection
 from adapters.salesforce.errors import CALL_ERRORS, RETRYABLE_CODES, crm_error

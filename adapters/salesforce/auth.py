@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import jwt
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from adapters.salesforce.errors import crm_error

@@ -59,7 +59,10 @@ def parse_outbound_message(body: bytes) -> OutboundMessage:
         root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise LeadError("body", f"refused XML: {type(exc).__name__}") from None
-    except (ParseError, ValueError) as exc:
+    except (ParseError, ValueError, LookupError) as exc:
+        # expat decodes with whatever codec the XML declaration names: an unknown one is a
+        # LookupError, a binary codec (rot13, zlib) a LookupError, a multi-byte one or bytes
+        # it cannot decode a ValueError. All are the sender's mistake, never ours.
         raise LeadError("body", f"not well-formed XML: {exc}") from None
     if root.tag != f"{{{SOAP_NS}}}Envelope":
         raise LeadError("Envelope", f"expected a SOAP 1.1 envelope, got {_local(root.tag)}")

@@ -8,11 +8,12 @@ after the assignment's day (Salesforce keeps only the date).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.format import format_soql
 
 from adapters.salesforce.api import owner_writer
@@ -47,7 +48,7 @@ class SalesforceReader:
         states: dict[str, LeadState] = {}
         for start in range(0, len(lead_ids), QUERY_IDS):
             chunk = list(lead_ids[start : start + QUERY_IDS])
-            rows = self.connection.call(lambda sf, ids=chunk: self._query(sf, ids))
+            rows = self.connection.call(functools.partial(self._query, ids=chunk))
             by_id = {id_key("salesforce", str(row["Id"])): row for row in rows}
             for lead_id in chunk:
                 row = by_id.get(id_key("salesforce", lead_id))
