@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from adapters.hubspot.client import api_base, budget_files
+from adapters.hubspot.client import api_base, resume_budgets
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, DEVELOPER_KEY_ENV
 from adapters.hubspot.definition import action_definition, register_action
 from adapters.hubspot.limits import RateLimiter
@@ -100,16 +100,13 @@ def owners(state: Any) -> None:
 @click.pass_obj
 def resume(state: Any) -> None:
     """Lift the pause a HubSpot 429 put on every leadrelay process's HubSpot calls."""
-    lifted = 0
-    for path in budget_files(state.config):
-        try:
-            pause = RateLimiter(shared=path).resume()
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot change the HubSpot budget file {path}: {exc.strerror}"
-            ) from None
-        if pause is not None:
-            lifted += 1
-            click.echo(f"lifted: {pause.describe()} [{path.name}]")
+    try:
+        lifted = resume_budgets(state.config)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot change the HubSpot budget file {exc.filename}: {exc.strerror}"
+        ) from None
+    for where, pause in lifted:
+        click.echo(f"lifted: {pause.describe()} [{where}]")
     if not lifted:
         click.echo("HubSpot calls were not paused; nothing to lift")

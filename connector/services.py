@@ -104,7 +104,7 @@ class Services:
         with self._lock:
             api = self.hubspot_apis.get((token, host))
             if api is None:
-                limiter = budget_limiter(self.config, token)
+                limiter = budget_limiter(self.config, token, lambda: self.store)
                 api = HubSpotApi(access_token=token, host=host, limiter=limiter)
                 self.hubspot_apis[(token, host)] = api
             return api

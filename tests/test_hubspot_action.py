@@ -300,10 +300,10 @@ def test_owner_hubspot_rejects_is_a_failure_not_a_success(hubspot_app, fake_hubs
 
 
 def test_a_retry_after_seen_by_one_worker_holds_back_other_workers_and_the_sweeper(
-    hubspot_app, fake_hubspot, make_config
+    hubspot_app, fake_hubspot, make_config, store
 ):
     # Two apps stand for two gunicorn workers: each has its own HubSpot client and limiter,
-    # but the budget (and HubSpot's Retry-After) lives in one file beside the store.
+    # but the budget (and HubSpot's Retry-After) lives in the store they serve.
     from fakes.hubspot_requests import hubspot_config_data
 
     from connector.services import build_services
@@ -316,7 +316,7 @@ def test_a_retry_after_seen_by_one_worker_holds_back_other_workers_and_the_sweep
     assert post_action(first_worker, action_body()).status_code == 503
     assert post_action(second_worker, action_body("empty_properties")).status_code == 503
     assert len(fake_hubspot.requests) == 1
-    config = make_config(hubspot_config_data(hubspot=API))
+    config = make_config(hubspot_config_data(hubspot=API, store=f"sqlite:///{store.path}"))
     services = build_services(config, {"HUBSPOT_ACCESS_TOKEN": fake_hubspot.token})
     reader = services.readers()["hubspot"]
     with pytest.raises(CrmError, match=r"paused until .* \(HubSpot asked for 30 s\)"):
@@ -324,7 +324,7 @@ def test_a_retry_after_seen_by_one_worker_holds_back_other_workers_and_the_sweep
 
 
 def test_an_hour_long_retry_after_pauses_a_minute_says_until_when_and_resume_lifts_it(
-    hubspot_app, fake_hubspot, tmp_path
+    hubspot_app, fake_hubspot, tmp_path, store
 ):
     fake_hubspot.add_contact("904")
     fake_hubspot.add_contact("906")
@@ -341,9 +341,10 @@ def test_an_hour_long_retry_after_pauses_a_minute_says_until_when_and_resume_lif
     assert said in held.json["error"]
     assert len(fake_hubspot.requests) == 1  # the pause kept the second caller off the API
 
-    # The app's config, as the admin's app.yaml (same store, so the same budget file).
+    # The app's config, as the admin's app.yaml (same store, so the same budget).
     app_yaml = tmp_path / "app.yaml"
-    app_yaml.write_text(yaml.safe_dump(hubspot_config_data(hubspot=API)))
+    same_store = f"sqlite:///{store.path}"
+    app_yaml.write_text(yaml.safe_dump(hubspot_config_data(hubspot=API, store=same_store)))
     check = CliRunner().invoke(main, ["--config", str(app_yaml), "check"])
     assert check.exit_code == 0, check.output
     assert f"warning: HubSpot calls {said}; `leadrelay hubspot resume` lifts" in check.output

@@ -5,9 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from budget_helpers import budget_at
 from conftest import lead
 from fakes.hubspot_api import TOKEN, fake_hubspot  # noqa: F401 (fixture)
 from hubspot import HubSpot
@@ -144,7 +144,7 @@ def test_error_messages_never_carry_the_developer_key():
 
 def _take_tokens(path: str, count: int, done) -> None:
     """Worker process: spend ``count`` tokens of the bucket in ``path``, report the last time."""
-    limiter = RateLimiter(per_second=20, burst=2, shared=Path(path))
+    limiter = RateLimiter(per_second=20, burst=2, shared=budget_at(path))
     for _ in range(count):
         limiter.acquire(time.monotonic() + 10)
     done.put(time.monotonic())
@@ -167,14 +167,14 @@ def test_processes_sharing_a_bucket_file_stay_inside_one_budget(tmp_path):
 
 
 def _wait_for_token(path: str, done) -> None:
-    RateLimiter(per_second=20, burst=2, shared=Path(path)).acquire(time.monotonic() + 10)
+    RateLimiter(per_second=20, burst=2, shared=budget_at(path)).acquire(time.monotonic() + 10)
     done.put(time.monotonic())
 
 
 def test_retry_after_seen_by_one_process_holds_back_the_others(tmp_path):
     path = tmp_path / "portal.budget"
     paused_at = time.monotonic()
-    RateLimiter(per_second=20, burst=2, shared=path).pause(1.0)
+    RateLimiter(per_second=20, burst=2, shared=budget_at(path)).pause(1.0)
     ctx = multiprocessing.get_context("fork")
     done = ctx.Queue()
     worker = ctx.Process(target=_wait_for_token, args=(str(path), done))
@@ -187,11 +187,11 @@ def test_retry_after_seen_by_one_process_holds_back_the_others(tmp_path):
 def test_a_bucket_file_from_an_earlier_boot_starts_full(tmp_path):
     path = tmp_path / "portal.budget"
     clock = [1_000_000.0]
-    spent = RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: clock[0])
+    spent = RateLimiter(per_second=1, burst=1, shared=budget_at(path), clock=lambda: clock[0])
     spent.acquire(clock[0] + 1)
     spent.pause(3600)
     # After a reboot the monotonic clock starts near zero again, far below the stored times.
-    rebooted = RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: 5.0)
+    rebooted = RateLimiter(per_second=1, burst=1, shared=budget_at(path), clock=lambda: 5.0)
     rebooted.acquire(deadline=5.5)  # a full bucket, no pause: no wait, no refusal
 
 

@@ -11,18 +11,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from budget_helpers import budget_at, pause_at
 from fakes.hubspot_api import TOKEN, fake_hubspot  # noqa: F401 (fixture)
 
-from adapters.hubspot.client import HubSpotApi
-from adapters.hubspot.limits import RateLimiter, RetryPolicy, read_pause
+from adapters.hubspot.client import HubSpotApi, budget_limiter, pause_warnings
+from adapters.hubspot.limits import RateLimiter, RetryPolicy
 from adapters.hubspot.pause import MAX_PAUSE
 from workflows.errors import CrmError
+from workflows.store_registry import open_store
 
 START = 1000.0  # a monotonic clock time every process of a test agrees on
 
 
 def api_for(fake, budget: Path | None = None, **policy) -> HubSpotApi:
-    limiter = RateLimiter(shared=budget) if budget else None
+    limiter = RateLimiter(shared=budget_at(budget)) if budget else None
     return HubSpotApi(
         access_token=TOKEN, host=fake.url, limiter=limiter, policy=RetryPolicy(**policy)
     )
@@ -30,7 +32,7 @@ def api_for(fake, budget: Path | None = None, **policy) -> HubSpotApi:
 
 def _acquire_at(path: str, at: float, done) -> None:
     """Worker process: ask for a token at clock time ``at``, ready to wait half a second."""
-    limiter = RateLimiter(per_second=1, burst=1, shared=Path(path), clock=lambda: at,
+    limiter = RateLimiter(per_second=1, burst=1, shared=budget_at(path), clock=lambda: at,
                           sleep=lambda _: None)  # fmt: skip
     try:
         limiter.acquire(at + 0.5)
@@ -51,7 +53,7 @@ def in_another_process(path: Path, at: float) -> str:
 
 def test_an_hour_long_retry_after_holds_other_processes_back_a_minute_at_most(tmp_path):
     path = tmp_path / "portal.budget"
-    RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START).pause(3600)
+    RateLimiter(per_second=1, burst=1, shared=budget_at(path), clock=lambda: START).pause(3600)
     refused = in_another_process(path, START + MAX_PAUSE - 1)
     assert "paused until" in refused and "(HubSpot asked for 3600 s, capped at 60 s)" in refused
     assert in_another_process(path, START + MAX_PAUSE) == "token"
@@ -86,7 +88,7 @@ def test_a_daily_limit_429_pauses_an_hour(fake_hubspot, tmp_path, retry_after, w
     with pytest.raises(CrmError) as failed:
         api.read_contact("1", ["email"], api.deadline())
     assert why in str(failed.value)
-    pause = read_pause(budget)
+    pause = pause_at(budget)
     assert pause is not None and pause.daily
     left = pause.until - datetime.now(UTC)
     assert timedelta(minutes=59) < left <= timedelta(hours=1)
@@ -109,26 +111,32 @@ def test_a_hostile_retry_after_neither_crashes_nor_pauses_beyond_the_cap(fake_hu
 
 def test_resume_lifts_the_pause_for_every_process_and_says_what_it_lifted(tmp_path):
     path = tmp_path / "portal.budget"
-    RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START).pause(30)
-    lifted = RateLimiter(shared=path, clock=lambda: START + 1).resume()
+    RateLimiter(per_second=1, burst=1, shared=budget_at(path), clock=lambda: START).pause(30)
+    lifted = RateLimiter(shared=budget_at(path), clock=lambda: START + 1).resume()
     assert lifted is not None and lifted.asked == 30
     assert in_another_process(path, START + 2) == "token"
-    assert RateLimiter(shared=path, clock=lambda: START + 3).resume() is None
+    assert RateLimiter(shared=budget_at(path), clock=lambda: START + 3).resume() is None
 
 
-def test_check_reads_a_budget_file_without_creating_or_changing_it(tmp_path):
-    path = tmp_path / "portal.budget"
-    assert read_pause(path) is None and not path.exists()
-    RateLimiter(shared=path).pause(30)
-    before = path.read_bytes()
-    pause = read_pause(path)
-    assert pause is not None and pause.asked == 30 and path.read_bytes() == before
+def test_check_reads_a_budget_without_creating_or_changing_it(tmp_path, make_config):
+    config = make_config(store=f"sqlite:///{tmp_path}/state.sqlite")
+    assert pause_warnings(config) == []
+    assert not list(tmp_path.glob("*.budget"))
+    store = open_store(config.store_url)
+    try:
+        budget_limiter(config, TOKEN, lambda: store).pause(30)
+        (path,) = tmp_path.glob("state.sqlite.hubspot-*.budget")
+        before = path.read_bytes()
+        (warning,) = pause_warnings(config)
+        assert "HubSpot asked for 30 s" in warning and path.read_bytes() == before
+    finally:
+        store.close()
 
 
 def test_a_garbled_budget_file_is_read_as_a_fresh_bucket(tmp_path):
     path = tmp_path / "portal.budget"
     path.write_bytes(b"\xff" * 33)  # NaNs where the times should be
-    assert read_pause(path) is None
+    assert pause_at(path) is None
     assert in_another_process(path, START) == "token"
 
 
@@ -161,7 +169,7 @@ def test_a_budget_file_holding_an_impossible_value_is_read_as_a_fresh_bucket_and
 ):
     path = tmp_path / "portal.budget"
     write_budget(path, **fields)
-    limiter = RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START)
+    limiter = RateLimiter(per_second=1, burst=1, shared=budget_at(path), clock=lambda: START)
     with caplog.at_level(logging.WARNING, logger="leadrelay.hubspot"):
         limiter.acquire(deadline=START)  # a full bucket, no pause: no wait, no refusal
         limiter.acquire(deadline=START + 1)  # the file now holds what the first call wrote
@@ -175,19 +183,21 @@ def test_an_infinite_retry_after_in_the_file_is_no_pause_for_check_calls_or_resu
     path = tmp_path / "portal.budget"
     now = time.monotonic()
     write_budget(path, updated=now, paused_until=now + 30, asked=math.inf)
-    assert read_pause(path) is None
-    RateLimiter(shared=path).acquire(time.monotonic() + 1)  # neither OverflowError nor a wait
+    assert pause_at(path) is None
+    limiter = RateLimiter(shared=budget_at(path))
+    limiter.acquire(time.monotonic() + 1)  # neither OverflowError nor a wait
     write_budget(path, updated=now, paused_until=now + 30, asked=math.inf)
-    assert RateLimiter(shared=path).resume() is None
+    assert RateLimiter(shared=budget_at(path)).resume() is None
 
 
 def test_resume_fills_the_bucket_whatever_the_file_held(tmp_path):
     path = tmp_path / "portal.budget"
     # Spent far ahead, as no leadrelay process could: without resume, no call for 30 s.
     write_budget(path, tokens=-30.0)
+    limiter = RateLimiter(per_second=1, burst=1, shared=budget_at(path), clock=lambda: START)
     with pytest.raises(CrmError, match="budget exhausted"):
-        RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START).acquire(START + 1)
-    RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START).resume()
+        limiter.acquire(START + 1)
+    limiter.resume()
     tokens, updated, paused_until, asked, daily = BUDGET_FORMAT.unpack(path.read_bytes())
     assert (tokens, updated, paused_until, asked, daily) == (1.0, START, 0.0, -1.0, False)
-    RateLimiter(per_second=1, burst=1, shared=path, clock=lambda: START).acquire(START)
+    RateLimiter(per_second=1, burst=1, shared=budget_at(path), clock=lambda: START).acquire(START)

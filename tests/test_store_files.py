@@ -40,7 +40,7 @@ def test_every_file_the_store_creates_is_owner_only(tmp_path, make_config, usual
     config = make_config(store=f"sqlite:///{data}/store.sqlite")
     try:
         Router(config, store).route(lead("L1", email="ann@example.com"), TUESDAY_10AM)
-        budget_limiter(config, "pat-na1-token").acquire(time.monotonic() + 5)
+        budget_limiter(config, "pat-na1-token", lambda: store).acquire(time.monotonic() + 5)
         assert WalCheckpointer(store.path, nullcontext).run_once()
         with sweep_lock(store) as held:
             assert held

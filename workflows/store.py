@@ -13,7 +13,6 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, NotRequired, Protocol, TypedDict
 
 from workflows.model import AssignmentRecord, SlaClock, SlaOutcome, SlaStatus, WritebackStatus
@@ -253,9 +252,3 @@ class StoreKind(Protocol):
     def snapshot_of(self, url: str) -> Store:
         """A scratch copy of the store a URL names (empty when it holds nothing yet),
         never creating or changing the live store."""
-
-
-def store_file(url: str) -> Path:
-    """The database file of a ``sqlite:///path?options`` store URL. Only the HubSpot budget
-    still builds a path from it; it moves to ``Store.shared_value``."""
-    return Path(url.removeprefix("sqlite:///").partition("?")[0])

@@ -7,12 +7,12 @@ into ``CrmError``. Nothing here logs a token.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,14 +26,17 @@ from urllib3.util import Retry
 
 from adapters.hubspot.contact import API_BASE_ENV, COMPANY_PROPERTY, OWNER_PROPERTY
 from adapters.hubspot.limits import RateLimiter, RetryPolicy, call, read_pause
+from adapters.hubspot.pause import Pause
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
-from workflows.errors import CrmError
+from workflows.errors import CrmError, LeadRelayError
 from workflows.model import Decision, Lead
-from workflows.store import store_file
+from workflows.store import Store
+from workflows.store_registry import open_store
 
 BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs
 T = TypeVar("T")
+_BUDGET = "hubspot-"  # the store's shared values named hubspot-<digest>.budget
 
 
 def api_base(config: Config) -> str:
@@ -41,40 +44,69 @@ def api_base(config: Config) -> str:
     return (os.environ.get(API_BASE_ENV) or config.hubspot.api_base).rstrip("/")
 
 
-def budget_limiter(config: Config, token: str) -> RateLimiter:
+def budget_limiter(config: Config, token: str, store: Callable[[], Store]) -> RateLimiter:
     """The limiter of ``token``'s API budget (``hubspot.max_calls_per_10s``).
 
-    Its bucket file sits beside the store, so every process serving that store (gunicorn
-    workers, their sweepers, a CLI sweep) spends one budget together. The file is named by a
-    hash of the API base and token: one bucket per portal app, and no secret on disk.
+    Its bucket is a value the store shares (``store()`` is asked at the first call), so every
+    process serving that store (gunicorn workers, their sweepers, a CLI sweep) spends one
+    budget together. The value is named by a hash of the API base and token: one bucket per
+    portal app, and no secret on disk.
     """
     per_second = config.hubspot.max_calls_per_10s / 10
     digest = hashlib.sha256(f"{api_base(config)}\n{token}".encode()).hexdigest()[:16]
+    name = f"{_BUDGET}{digest}.budget"
     return RateLimiter(
         per_second=per_second,
         burst=max(1, int(per_second * 2)),
-        shared=Path(f"{store_file(config.store_url)}.hubspot-{digest}.budget"),
+        shared=lambda: store().shared_value(name),
     )
 
 
-def budget_files(config: Config) -> list[Path]:
-    """Every HubSpot budget file beside the store: one per API base and token ever used."""
-    store = store_file(config.store_url)
-    return sorted(store.parent.glob(f"{glob.escape(store.name)}.hubspot-*.budget"))
+def _budgets(store: Store) -> list[str]:
+    """Every HubSpot budget the store holds: one per API base and token ever used."""
+    return [name for name in store.shared_names(_BUDGET) if name.endswith(".budget")]
 
 
 def pause_warnings(config: Config) -> list[str]:
     """What ``leadrelay check`` says about pauses in force in the shared budget."""
+    try:
+        store = open_store(config.store_url)
+    except LeadRelayError:
+        return []  # ``check`` says what is wrong with the store itself
     warnings = []
-    for path in budget_files(config):
-        try:
-            pause = read_pause(path)
-        except OSError as exc:
-            warnings.append(f"cannot read the HubSpot budget file {path}: {exc.strerror}")
-            continue
-        if pause is not None:
-            warnings.append(f"{pause.describe()}; `leadrelay hubspot resume` lifts the pause")
+    try:
+        for name in _budgets(store):
+            try:
+                with store.shared_value(name) as value:
+                    pause = read_pause(value)
+            except OSError as exc:
+                where = exc.filename or name
+                warnings.append(f"cannot read the HubSpot budget file {where}: {exc.strerror}")
+                continue
+            if pause is not None:
+                warnings.append(f"{pause.describe()}; `leadrelay hubspot resume` lifts the pause")
+    finally:
+        store.close()
     return warnings
+
+
+def resume_budgets(config: Config) -> list[tuple[str, Pause]]:
+    """Lift every pause in the shared budgets: (the budget's file name, the pause it lifted).
+
+    OSError (its ``filename`` says where) when a budget cannot be changed.
+    """
+    store = open_store(config.store_url)
+    lifted = []
+    try:
+        for name in _budgets(store):
+            with store.shared_value(name) as value:
+                where = Path(value.where).name
+            pause = RateLimiter(shared=partial(store.shared_value, name)).resume()
+            if pause is not None:
+                lifted.append((where, pause))
+    finally:
+        store.close()
+    return lifted
 
 
 @dataclass(frozen=True)

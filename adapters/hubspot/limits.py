@@ -11,20 +11,17 @@ everything, and how the pause reads, is ``hubspot_pause``'s business.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import math
-import os
 import random
 import re
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TypeVar
 
 import urllib3
@@ -44,6 +41,7 @@ from adapters.hubspot.pause import (
     retry_after,
 )
 from workflows.errors import CrmError
+from workflows.store import SharedValue
 
 log = logging.getLogger("leadrelay.hubspot")
 
@@ -51,6 +49,8 @@ log = logging.getLogger("leadrelay.hubspot")
 API_ERRORS = (ActionsApiError, CompaniesApiError, ContactsApiError, OwnersApiError)
 _HAPIKEY = re.compile(r"hapikey=[^&\s)'\"]+")
 T = TypeVar("T")
+# Opens the store's shared value that holds a budget: ``lambda: store.shared_value(name)``.
+SharedBudget = Callable[[], AbstractContextManager[SharedValue]]
 
 
 @dataclass
@@ -69,42 +69,31 @@ class _Bucket:
         return Pause(until, self.asked if self.asked >= 0 else None, self.daily)
 
 
-class _BucketFile:
-    """A bucket kept in a small file under ``flock``: shared by every process that opens it.
+class _SharedBucket:
+    """A bucket kept in a small value the store shares (``Store.shared_value``), read and
+    written back under the value's cross-process lock: shared by every process of the store.
 
     gunicorn runs several workers and each runs an SLA sweeper; without this each process
     would spend the whole budget on its own. time.monotonic() is one clock for every process
     of a machine (CLOCK_MONOTONIC), so the times stored here mean the same to all of them.
     """
 
-    _FORMAT = struct.Struct("<4d?")  # a file in an older, shorter format reads as none
+    _FORMAT = struct.Struct("<4d?")  # a value in an older, shorter format reads as none
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._open()
-
-    def _open(self) -> None:
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        self._pid = os.getpid()
+    def __init__(self, open_value: SharedBudget) -> None:
+        self._open_value = open_value
 
     @contextmanager
     def locked(self, clock: Callable[[], float], burst: int) -> Iterator[tuple[_Bucket, float]]:
         """The stored bucket (a full one when there is none yet) and the time, read once the
         lock is held; the bucket is written back on exit."""
-        if os.getpid() != self._pid:
-            # A forked child shares the parent's open file, and with it the parent's flock.
-            self._open()
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
+        with self._open_value() as value:
             now = clock()  # after the lock: no other process can have stored a later time
-            bucket = self.unpack(os.pread(self._fd, self._FORMAT.size, 0), now, self._path)
+            bucket = self.unpack(value.read(), now, value.where)
             if bucket is None:
                 bucket = _Bucket(tokens=float(burst), updated=now)
             yield bucket, now
-            os.pwrite(self._fd, self.pack(bucket), 0)
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            value.write(self.pack(bucket))
 
     @classmethod
     def pack(cls, bucket: _Bucket) -> bytes:
@@ -113,7 +102,7 @@ class _BucketFile:
         )
 
     @classmethod
-    def unpack(cls, data: bytes, now: float, path: Path) -> _Bucket | None:
+    def unpack(cls, data: bytes, now: float, where: str) -> _Bucket | None:
         """The stored bucket; None when there is none yet, it predates a reboot, or it holds
         a value leadrelay never writes (then it is read as a fresh bucket, and said so)."""
         if len(data) != cls._FORMAT.size:
@@ -126,7 +115,7 @@ class _BucketFile:
         if problem is not None:
             # Rewritten by the first call that takes a token, so said once, not per call.
             log.warning(
-                "the HubSpot budget file %s holds %s; reading it as a fresh bucket", path, problem
+                "the HubSpot budget file %s holds %s; reading it as a fresh bucket", where, problem
             )
             return None
         return bucket
@@ -160,8 +149,9 @@ def _out_of_range(bucket: _Bucket, now: float) -> str | None:
 class RateLimiter:
     """A token bucket shared by every thread of a process, paused by HubSpot's Retry-After.
 
-    With ``shared`` (a file path) the bucket is also shared by every process that names the
-    same file: all gunicorn workers and their sweepers then stay inside one budget together.
+    With ``shared`` (opens a value the store shares, ``Store.shared_value``) the bucket is
+    also shared by every process of that store: all gunicorn workers and their sweepers then
+    stay inside one budget together.
     """
 
     def __init__(
@@ -169,7 +159,7 @@ class RateLimiter:
         per_second: float = 4.0,
         burst: int = 8,
         *,
-        shared: Path | None = None,
+        shared: SharedBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall: Callable[[], float] = time.time,
@@ -181,7 +171,7 @@ class RateLimiter:
         self._wall = wall
         self._lock = threading.Lock()
         self._bucket = _Bucket(tokens=float(burst), updated=clock())
-        self._file = _BucketFile(shared) if shared is not None else None
+        self._file = _SharedBucket(shared) if shared is not None else None
 
     @contextmanager
     def _held(self) -> Iterator[tuple[_Bucket, float]]:
@@ -247,20 +237,12 @@ class RateLimiter:
         return lifted
 
 
-def read_pause(path: Path) -> Pause | None:
-    """The pause recorded in the budget file at ``path``, read without changing or creating
-    the file (for ``leadrelay check``); None when there is no pause or no file."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        now = time.monotonic()  # after the lock, as in _BucketFile.locked
-        bucket = _BucketFile.unpack(os.pread(fd, _BucketFile._FORMAT.size, 0), now, path)
-        return bucket.pause(now, time.time()) if bucket is not None else None
-    finally:
-        os.close(fd)  # (closing releases the lock)
+def read_pause(value: SharedValue) -> Pause | None:
+    """The pause recorded in a budget ``value`` (held by ``Store.shared_value``), read without
+    changing it (for ``leadrelay check``); None when there is no pause."""
+    now = time.monotonic()  # after the lock, as in _SharedBucket.locked
+    bucket = _SharedBucket.unpack(value.read(), now, value.where)
+    return bucket.pause(now, time.time()) if bucket is not None else None
 
 
 @dataclass(frozen=True)
