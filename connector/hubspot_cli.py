@@ -15,7 +15,7 @@ from adapters.hubspot.definition import action_definition, register_action
 from adapters.hubspot.limits import RateLimiter
 from connector.hubspot_signature import PUBLIC_URL_ENV
 from connector.services import build_services
-from workflows.errors import CrmError
+from workflows.errors import CrmError, LeadRelayError
 
 ACTION_PATH = "/hubspot/action"
 
@@ -106,6 +106,8 @@ def resume(state: Any) -> None:
         raise click.ClickException(
             f"cannot change the HubSpot budget file {exc.filename}: {exc.strerror}"
         ) from None
+    except LeadRelayError as exc:  # a value name or store URL it cannot use
+        raise click.ClickException(str(exc)) from None
     for where, pause in lifted:
         click.echo(f"lifted: {pause.describe()} [{where}]")
     if not lifted:

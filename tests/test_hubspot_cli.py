@@ -9,10 +9,12 @@ import time
 
 import pytest
 import yaml
+from budget_helpers import budget_at, pause_at
 from click.testing import CliRunner
 from fakes.hubspot_api import DEVELOPER_KEY, fake_hubspot  # noqa: F401 (fixture)
 from fakes.hubspot_requests import hubspot_config_data
 
+from adapters.hubspot.limits import RateLimiter
 from connector.cli import main
 
 URL = "https://leads.example.com/hubspot/action"
@@ -156,3 +158,20 @@ def test_check_and_resume_read_a_corrupt_budget_file_as_a_fresh_bucket(write_con
     assert resumed.output == "HubSpot calls were not paused; nothing to lift\n"
     tokens, _, paused_until, asked, daily = struct.unpack("<4d?", budget.read_bytes())
     assert (tokens > 0, paused_until, asked, daily) == (True, 0.0, -1.0, False)
+
+
+@pytest.mark.parametrize("store", ["garbage", "missing"])
+def test_resume_lifts_a_pause_whatever_state_the_store_is_in(write_config, store):
+    config = write_config()
+    database = config.parent / "state.sqlite"
+    if store == "garbage":
+        database.write_bytes(b"this is not a database\n" * 100)
+    budget = config.parent / "state.sqlite.hubspot-0123456789abcdef.budget"
+    RateLimiter(per_second=1, burst=1, shared=budget_at(budget)).pause(30)
+
+    resumed = leadrelay(config, "hubspot", "resume")
+
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.output.startswith("lifted: HubSpot calls paused until ")
+    assert pause_at(budget) is None
+    assert database.exists() == (store == "garbage")  # a missing store is not created

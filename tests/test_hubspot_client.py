@@ -155,7 +155,9 @@ def test_processes_sharing_a_bucket_file_stay_inside_one_budget(tmp_path):
     done = ctx.Queue()
     path = str(tmp_path / "portal.budget")
     started = time.monotonic()
-    workers = [ctx.Process(target=_take_tokens, args=(path, 10, done)) for _ in range(2)]
+    workers = [
+        ctx.Process(target=_take_tokens, args=(path, 10, done), daemon=True) for _ in range(2)
+    ]
     for worker in workers:
         worker.start()
     finished = max(done.get(timeout=30) for _ in workers)
@@ -177,7 +179,7 @@ def test_retry_after_seen_by_one_process_holds_back_the_others(tmp_path):
     RateLimiter(per_second=20, burst=2, shared=budget_at(path)).pause(1.0)
     ctx = multiprocessing.get_context("fork")
     done = ctx.Queue()
-    worker = ctx.Process(target=_wait_for_token, args=(str(path), done))
+    worker = ctx.Process(target=_wait_for_token, args=(str(path), done), daemon=True)
     worker.start()
     got_token_at = done.get(timeout=30)
     worker.join(timeout=30)

@@ -44,7 +44,7 @@ def _acquire_at(path: str, at: float, done) -> None:
 def in_another_process(path: Path, at: float) -> str:
     ctx = multiprocessing.get_context("fork")
     done = ctx.Queue()
-    worker = ctx.Process(target=_acquire_at, args=(str(path), at, done))
+    worker = ctx.Process(target=_acquire_at, args=(str(path), at, done), daemon=True)
     worker.start()
     answer = done.get(timeout=30)
     worker.join(timeout=30)

@@ -94,7 +94,7 @@ def test_workers_booting_at_once_all_open_a_new_store(tmp_path):
         start = ctx.Event()
         workers = [
             ctx.Process(target=open_and_assign, args=(f"{db_path}{attempt}", str(tmp_path),
-                                                      f"w{n}", start))
+                                                      f"w{n}", start), daemon=True)
             for n in range(8)
         ]  # fmt: skip
         for worker in workers:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, timedelta
@@ -26,7 +27,7 @@ from workflows.model import Lead
 from workflows.router import Router, RouteRequest
 from workflows.sla_clock import to_key
 from workflows.store import LogQuery, Store
-from workflows.store_registry import STORES, open_snapshot, open_store
+from workflows.store_registry import STORES, open_shared_values, open_snapshot, open_store
 
 TEAM = [f"rep{i}" for i in range(7)]
 LEASE = timedelta(seconds=60)
@@ -100,17 +101,28 @@ def test_eight_threads_share_one_round_robin_pool_exactly(tmp_path, store):
     assert_exact_rotation(store, 2000)
 
 
+def finish(workers: list, seconds: float) -> None:
+    """Start ``workers`` and wait for them all within one deadline; any still running then is
+    killed, so a stuck child fails the test instead of holding the run at exit."""
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + seconds
+    for worker in workers:
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+    for worker in workers:
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
+
+
 def test_four_processes_share_one_round_robin_pool_exactly(tmp_path, store_url):
     ctx = multiprocessing.get_context("spawn")
     workers = [
-        ctx.Process(target=assign_many, args=(store_url, str(tmp_path), f"p{n}", 500))
+        ctx.Process(target=assign_many, args=(store_url, str(tmp_path), f"p{n}", 500), daemon=True)
         for n in range(4)
     ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-        assert worker.exitcode == 0
+    finish(workers, seconds=120)
+    assert [worker.exitcode for worker in workers] == [0] * 4
     store = open_store(store_url)
     try:
         assert_exact_rotation(store, 2000)
@@ -431,13 +443,11 @@ def test_a_named_lock_has_one_holder_at_a_time_across_processes(store, store_url
                 assert (second, third) == (False, True)
         finally:
             other.close()
-        worker = ctx.Process(target=hold, args=(store_url, "sweep", answers))
-        worker.start()
-        worker.join(timeout=60)
+        worker = ctx.Process(target=hold, args=(store_url, "sweep", answers), daemon=True)
+        finish([worker], seconds=60)
         assert answers.get(timeout=5) is False
-    worker = ctx.Process(target=hold, args=(store_url, "sweep", answers))
-    worker.start()
-    worker.join(timeout=60)
+    worker = ctx.Process(target=hold, args=(store_url, "sweep", answers), daemon=True)
+    finish([worker], seconds=60)
     assert answers.get(timeout=5) is True  # released when its holder was done
     with store.lock("sweep") as again:
         assert again is True
@@ -515,3 +525,18 @@ def test_a_lock_or_value_name_that_could_name_another_file_is_refused(store, nam
         pass
     with pytest.raises(StoreError, match="not a usable"), store.shared_value(name):
         pass
+
+
+def test_shared_values_are_reachable_without_opening_the_store(store, store_url):
+    with store.shared_value("hubspot-budget") as value:
+        value.write(b"paused")
+    alone = open_shared_values(store_url)  # what `leadrelay hubspot resume` uses
+    try:
+        assert alone.shared_names("hubspot-") == ["hubspot-budget"]
+        with alone.shared_value("hubspot-budget") as value:
+            assert value.read() == b"paused"
+            value.write(b"resumed")
+    finally:
+        alone.close()
+    with store.shared_value("hubspot-budget") as value:
+        assert value.read() == b"resumed"

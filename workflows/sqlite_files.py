@@ -96,6 +96,35 @@ class SharedFile:
         self._pid = -1
 
 
+class SharedFiles:
+    """The shared values of the database at ``database``: ``<database>.<name>`` files.
+
+    Usable without opening the database, so an operator can lift a HubSpot pause even when the
+    database itself is broken or not created yet.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self._files: dict[str, SharedFile] = {}
+
+    @contextmanager
+    def shared_value(self, name: str) -> Iterator[SharedFile]:
+        """``<db>.<name>``: a small owner-only file, read and written under its own flock."""
+        shared = self._files.get(name)
+        if shared is None:
+            path = Path(f"{self.database}.{checked_name(name)}")
+            shared = self._files[name] = SharedFile(path)
+        with shared.locked():
+            yield shared
+
+    def shared_names(self, prefix: str) -> list[str]:
+        return shared_file_names(self.database, prefix)
+
+    def close(self) -> None:
+        for shared in self._files.values():
+            shared.close()
+
+
 def shared_file_names(database: Path, prefix: str) -> list[str]:
     """The names of the existing files ``<database>.<prefix>*``, sorted."""
     start = f"{database.name}."

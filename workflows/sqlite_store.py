@@ -42,9 +42,9 @@ from workflows.private_files import create_private, make_private_dirs, open_priv
 from workflows.sqlite_checkpoint import SAFETY_PAGES, WalCheckpointer
 from workflows.sqlite_files import (
     SharedFile,
+    SharedFiles,
     checked_name,
     held_lock,
-    shared_file_names,
     unusable,
 )
 from workflows.sqlite_transaction import TABLE, SqliteTransaction, decode, encode
@@ -70,6 +70,11 @@ class SqliteStore:
         query = url.partition("?")[2]
         options = dict(part.partition("=")[::2] for part in query.split("&") if part)
         return cls(sqlite_path(url), synchronous=options.get("synchronous", "normal"))
+
+    @classmethod
+    def shared_values_of(cls, url: str) -> SharedFiles:
+        """The shared values of the store at ``url``, without opening or creating it."""
+        return SharedFiles(sqlite_path(url))
 
     @classmethod
     def snapshot_of(cls, url: str) -> SqliteStore:
@@ -123,7 +128,7 @@ class SqliteStore:
         self._thread_lock = threading.Lock()
         self._pid = os.getpid()
         self._discard = discard  # a snapshot's directory, removed on close
-        self._shared: dict[str, SharedFile] = {}
+        self._shared = SharedFiles(self.path)
 
     def _open(self, synchronous: str) -> None:
         self._db = SqliteDict(
@@ -291,17 +296,12 @@ class SqliteStore:
 
         return self._scratch(fill)
 
-    @contextmanager
-    def shared_value(self, name: str) -> Iterator[SharedFile]:
+    def shared_value(self, name: str) -> AbstractContextManager[SharedFile]:
         """``<db>.<name>``: a small owner-only file, read and written under its own flock."""
-        shared = self._shared.get(name)
-        if shared is None:
-            shared = self._shared[name] = SharedFile(Path(f"{self.path}.{checked_name(name)}"))
-        with shared.locked():
-            yield shared
+        return self._shared.shared_value(name)
 
     def shared_names(self, prefix: str) -> list[str]:
-        return shared_file_names(self.path, prefix)
+        return self._shared.shared_names(prefix)
 
     def close(self) -> None:
         """Flush and close; the store cannot be used afterwards (a snapshot is deleted)."""
@@ -309,7 +309,6 @@ class SqliteStore:
         self._db.close()
         self._conn.close()
         self._lock_file.close()
-        for shared in self._shared.values():
-            shared.close()
+        self._shared.close()
         if self._discard is not None:
             shutil.rmtree(self._discard, ignore_errors=True)

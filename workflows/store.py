@@ -243,8 +243,24 @@ class SharedValue(Protocol):
         """Where the value lives, for messages (a path, a table)."""
 
 
+class SharedValues(Protocol):
+    """A store's shared values alone, reachable without opening the store itself."""
+
+    def shared_value(self, name: str) -> AbstractContextManager[SharedValue]:
+        """As ``Store.shared_value``."""
+
+    def shared_names(self, prefix: str) -> list[str]:
+        """As ``Store.shared_names``."""
+
+    def close(self) -> None: ...
+
+
 class StoreKind(Protocol):
     """One kind of store, as the registry (``workflows.store_registry``) knows it."""
+
+    def shared_values_of(self, url: str) -> SharedValues:
+        """The shared values of the store a URL names, without opening or creating the store:
+        an operator lifts a HubSpot pause even while the store is broken."""
 
     def from_url(self, url: str) -> Store:
         """Open (creating if new) the store a URL names; StoreError naming what is wrong."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from workflows.errors import ConfigError
 from workflows.sqlite_store import SqliteStore
-from workflows.store import Store, StoreKind
+from workflows.store import SharedValues, Store, StoreKind
 
 # URL scheme -> the kind of store a URL of that scheme names.
 STORES: dict[str, StoreKind] = {
@@ -30,6 +30,12 @@ def store_kind(url: str) -> StoreKind:
 def open_store(url: str) -> Store:
     """Open the store named by app.yaml's ``store:`` URL (or ``$LEADRELAY_STORE``)."""
     return store_kind(url).from_url(url)
+
+
+def open_shared_values(url: str) -> SharedValues:
+    """The shared values (the HubSpot budget) of the store ``url`` names, without opening or
+    creating the store itself."""
+    return store_kind(url).shared_values_of(url)
 
 
 def open_snapshot(url: str) -> Store:

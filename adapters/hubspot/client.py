@@ -31,8 +31,8 @@ from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError, LeadRelayError
 from workflows.model import Decision, Lead
-from workflows.store import Store
-from workflows.store_registry import open_store
+from workflows.store import SharedValues, Store
+from workflows.store_registry import open_shared_values
 
 BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs
 T = TypeVar("T")
@@ -62,7 +62,7 @@ def budget_limiter(config: Config, token: str, store: Callable[[], Store]) -> Ra
     )
 
 
-def _budgets(store: Store) -> list[str]:
+def _budgets(store: SharedValues) -> list[str]:
     """Every HubSpot budget the store holds: one per API base and token ever used."""
     return [name for name in store.shared_names(_BUDGET) if name.endswith(".budget")]
 
@@ -70,9 +70,9 @@ def _budgets(store: Store) -> list[str]:
 def pause_warnings(config: Config) -> list[str]:
     """What ``leadrelay check`` says about pauses in force in the shared budget."""
     try:
-        store = open_store(config.store_url)
+        store = open_shared_values(config.store_url)
     except LeadRelayError:
-        return []  # ``check`` says what is wrong with the store itself
+        return []  # ``check`` says what is wrong with the store URL itself
     warnings = []
     try:
         for name in _budgets(store):
@@ -95,7 +95,7 @@ def resume_budgets(config: Config) -> list[tuple[str, Pause]]:
 
     OSError (its ``filename`` says where) when a budget cannot be changed.
     """
-    store = open_store(config.store_url)
+    store = open_shared_values(config.store_url)
     lifted = []
     try:
         for name in _budgets(store):
