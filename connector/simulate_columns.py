@@ -9,12 +9,11 @@ column feeds nothing does not send every row to the fallback in silence.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from adapters.export_headers import header_key, lead_field
 from adapters.hubspot.contact import referenced_fields
-from workflows.config import Config, Target
+from workflows.config import Config
 from workflows.simulate import Column
 
 # Read by simulate itself: the lead's name, its routing time, the CRM whose owner ids apply.
@@ -68,17 +67,6 @@ def rule_reads(config: Config) -> set[str]:
     reads = referenced_fields(config) | ALWAYS_READ
     if "domain" in reads:
         reads.add("email")  # the domain comes from the email
-    if any(target.kind == "keep" for target in _targets(config)):
+    if any(target.kind == "keep" for target in config.targets()):
         reads.add("owner")
     return reads
-
-
-def _targets(config: Config) -> Iterator[Target]:
-    yield from config.fallback.chain()
-    rules = list(config.flow.rules)
-    while rules:
-        rule = rules.pop()
-        if rule.assign is not None:
-            yield from rule.assign.chain()
-        if rule.flow is not None:
-            rules.extend(rule.flow.rules)

@@ -144,6 +144,18 @@ class Config:
             flow = rule.flow
         return settings if settings is not None and settings.enabled else None
 
+    def targets(self) -> Iterator[Target]:
+        """Every target routing may try: the fallback's chain and each rule's, nested rules
+        included."""
+        yield from self.fallback.chain()
+        rules = list(self.flow.rules)
+        while rules:
+            rule = rules.pop()
+            if rule.assign is not None:
+                yield from rule.assign.chain()
+            if rule.flow is not None:
+                rules.extend(rule.flow.rules)
+
     def rule(self, name: str) -> Rule:
         """A top-level rule by name (a routing entry point); LookupError names the choices."""
         for rule in self.flow.rules:

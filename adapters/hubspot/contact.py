@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from workflows.config import Config, Target
+from workflows.config import Config
 from workflows.model import Lead
 
 # Environment variables (secrets never live in app.yaml).
@@ -64,17 +64,6 @@ def _fields_in(spec: Any) -> Iterator[str]:
             yield str(key)
 
 
-def _targets(config: Config) -> Iterator[Target]:
-    yield from config.fallback.chain()
-    rules = list(config.flow.rules)
-    while rules:
-        rule = rules.pop()
-        if rule.assign is not None:
-            yield from rule.assign.chain()
-        if rule.flow is not None:
-            rules.extend(rule.flow.rules)
-
-
 def referenced_fields(config: Config) -> set[str]:
     """Lead fields (and ``raw.<property>`` names) that routing with ``config`` can read."""
     fields: set[str] = set()
@@ -84,7 +73,7 @@ def referenced_fields(config: Config) -> set[str]:
         fields.update(_fields_in(rule.when))
         if rule.flow is not None:
             rules.extend(rule.flow.rules)
-    for target in _targets(config):
+    for target in config.targets():
         if target.kind == "account_owner":
             fields.add("account_owner")
         elif target.kind == "previous_owner":
