@@ -2,7 +2,7 @@
 
 hubspot-api-client speaks urllib3, which ``responses`` cannot see, so this is a small WSGI app
 in a thread. It answers in the shapes HubSpot documents (see
-/work/shared/reference/crm-protocols.md): owners pages, contact read/update, batch read/update,
+../shared/reference/crm-protocols.md): owners pages, contact read/update, batch read/update,
 search, companies, action definitions, callback completion. It can be told to fail the next
 calls (429 with Retry-After, 5xx, 401) and records every request so tests count API calls.
 """
