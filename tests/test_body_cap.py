@@ -6,21 +6,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
 from conftest import FIXTURES
 from fakes.salesforce_api import QUEUE_ID, salesforce_config_data
-from test_serve import free_port
+from served import serving
 
 CAP = 1024 * 1024  # connector/app.py's MAX_CONTENT_LENGTH
 FLOW_TOKEN = "flow-s3cret"
@@ -33,30 +27,10 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """``leadrelay serve`` on a free port, one worker."""
     config = tmp_path_factory.mktemp("served") / "app.yaml"
     config.write_text(yaml.safe_dump(salesforce_config_data(store="sqlite:///state.sqlite")))
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADRELAY_", "SALESFORCE_"))}
-    env.update(LEADRELAY_FLOW_TOKEN=FLOW_TOKEN, HUBSPOT_CLIENT_SECRET="s", PYTHONUNBUFFERED="1")
-    cli = Path(sys.executable).with_name("leadrelay")
-    server = subprocess.Popen(
-        [str(cli), "--config", str(config), "serve", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-                assert time.monotonic() < deadline, "leadrelay serve did not answer"
-                time.sleep(0.2)
-        yield port
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=30)
+    env.update(LEADRELAY_FLOW_TOKEN=FLOW_TOKEN, HUBSPOT_CLIENT_SECRET="s")
+    with serving(config, env) as served:
+        yield served.port
 
 
 def post(

@@ -21,7 +21,7 @@ from fakes import salesforce_api
 from fakes.hubspot_requests import action_body, hubspot_app, post_action
 from fakes.salesforce_api import QUEUE_ID, REP_USERS, salesforce_config_data
 from fakes.webhooks import WebhookReceiver
-from test_serve import free_port
+from served import free_port
 
 import workflows.notify
 from adapters.webhook import result_of, webhook_sender

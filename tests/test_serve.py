@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -16,46 +13,24 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import config_data
+from served import free_port, serving
 
 from connector.app import create_app
 from connector.cli import main
 from workflows.sqlite_store import SqliteStore
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_answers_healthz_from_gunicorn_workers(tmp_path):
     config = tmp_path / "app.yaml"
     config.write_text(yaml.safe_dump(config_data(store="sqlite:///state.sqlite")))
-    port = free_port()
-    cli = Path(sys.executable).with_name("leadrelay")
-    server = subprocess.Popen(
-        [str(cli), "--config", str(config), "serve", "--port", str(port), "--workers", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        body = None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    assert r.status == 200
-                    body = json.loads(r.read())
-            except OSError:
-                assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-                time.sleep(0.2)
-        assert body is not None and body["status"] == "ok"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        output = server.communicate(timeout=30)[0].decode()
-    assert "gunicorn" in output.lower()
-    assert "Booting worker" in output
+    with (
+        serving(config, os.environ, workers=2) as served,
+        urllib.request.urlopen(f"{served.base}/healthz", timeout=5) as answer,
+    ):
+        assert answer.status == 200
+        assert json.loads(answer.read())["status"] == "ok"
+    assert "gunicorn" in served.output.lower()
+    assert "Booting worker" in served.output
 
 
 def test_healthz_needs_no_authentication(make_config, tmp_path):

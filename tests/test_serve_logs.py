@@ -6,11 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -19,7 +15,7 @@ import yaml
 from conftest import FIXTURES
 from fakes.hubspot_requests import action_body, hubspot_config_data, now_ms, sign_v3
 from fakes.salesforce_api import ORG_ID, QUEUE_ID, REP_USERS
-from test_serve import free_port
+from served import free_port, serving
 
 from connector.log_redaction import RedactingFilter, Redactor
 
@@ -61,33 +57,13 @@ def serve_and_capture(tmp_path: Path, send) -> str:
     env = {
         **os.environ,
         **SECRETS,
-        "PYTHONUNBUFFERED": "1",
         "LEADRELAY_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "HUBSPOT_API_BASE": CLOSED,
         "SALESFORCE_INSTANCE_URL": CLOSED,
     }
-    cli = Path(sys.executable).with_name("leadrelay")
-    server = subprocess.Popen(
-        [str(cli), "--config", str(config), "serve", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
-        send(base, port)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        output = server.communicate(timeout=30)[0].decode()
-    return output
+    with serving(config, env, port=port) as served:
+        send(served.base, port)
+    return served.output
 
 
 def send_everything(base: str, port: int) -> None:

@@ -11,8 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, TUESDAY_10AM, config_data, lead, owners, rep
+from conftest import FIXTURES, TUESDAY_10AM, lead, owners
 from sweep_helpers import sla_config_data
+from test_store_contract import team_config
 
 from workflows.config_builder import build_config
 from workflows.errors import StoreError
@@ -20,19 +21,6 @@ from workflows.model import Lead
 from workflows.router import Router, RouteRequest
 from workflows.sqlite_store import SqliteStore
 from workflows.store_registry import open_snapshot
-
-TEAM = [f"rep{i}" for i in range(7)]
-
-
-def team_config(tmp_path: Path):
-    return build_config(
-        config_data(
-            reps=[rep(r) for r in TEAM],
-            pools={"team": {"members": TEAM, "strategy": "round_robin"}},
-            fallback={"rep": "rep0"},
-        ),
-        source=tmp_path / "app.yaml",
-    )
 
 
 def rows(path: Path) -> dict[str, object]:
