@@ -8,7 +8,7 @@ from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from connector import hubspot_action, salesforce_flow, salesforce_outbound
+from connector import hubspot_action, ops, salesforce_flow, salesforce_outbound
 from connector.services import build_services
 from connector.shared import EXTENSION
 from workflows.config import Config
@@ -37,6 +37,7 @@ def create_app(
         salesforce_flow.blueprint,
     ):
         app.register_blueprint(blueprint)
+    ops.register(app)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:

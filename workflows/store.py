@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NotRequired, Protocol, TypedDict
 
-from workflows.model import AssignmentRecord, SlaClock, SlaOutcome, SlaStatus, WritebackStatus
+from workflows.model import (
+    AssignmentRecord,
+    Outcome,
+    SlaClock,
+    SlaOutcome,
+    SlaStatus,
+    WritebackStatus,
+)
 
 
 class SlaTerms(TypedDict):
@@ -101,6 +108,86 @@ class LogQuery:
 ALL = LogQuery()
 
 
+class OutcomeTimes(TypedDict, total=False):
+    """When a routed record first showed each outcome in its CRM (ISO times).
+
+    Merged, never overwritten: the first time a store hears of an outcome is the one kept, so
+    a watcher that reads the CRM again and again cannot move it later. ``checked_at`` is the
+    exception: the last time anything read the CRM for this record (a watcher resumes by it).
+    """
+
+    contacted_at: str
+    converted_at: str
+    disqualified_at: str
+    checked_at: str
+
+
+@dataclass(frozen=True)
+class AssignmentQuery:
+    """The console's and the API's filters on the assignment log. All optional, all ANDed.
+
+    ``rep`` matches a record given to that rep or taken from them (new or previous owner);
+    ``rule`` matches that rule and every rule under it (``enterprise`` matches
+    ``enterprise/na``); ``since`` is inclusive and ``until`` exclusive; ``source`` is the
+    record's own source (``hubspot``, ``salesforce``, ``salesforce-flow``, ``sweep``,
+    ``reassign``, ...). ``matches`` is the reference meaning; a store answers with its indexes.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    rep: str | None = None
+    rule: str | None = None
+    outcome: Outcome | None = None
+    source: str | None = None
+    crm: str | None = None
+    object_type: str | None = None
+
+    def matches(self, record: AssignmentRecord) -> bool:
+        if self.since and record.decided_at < self.since:
+            return False
+        if self.until and record.decided_at >= self.until:
+            return False
+        if self.rep and self.rep not in (record.new_owner, record.previous_owner):
+            return False
+        if self.rule and record.rule != self.rule and not record.rule.startswith(f"{self.rule}/"):
+            return False
+        checks = (
+            (self.outcome, record.decision.outcome),
+            (self.source, record.source),
+            (self.crm, record.crm),
+            (self.object_type, record.object_type),
+        )
+        return all(wanted is None or wanted == value for wanted, value in checks)
+
+
+@dataclass(frozen=True)
+class AssignmentFacts:
+    """One log record flattened for statistics: the decision, how its SLA went, its outcomes.
+
+    What the console's distribution, SLA and outcome views (and, later, the evaluation of
+    routing rules) are computed from; a store streams these without decoding whole decisions.
+    """
+
+    id: int
+    decided_at: datetime
+    crm: str
+    object_type: str
+    lead_id: str
+    source: str
+    rule: str
+    outcome: Outcome
+    previous_owner: str | None
+    new_owner: str | None
+    sla_status: SlaStatus | None = None
+    sla_outcome: SlaOutcome | None = None
+    ttft_s: float | None = None  # time to first touch on the SLA's clock
+    rotations: int = 0
+    writeback_status: WritebackStatus | None = None
+    contacted_at: datetime | None = None
+    converted_at: datetime | None = None
+    disqualified_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class DueAssignment:
     """An assignment whose first-touch deadline has passed and that is not settled yet."""
@@ -177,6 +264,28 @@ class Store(Protocol):
 
     def log(self, query: LogQuery = ALL) -> Iterator[AssignmentRecord]:
         """Assignment records oldest first, streamed."""
+
+    def assignments(
+        self, query: AssignmentQuery, *, before: int | None = None, limit: int = 50
+    ) -> list[AssignmentRecord]:
+        """Up to ``limit`` records matching ``query``, newest first, with ids below ``before``
+        (the cursor: the last id of the previous page). Fast at millions of records for each
+        single filter: a store keeps indexes for them. Records carry their SLA state in
+        ``extra["sla"]`` as ``log`` does."""
+
+    def assignment(self, record_id: int) -> AssignmentRecord | None:
+        """One record by its log id (with ``extra["sla"]``), None when there is none."""
+
+    def facts(self, query: AssignmentQuery) -> Iterator[AssignmentFacts]:
+        """The facts of every record matching ``query``, oldest first, streamed."""
+
+    def record_outcomes(self, updates: dict[int, OutcomeTimes]) -> None:
+        """Merge what a CRM showed about routed records, in one commit: each ``*_at`` is kept
+        from the first update that names it; ``checked_at`` always takes the newest value.
+        Ids not in the log are ignored."""
+
+    def outcomes(self, record_id: int) -> OutcomeTimes | None:
+        """What is known of a record's outcomes (None: nothing yet)."""
 
     def set_writebacks(
         self,
