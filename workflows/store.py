@@ -180,6 +180,8 @@ class AssignmentFacts:
     new_owner: str | None
     sla_status: SlaStatus | None = None
     sla_outcome: SlaOutcome | None = None
+    sla_deadline: datetime | None = None  # the first-touch deadline (open SLAs: a breach
+    # is open once it is past and the sweep has not moved the lead yet)
     ttft_s: float | None = None  # time to first touch on the SLA's clock
     rotations: int = 0
     writeback_status: WritebackStatus | None = None
