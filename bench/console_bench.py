@@ -228,6 +228,27 @@ def queries(store: SqliteStore) -> list[tuple[str, AssignmentQuery, int | None]]
         ),  # fmt: skip
         ("rep + a day", AssignmentQuery(rep="rep07", **day), None),
         ("rule + crm + a day", AssignmentQuery(rule="smb", crm="salesforce", **day), None),
+        (
+            "a month, two months ago",
+            AssignmentQuery(since=START + timedelta(days=30), until=START + timedelta(days=60)),
+            None,
+        ),
+        (
+            "all 90 days as a range",
+            AssignmentQuery(since=START, until=START + timedelta(days=DAYS)),
+            None,
+        ),
+        (
+            "rare: rep + fallback + reassign",
+            AssignmentQuery(rep="rep07", rule="fallback", source="reassign"),
+            None,
+        ),
+        ("none: rep nobody has", AssignmentQuery(rep="rep99"), None),
+        (
+            "none: a day in the future",
+            AssignmentQuery(since=START + timedelta(days=DAYS + 9)),
+            None,
+        ),
         ("page 101 by cursor", AssignmentQuery(), _deep(store, AssignmentQuery())),
         (
             "rep, page 101 by cursor",
