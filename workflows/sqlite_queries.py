@@ -28,6 +28,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflows.ledger import text
 from workflows.log_projection import COLUMNS, time_key
 from workflows.sqlite_projection import PROJECTION, index_name
 from workflows.store import AssignmentQuery
@@ -199,9 +200,10 @@ def _edge_of_range(conn: sqlite3.Connection, branch: Branch, newest_first: bool)
 
 
 def _branches(conn: sqlite3.Connection, query: AssignmentQuery) -> list[Branch]:
-    """The conjunctions whose union is ``query``; none when nothing can match."""
+    """The conjunctions whose union is ``query``; none when nothing can match. Values are
+    compared as the projection keeps them (``ledger.text``), never as patterns."""
     common: dict[str, Any] = {
-        column: wanted
+        column: text(wanted)
         for column, wanted in (
             ("outcome", query.outcome),
             ("source", query.source),
@@ -213,11 +215,12 @@ def _branches(conn: sqlite3.Connection, query: AssignmentQuery) -> list[Branch]:
     choices: list[list[dict[str, Any]]] = []
     prefix = None
     if query.rep is not None:
-        choices.append([{"new_owner": query.rep}, {"previous_owner": query.rep}])
+        rep = text(query.rep)
+        choices.append([{"new_owner": rep}, {"previous_owner": rep}])
     if query.rule is not None:
-        rules = _rules_under(conn, query.rule)
+        rules = _rules_under(conn, text(query.rule))
         if rules is None:
-            prefix = query.rule
+            prefix = text(query.rule)
         elif not rules:
             return []
         else:
