@@ -93,6 +93,6 @@ def test_text_a_column_cannot_store_is_made_key_safe_and_times_are_utc():
     (row,) = project({ledger.log_key(1): odd.to_dict()}).inserts.values()
     assert row["lead_id"] == "D\\ud800"
     row["lead_id"].encode("utf-8")  # storable
-    facts = facts_of(row)
+    facts = facts_of([row[column] for column in COLUMNS])
     assert facts.decided_at == TUESDAY_10AM and facts.decided_at.tzinfo == UTC
     assert (facts.rule, facts.new_owner, facts.rotations) == ("enterprise/na", "bob", 0)

@@ -69,16 +69,23 @@ def page_ids(
     return _ids(conn, query, before, limit, newest_first=True)
 
 
+Edges = dict[tuple[str | None, str | None], int | None]
+
+
 def facts_page(
-    conn: sqlite3.Connection, query: AssignmentQuery, after: int, limit: int
-) -> list[dict[str, Any]]:
-    """Up to ``limit`` projection rows matching ``query`` above ``after``, oldest first."""
-    ids = _ids(conn, query, after, limit, newest_first=False)
+    conn: sqlite3.Connection, query: AssignmentQuery, after: int, limit: int, edges: Edges
+) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` projection rows (values in ``COLUMNS`` order) matching ``query`` above
+    ``after``, oldest first.
+
+    ``edges`` keeps the lowest id inside each time range from page to page (a stream's
+    pages share it: a record appended later has a higher id, so it never moves)."""
+    ids = _ids(conn, query, after, limit, newest_first=False, edges=edges)
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
     sql = f"SELECT {','.join(COLUMNS)} FROM {PROJECTION} WHERE id IN ({marks}) ORDER BY id"
-    return [dict(zip(COLUMNS, row, strict=True)) for row in conn.execute(sql, ids)]
+    return conn.execute(sql, ids).fetchall()
 
 
 def _ids(
@@ -88,6 +95,7 @@ def _ids(
     limit: int,
     *,
     newest_first: bool,
+    edges: Edges | None = None,
 ) -> list[int]:
     """The page, branch by branch: once a page is full, the next branch reads only ids that
     would still make it (above the page's last id, newest first), so a branch with few
@@ -97,7 +105,7 @@ def _ids(
     page: list[int] = []
     for branch in _branches(conn, query):
         bound = page[-1] if len(page) == limit else None
-        sql, params = _branch_select(conn, branch, cursor, bound, limit, newest_first)
+        sql, params = _branch_select(conn, branch, cursor, bound, limit, newest_first, edges)
         if sql is None:
             continue
         found = {log_id for (log_id,) in conn.execute(sql, params)}
@@ -112,6 +120,7 @@ def _branch_select(
     bound: int | None,
     limit: int,
     newest_first: bool,
+    edges: Edges | None,
 ) -> tuple[str | None, list[Any]]:
     """The SELECT of one branch's page, between ``cursor`` and ``bound`` (exclusive), on the
     index it reads best; None: nothing can match."""
@@ -132,7 +141,13 @@ def _branch_select(
         # reading through every newer (older, for facts) record first.
         edge = branch.until if newest_first else branch.since
         if edge is not None:
-            inside = _edge_of_range(conn, branch, newest_first)
+            span = (branch.since, branch.until)
+            if edges is not None and span in edges:
+                inside = edges[span]
+            else:
+                inside = _edge_of_range(conn, branch, newest_first)
+                if edges is not None:
+                    edges[span] = inside
             if inside is None:
                 return None, []
             past.append("id <= ?" if newest_first else "id >= ?")
