@@ -334,3 +334,21 @@ def test_answers_stay_the_same_whichever_index_a_page_reads(make_router, monkeyp
         expected = newest_first(router.store, query)
         assert every_page(router.store, query, limit=4) == expected
         assert [f.id for f in router.store.facts(query)] == expected[::-1]
+
+
+def test_a_row_leadrelay_did_not_write_is_left_out_of_the_table_not_fatal(tmp_path, caplog):
+    path = tmp_path / "old.sqlite"
+    write_v1_rows(path)
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT OR REPLACE INTO leadrelay (key, value) VALUES (?, ?)",
+            [("log:000000000009", '{"junk": 1}'), ("sla:000000000002", '"not a state"'),
+             ("log:000000000010", '{"decided_at": "yesterday", "decision": {}}')],
+        )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="leadrelay.store"):
+        store = SqliteStore(path)
+    try:
+        assert "log:000000000009" in caplog.text and "sla:000000000002" in caplog.text
+        assert [r.id for r in store.assignments(AssignmentQuery())] == [5, 4, 3, 2, 1]
+    finally:
+        store.close()

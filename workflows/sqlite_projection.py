@@ -117,9 +117,16 @@ def project_commit(
     projection = project(
         {**found, **writes}, [*(key for key in others if key not in found), *deletes]
     )
+    _warn_unreadable(projection.unreadable)
     apply_projection(conn, projection)
     if noted:
         conn.execute(f"DELETE FROM {STALE}")
+
+
+def _warn_unreadable(keys: list[str]) -> None:
+    if keys:
+        shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        log.warning("left out of the assignment index (not a record leadrelay wrote): %s", shown)
 
 
 def values(conn: sqlite3.Connection, keys: list[str]) -> dict[str, Any]:
@@ -149,7 +156,9 @@ def ensure(conn: sqlite3.Connection) -> None:
             conn.execute(_SCHEMA)
             for kind in _KINDS:
                 for page in _pages(conn, kind):
-                    apply_projection(conn, project(page))
+                    projection = project(page)
+                    _warn_unreadable(projection.unreadable)
+                    apply_projection(conn, projection)
             for statement in _INDEXES + _TRACKING:
                 conn.execute(statement)
         conn.execute("COMMIT")

@@ -264,12 +264,10 @@ class SqliteStore:
         if os.getpid() != self._pid:
             raise StoreError("store opened in another process; open it again after fork")
         with self._read_lock:
+            if sqlite_projection.stale(self._reader):  # an older leadrelay wrote rows
+                self._catch_up()
             self._reader.execute("BEGIN")
             try:
-                if sqlite_projection.stale(self._reader):  # an older leadrelay wrote rows
-                    self._reader.execute("COMMIT")
-                    self._catch_up()
-                    self._reader.execute("BEGIN")
                 yield self._reader
             finally:
                 self._reader.execute("COMMIT")
