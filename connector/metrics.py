@@ -14,10 +14,10 @@ rate limits (``adapters/crm_metrics.py``).
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, m
 from prometheus_client.exposition import choose_encoder
 
 from connector.services import Services
-from workflows.errors import CrmError
+from workflows.errors import CrmError, LeadRelayError
 from workflows.model import Lead
 from workflows.router import RouteRequest, RoutingResult
 from workflows.sweep import SweepSummary
@@ -37,6 +37,8 @@ NOBODY = "none"  # the rep label of a decision that left the lead unassigned
 DECISION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SWEEP_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 BREACHES = ("rotated", "escalated")  # the sweep actions that mean a first-touch SLA was missed
+# The files prometheus_client's multiprocess mode writes (all that is emptied at start).
+VALUE_FILES = ("counter_*.db", "gauge_*.db", "histogram_*.db", "summary_*.db")
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,21 @@ class _Metrics:
     sweep_seconds: Histogram
 
 
-@functools.cache
+_built: list[_Metrics] = []
+_building = threading.Lock()
+
+
 def _metrics() -> _Metrics:
     # Built on first use, in the process that counts: under gunicorn that is a worker, after
-    # serve chose the multiprocess mode, so no value is ever made in the wrong mode.
+    # serve chose the multiprocess mode, so no value is ever made in the wrong mode. Once per
+    # process: a metric registered twice is an error.
+    with _building:
+        if not _built:
+            _built.append(_new_metrics())
+        return _built[0]
+
+
+def _new_metrics() -> _Metrics:
     return _Metrics(
         assignments=Counter(
             "leadrelay_assignments",
@@ -176,8 +189,12 @@ def use_multiprocess_dir(env: dict[str, str] | os._Environ[str] = os.environ) ->
     given = env.get(MULTIPROC_ENV)
     if given:
         directory, made = Path(given), None
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _empty(directory.glob("*.db"))
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for pattern in VALUE_FILES:
+                _empty(directory.glob(pattern))
+        except OSError as exc:
+            raise LeadRelayError(f"{MULTIPROC_ENV}: cannot use {given}: {exc.strerror}") from None
     else:
         directory = made = Path(tempfile.mkdtemp(prefix="leadrelay-metrics-"))
         env[MULTIPROC_ENV] = str(directory)

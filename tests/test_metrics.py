@@ -414,3 +414,42 @@ def test_a_cli_sweep_records_sweep_last_and_a_dry_run_does_not(tmp_path):
     finally:
         store.close()
     assert last["counts"] == {} and last["by"] == f"pid {os.getpid()}"
+
+
+def test_serve_refuses_a_metrics_directory_it_cannot_use_in_one_line(tmp_path, served_env):
+    import subprocess
+    import sys
+
+    from served import free_port
+
+    not_a_dir = tmp_path / "a_file"
+    not_a_dir.write_text("")
+    env = {**served_env, "PROMETHEUS_MULTIPROC_DIR": str(not_a_dir / "metrics")}
+    cli = Path(sys.executable).with_name("leadrelay")
+    config = served_config(tmp_path)
+    served = subprocess.run(
+        [str(cli), "--config", str(config), "serve", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert served.returncode == 1
+    assert served.stderr.strip() == (
+        f"error: PROMETHEUS_MULTIPROC_DIR: cannot use {not_a_dir}/metrics: Not a directory"
+    )
+
+
+def test_only_prometheus_value_files_are_emptied_from_the_operators_directory(tmp_path):
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    for name in ("counter_1.db", "histogram_2.db", "gauge_livesum_3.db", "keep.db", "notes"):
+        (directory / name).write_text("x")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    try:
+        assert metrics.use_multiprocess_dir(env) is None
+    finally:
+        from prometheus_client import values
+
+        values.ValueClass = values.get_value_class()  # this test process stays single-process
+    assert sorted(p.name for p in directory.iterdir()) == ["keep.db", "notes"]
