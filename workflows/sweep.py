@@ -33,6 +33,7 @@ from workflows.sweep_model import (
     SweepAction,
     SweepActionKind,
     SweepSummary,
+    why_moved,
 )
 
 __all__ = ["LeadReader", "LeadState", "SweepAction", "SweepSummary", "sweep"]
@@ -260,14 +261,16 @@ class _Run:
         assert state.lead is not None
         lead = replace(state.lead, owner=state.owner)
         key = f"sweep:{item.record.id}"
+        why = why_moved(item.sla, escalated)
         # A decision that moves nothing records nothing: the log keeps matching the CRM.
         if escalated:
-            return Inbound(lead, key, entry=f"{ESCALATE}{item.record.rule}", must_move=True)
+            escalate = f"{ESCALATE}{item.record.rule}"
+            return Inbound(lead, key, entry=escalate, must_move=True, why=why)
         owners = frozenset(item.owners) | {item.record.new_owner or ""}
         entry = _entry(item.record.rule)
         if entry is not None and not self.config.accepts_entry(entry):
             entry = None  # the rule is gone from app.yaml since: route through the whole flow
-        return Inbound(lead, key, entry=entry, exclude=owners - {""}, must_move=True)
+        return Inbound(lead, key, entry=entry, exclude=owners - {""}, must_move=True, why=why)
 
     def _record(
         self,
@@ -305,7 +308,7 @@ class _Run:
                 updates[item.record.id] = {**self._settled("write_failed", detail)}
                 self.report(_action(item, "write_failed", detail))
                 continue
-            detail = f"{self._why(item, escalated)}; {decision.reason}"
+            detail = decision.reason  # the router put why it moved first
             updates[item.record.id] = {
                 **self._settled(verb, detail),
                 "next_record": new_id,
@@ -313,13 +316,6 @@ class _Run:
             self.report(_action(item, verb, detail, new_owner=decision.rep_id))
         self.router.store.settle(updates)
         return stranded
-
-    def _why(self, item: DueAssignment, escalated: bool) -> str:
-        if not escalated:
-            return "no first touch before the deadline"
-        if item.sla.get("rotations", 0) < item.sla["max_reassignments"]:
-            return "no first touch, and everyone it could rotate to has had it: escalated"
-        return "reassignment cap reached: escalated"
 
     def _stays(self, item: DueAssignment, escalated: bool, decision: Decision) -> str:
         owner = item.record.new_owner
@@ -337,7 +333,7 @@ class _Run:
         stranded: list[tuple[DueAssignment, LeadState]] = []
         requests = [
             RouteRequest(i.lead, self.now, source="sweep", dry_run=True, exclude=i.exclude,
-                         entry=i.entry)
+                         entry=i.entry, why=i.why)
             for i in inbound
         ]  # fmt: skip
         verb: SlaOutcome = "escalated" if escalated else "rotated"
@@ -349,8 +345,7 @@ class _Run:
                 continue
             decision = result.decision
             if decision.outcome == "assigned" and decision.owner_crm_id != request.lead.owner:
-                detail = f"{self._why(item, escalated)}; {decision.reason}"
-                self.report(_action(item, verb, detail, new_owner=decision.rep_id))
+                self.report(_action(item, verb, decision.reason, new_owner=decision.rep_id))
             elif not escalated and self._escalation_target(item):
                 stranded.append((item, state))
             else:
