@@ -24,9 +24,10 @@ from workflows.crm_ids import same_id
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
 from workflows.model import Decision, NotifyEvent, SlaOutcome
+from workflows.outcome_watch import seen_outcomes
 from workflows.router import ESCALATE, Router, RouteRequest
 from workflows.sla_clock import elapsed
-from workflows.store import DueAssignment, SlaUpdate, WriteBack
+from workflows.store import DueAssignment, OutcomeTimes, SlaUpdate, WriteBack
 from workflows.sweep_model import (
     LeadReader,
     LeadState,
@@ -143,6 +144,7 @@ class _Run:
                 if item.record.lead_id not in states:
                     self.report(_action(item, "failed", f"{crm} did not answer for this lead"))
         settled: dict[int, SlaUpdate] = {}
+        seen: dict[int, OutcomeTimes] = {}  # what each lead shows, for its record's outcomes
         rotate: list[tuple[DueAssignment, LeadState]] = []
         escalate: list[tuple[DueAssignment, LeadState]] = []
         for item in items:
@@ -154,6 +156,7 @@ class _Run:
                 continue
             try:
                 outcome = self.settle_outcome(item, state)
+                seen[item.record.id] = self._seen(item, state)
             except Exception as exc:  # one odd lead must not stop the sweep
                 log.exception("sweeping lead %s failed", item.record.lead_id)
                 self.report(_action(item, "failed", f"{type(exc).__name__}: {exc}"))
@@ -179,6 +182,7 @@ class _Run:
                 self.report(_action(item, "cap_reached", detail))
         if not self.dry_run:
             self.router.store.settle(settled)
+            self.router.store.record_outcomes(seen)
         # A lead every candidate has already owned escalates now, not after the cap.
         stranded = self.reroute(reader, rotate, escalated=False)
         self.reroute(reader, escalate + stranded, escalated=True)
@@ -195,6 +199,14 @@ class _Run:
             "settled_at": self.now.isoformat(),
             "ttft_s": ttft,
         }
+
+    def _seen(self, item: DueAssignment, state: LeadState) -> OutcomeTimes:
+        """The outcome times ``state`` shows for the record whose SLA ran out, and that it
+        was read now."""
+        assigned = datetime.fromisoformat(item.sla["assigned_at"])
+        times = seen_outcomes(state, assigned, self.now, self.config.timezone)
+        times["checked_at"] = self.now.isoformat()
+        return times
 
     def settle_outcome(self, item: DueAssignment, state: LeadState) -> SlaUpdate | None:
         """The settlement of one due assignment, or None when it must move on."""
