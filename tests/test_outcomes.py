@@ -3,7 +3,7 @@ routed the lead: by the sweep when it settles an SLA, and by the outcome watcher
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import TUESDAY_10AM
@@ -57,7 +57,8 @@ def at(minutes: float = 0, days: float = 0) -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    return moment.isoformat()
+    """As the store keeps outcome times: ISO text in UTC."""
+    return moment.astimezone(UTC).isoformat()
 
 
 # -- the sweep ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from workflows.config import OutcomeSettings
@@ -51,16 +51,21 @@ def seen_outcomes(
         return times
     local_day = assigned_at.astimezone(ZoneInfo(timezone)).date()
     if state.activity_at is not None and assigned_at < state.activity_at <= now:
-        times["contacted_at"] = state.activity_at.isoformat()
+        times["contacted_at"] = utc_text(state.activity_at)
     elif _day_counts(state.activity_day, local_day) or (
         state.status_contacted and not state.disqualified
     ):
-        times["contacted_at"] = now.isoformat()
+        times["contacted_at"] = utc_text(now)
     if state.converted:
-        times["converted_at"] = now.isoformat()
+        times["converted_at"] = utc_text(now)
     if state.disqualified:
-        times["disqualified_at"] = now.isoformat()
+        times["disqualified_at"] = utc_text(now)
     return times
+
+
+def utc_text(moment: datetime) -> str:
+    """An aware time as ISO text in UTC, as the store keeps outcome times."""
+    return moment.astimezone(UTC).isoformat()
 
 
 def _day_counts(activity_day: date | None, assigned_day: date) -> bool:
@@ -214,7 +219,7 @@ def _read_chunk(
         summary.read[reader.crm] += 1
         for record_id, times in _attributed(lead, state, timezone, now).items():
             updates.setdefault(record_id, {}).update(times)
-        updates.setdefault(lead.latest.id, {})["checked_at"] = now.isoformat()
+        updates.setdefault(lead.latest.id, {})["checked_at"] = utc_text(now)
     return updates
 
 
@@ -231,7 +236,7 @@ def _attributed(
         # The CRM dates the contact before the latest record: the owner before made it.
         owner = lead.owning(contact)
         if owner is not None:
-            _add(updates, owner, {"contacted_at": contact.isoformat()})
+            _add(updates, owner, {"contacted_at": utc_text(contact)})
     _add(updates, latest, seen)
     return updates
 

@@ -24,7 +24,7 @@ from workflows.crm_ids import same_id
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
 from workflows.model import Decision, NotifyEvent, SlaOutcome
-from workflows.outcome_watch import seen_outcomes
+from workflows.outcome_watch import seen_outcomes, utc_text
 from workflows.router import ESCALATE, Router, RouteRequest
 from workflows.sla_clock import elapsed
 from workflows.store import DueAssignment, OutcomeTimes, SlaUpdate, WriteBack
@@ -205,7 +205,7 @@ class _Run:
         was read now."""
         assigned = datetime.fromisoformat(item.sla["assigned_at"])
         times = seen_outcomes(state, assigned, self.now, self.config.timezone)
-        times["checked_at"] = self.now.isoformat()
+        times["checked_at"] = utc_text(self.now)
         return times
 
     def settle_outcome(self, item: DueAssignment, state: LeadState) -> SlaUpdate | None:
