@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, timedelta
 from pathlib import Path
 
@@ -179,3 +181,25 @@ def test_serve_starts_no_watcher_without_an_outcomes_section(tmp_path):
         assert disabled.outcomes is None
     finally:
         store.close()
+
+
+def test_a_served_app_with_two_workers_watches_once_and_records_the_conversion(tmp_path):
+    from fakes.hubspot_api import start_fake
+    from served import serving
+
+    fake = start_fake()
+    try:
+        app_yaml = write_config(tmp_path, outcomes={"watch_for": "30d", "every": "1h"})
+        (contact,) = route_contacts(fake, app_yaml, 1)
+        fake.contacts[contact]["lifecyclestage"] = "customer"
+        env = {"PATH": os.environ["PATH"], "HUBSPOT_API_BASE": fake.url,
+               "HUBSPOT_ACCESS_TOKEN": fake.token}  # fmt: skip
+        with serving(app_yaml, env, workers=2):
+            deadline = time.monotonic() + 20
+            while not outcomes_of(app_yaml)[1].get("converted_at"):
+                assert time.monotonic() < deadline, "the watcher recorded nothing"
+                time.sleep(0.1)
+            time.sleep(1.0)  # the other worker's first run has fired by now
+        assert len(fake.calls("POST", BATCH_READ)) == 1  # one pass across both workers
+    finally:
+        fake.stop()
