@@ -13,6 +13,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import TUESDAY_10AM, config_data, rep
 from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
+from fakes.salesforce_api import REP_USERS, fake_salesforce  # noqa: F401 (fixture)
 from sweep_helpers import OWNER_IDS
 
 from connector.app import create_app
@@ -203,3 +204,35 @@ def test_a_served_app_with_two_workers_watches_once_and_records_the_conversion(t
         assert len(fake.calls("POST", BATCH_READ)) == 1  # one pass across both workers
     finally:
         fake.stop()
+
+
+def test_salesforce_leads_are_read_200_a_query_and_their_outcomes_recorded(
+    fake_salesforce, tmp_path
+):
+    reps = [rep(name, salesforce_user_id=user) for name, user in REP_USERS.items()]
+    app_yaml = write_config(tmp_path, reps=reps, outcomes={})
+    store = open_store(app_yaml)
+    try:
+        router = Router(load_config(app_yaml), store)
+        ids = [f"00Q5g00000Lx{n:03d}AAA" for n in range(201)]
+        for lead_id in ids:
+            result = router.route(Lead(id=lead_id, crm="salesforce"), TUESDAY_10AM,
+                                  source="salesforce")  # fmt: skip
+            fake_salesforce.leads[lead_id] = {
+                "Id": lead_id, "OwnerId": result.decision.owner_crm_id, "Company": "Acme",
+                "LastName": "Doe", "Status": "Open - Not Contacted", "IsConverted": False,
+                "IsDeleted": False, "LastActivityDate": None,
+            }  # fmt: skip
+    finally:
+        store.close()
+    fake_salesforce.leads[ids[0]].update(IsConverted=True, Status="Closed - Converted")
+    fake_salesforce.leads[ids[1]]["Status"] = "Closed - Not Converted"
+    fake_salesforce.leads[ids[2]]["LastActivityDate"] = "2026-11-24"
+
+    output = leadrelay(app_yaml, "--now", DAY_LATER.isoformat())
+
+    queries = fake_salesforce.lead_queries
+    assert [q.count("'00Q") for q in queries] == [200, 1]
+    assert "201 lead(s) read (salesforce 201); outcomes: 2 contacted, 1 converted, 1" in output
+    seen = DAY_LATER.astimezone(UTC).isoformat()
+    assert outcomes_of(app_yaml)[2] == {"disqualified_at": seen, "checked_at": seen}
