@@ -215,3 +215,16 @@ def test_a_dry_run_records_nothing(router, crm):
     (found,) = watch(router, crm, at(days=1), dry_run=True)
     assert found.describe(dry_run=True).endswith(f"would record converted at {iso(at(days=1))}")
     assert router.store.outcomes(record) is None
+
+
+def test_a_salesforce_lead_sent_with_its_15_and_its_18_character_id_is_one_lead(make_router):
+    router, crm = make_router(sla_config_data(enabled=False)), MemoryCrm(crm="salesforce")
+    short, full = "00Q5g00000Lx1Ab", "00Q5g00000Lx1AbEAJ"
+    first = router.route(Lead(id=short, crm="salesforce"), at(), source="salesforce").record
+    later = router.route(Lead(id=full, crm="salesforce"), at(days=1), source="salesforce").record
+    assert first is not None and later is not None
+    crm.add(short, "", converted=True)
+    found = watch_outcomes(router.store, {"salesforce": crm}, SETTINGS, ZONE, at(days=2))
+    assert crm.reads == [[short]] and found.found["converted"] == 1
+    assert router.store.outcomes(first.id) is None
+    assert (router.store.outcomes(later.id) or {}).get("converted_at") == iso(at(days=2))

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from workflows.config import OutcomeSettings
+from workflows.crm_ids import id_key
 from workflows.errors import CrmError
 from workflows.store import AssignmentFacts, AssignmentQuery, OutcomeTimes, Store
 from workflows.sweep_model import LeadReader, LeadState
@@ -182,7 +183,7 @@ def _leads_to_read(
     leads: dict[tuple[str, str], _Lead] = {}
     for fact in store.facts(AssignmentQuery(since=now - settings.watch_for, until=now)):
         if fact.crm in WATCHED_CRMS:
-            key = (fact.crm, fact.lead_id)
+            key = (fact.crm, id_key(fact.crm, fact.lead_id))  # a Salesforce id in 15 or 18
             leads.setdefault(key, _Lead(fact.crm, fact.lead_id, [])).records.append(fact)
     checked_before = now - settings.every
     due: dict[str, list[tuple[str, _Lead]]] = defaultdict(list)
