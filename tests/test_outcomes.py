@@ -228,3 +228,10 @@ def test_a_salesforce_lead_sent_with_its_15_and_its_18_character_id_is_one_lead(
     assert crm.reads == [[short]] and found.found["converted"] == 1
     assert router.store.outcomes(first.id) is None
     assert (router.store.outcomes(later.id) or {}).get("converted_at") == iso(at(days=2))
+
+
+def test_a_contact_time_after_now_is_not_taken_as_a_first_touch(router, crm):
+    record = assign(router, crm, "C1")
+    crm.touch("C1", at(days=400))  # a CRM clock or a property gone wrong
+    assert watch(router, crm, at(days=1)) == []
+    assert router.store.outcomes(record) == {"checked_at": iso(at(days=1))}
