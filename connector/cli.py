@@ -16,6 +16,7 @@ from connector.cli_time import TIME_HELP, TimeError, parse_cli_time
 from connector.hubspot_cli import hubspot
 from connector.json_body import parse_json_body
 from connector.log_redaction import redact_command_line_logs
+from connector.outcomes_cli import outcomes
 from connector.output import print_distribution, print_log, result_line
 from connector.reassign_cli import reassign
 from connector.salesforce_cli import salesforce
@@ -248,6 +249,7 @@ main.add_command(hubspot)
 main.add_command(salesforce)
 main.add_command(sweep)
 main.add_command(reassign)
+main.add_command(outcomes)
 
 
 def run() -> None:

@@ -45,6 +45,7 @@ class LeadRelayServer(BaseApplication):
         app = create_app(config_path=self.config_path)
         if self.sweep:
             start_sweeper(app)  # here, in the worker, after the fork
+            start_outcome_watcher(app)
         return app
 
 
@@ -90,6 +91,49 @@ def start_sweeper(app: Flask) -> BackgroundScheduler | None:
     )
     scheduler.start()
     app.extensions["leadrelay.scheduler"] = scheduler
+    return scheduler
+
+
+def start_outcome_watcher(app: Flask) -> BackgroundScheduler | None:
+    """Start this process's outcome watcher (every ``outcomes.every``); None without an
+    ``outcomes:`` section. Like the sweep: every worker schedules it, the watcher's lock lets
+    one pass run at a time, and it runs on the scheduler's thread, never a request's."""
+    from connector.outcomes_cli import locked_watch, no_credentials
+
+    services = services_of(app)
+    settings = services.config.outcomes
+    if settings is None:
+        return None
+    readers = services.readers()
+    told: set[str] = set()  # CRMs without credentials, said once per process
+
+    def skipped(crm: str, leads: int) -> None:
+        if crm not in told:
+            told.add(crm)
+            reason = no_credentials(services, crm)
+            log.warning("outcome watch: skipping %s leads (%d now): %s", crm, leads, reason)
+
+    def run() -> None:
+        try:
+            summary = locked_watch(services, readers, settings, datetime.now(UTC), on_skip=skipped)
+        except Exception:  # a failed pass is logged; the next one tries again
+            log.exception("outcome watch failed")
+            return
+        if summary is not None and (summary.read or summary.failed):
+            log.info("outcome watch: %s", summary.describe())
+
+    scheduler = BackgroundScheduler(daemon=True, timezone=UTC)
+    scheduler.add_job(
+        run,
+        "interval",
+        seconds=settings.every.total_seconds(),
+        id="outcome-watch",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.start()
+    app.extensions["leadrelay.outcome_scheduler"] = scheduler
     return scheduler
 
 

@@ -79,6 +79,9 @@ class RouteRequest:
     # chosen) records nothing, so the log never shows a move the CRM never saw (the sweep).
     must_move: bool = False
     aliases: tuple[str, ...] = ()  # more keys naming this delivery of this lead
+    # Why the caller moves the lead (the sweep's missed SLA, an operator's reassignment): put
+    # before the decision's reason when the decision moves it, so the log row says why.
+    why: str | None = None
 
 
 @dataclass
@@ -283,6 +286,8 @@ class Router:
         else:
             decision = deciding.decide(rule, target)
         changes_owner = decision.outcome == "assigned" and decision.owner_crm_id != lead.owner
+        if request.why and changes_owner:
+            decision.reason = f"{request.why}; {decision.reason}"
         if request.dry_run or (request.must_move and not changes_owner):
             return RoutingResult(decision, None)
         previous = self.config.rep_by_crm_id(lead.crm, lead.owner)
