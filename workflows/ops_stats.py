@@ -233,6 +233,13 @@ def facts_since(now: datetime, since: datetime, timezone: str) -> datetime:
     return min(since, *period_starts(now, timezone).values())
 
 
+def feed(facts: Iterable[AssignmentFacts], *counters: Counter) -> None:
+    """Stream ``facts`` once through every counter."""
+    for fact in facts:
+        for counter in counters:
+            counter.add(fact)
+
+
 def console_stats(
     facts: Iterable[AssignmentFacts],
     config: Config,
@@ -248,10 +255,7 @@ def console_stats(
     sla = SlaCounter(now, since, (r.id for r in config.reps.values() if r.active))
     outcomes = OutcomeCounter(now, since, window)
     writebacks = WritebackCounter(since)
-    counters: tuple[Counter, ...] = (distribution, sla, outcomes, writebacks)
-    for fact in facts:
-        for counter in counters:
-            counter.add(fact)
+    feed(facts, distribution, sla, outcomes, writebacks)
     return ConsoleStats(
         now=now,
         since=since,
