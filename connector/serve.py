@@ -1,5 +1,7 @@
 """Serve the app with gunicorn, a production WSGI server (never Flask's development server),
-and run the SLA sweep on APScheduler inside each worker (one sweeps at a time)."""
+and run the SLA sweep on APScheduler inside each worker (one sweeps at a time, each run leaving
+one line in the log). The workers share their metrics through prometheus_client's
+multiprocess directory (``connector.metrics``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from connector import metrics
 from connector.log_redaction import redacting_logger
 from connector.shared import services_of
 
@@ -63,12 +66,17 @@ def start_sweeper(app: Flask) -> BackgroundScheduler | None:
 
     def run() -> None:
         try:
-            summary = locked_sweep(services.router, readers, datetime.now(UTC), services.notifier)
+            done = locked_sweep(services.router, readers, datetime.now(UTC), services.notifier)
         except Exception:  # a failed sweep is logged; the next run tries again
             log.exception("SLA sweep failed")
+            metrics.sweep_not_done("failed")
             return
-        if summary is not None and summary.total:
-            log.info("SLA sweep: %s", summary.describe())
+        if done is None:
+            log.info("SLA sweep skipped: another worker is sweeping")
+            metrics.sweep_not_done("skipped")
+            return
+        log.info("SLA sweep: %s", done.describe())
+        metrics.sweep_done(done.summary, done.seconds)
 
     scheduler = BackgroundScheduler(daemon=True, timezone=UTC)
     scheduler.add_job(
@@ -100,6 +108,16 @@ def serve(
 ) -> None:
     """Run until stopped. Every log line is redacted of leadrelay's secrets and of
     ``secret_envs`` (the variables holding webhook URLs): see log_redaction.py."""
+    # Before the fork: every worker inherits the multiprocess mode and the directory.
+    private_dir = metrics.use_multiprocess_dir()
+
+    def child_exit(server: Any, worker: Any) -> None:
+        metrics.worker_exited(worker.pid)
+
+    def on_exit(server: Any) -> None:
+        if private_dir is not None:
+            metrics.remove_dir(private_dir)
+
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -110,5 +128,7 @@ def serve(
         "accesslog": "-",
         "logger_class": redacting_logger(secret_envs),
         "preload_app": False,
+        "child_exit": child_exit,
+        "on_exit": on_exit,
     }
     LeadRelayServer(config_path, options).run()

@@ -116,6 +116,8 @@ def deliver(
         if error is not None and error.is_final:
             final.add(result.record.id)
     router.store.set_writebacks(updates, router.clock(), final=final)
+    for lead, _ in to_write:
+        router.written(lead, errors.get(lead.id))
 
     deliveries: dict[str, Delivery] = {}
     for item, result in zip(unique.values(), results, strict=True):
