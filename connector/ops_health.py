@@ -3,7 +3,6 @@ across every worker, the last sweep, the config version, the store without its s
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ DELIVERY_RESULTS = ("sent", "retried", "failed")
 HIDDEN = "***"
 _SECRET_WORDS = ("pass", "secret", "token", "key", "auth")
 
-# ``connector.metrics.current``: every sample of one metric summed across the server's
+# As ``connector.metrics.current``: every sample of one metric summed across the server's
 # workers, keyed by its labels.
 MetricSamples = Mapping[frozenset[tuple[str, str]], float]
 MetricsReader = Callable[[str], MetricSamples]
@@ -47,30 +46,15 @@ class LastSweep:
 class Health:
     """The health view's figures (the write-back backlog comes from the facts, beside it)."""
 
-    notifier: dict[str, float] | None  # deliveries by result; None: no metrics in this build
+    notifier: dict[str, float]  # webhook deliveries by result, across every worker
     last_sweep: LastSweep
     config_version: str
     store: str  # its URL, secrets hidden
 
 
-def metrics_reader() -> MetricsReader | None:
-    """``connector.metrics.current`` when this build has Prometheus metrics, else None.
-
-    Looked up by name so the console works, and says "not measured", on a build without them.
-    """
-    try:
-        module = importlib.import_module("connector.metrics")
-    except ModuleNotFoundError:
-        return None
-    reader: MetricsReader | None = getattr(module, "current", None)
-    return reader
-
-
-def notifier_deliveries(read: MetricsReader | None) -> dict[str, float] | None:
-    """Webhook deliveries sent, retried and failed, summed over every other label; None when
-    there are no metrics to read."""
-    if read is None:
-        return None
+def notifier_deliveries(read: MetricsReader) -> dict[str, float]:
+    """Webhook deliveries sent, retried and failed (``read``: ``connector.metrics.current``),
+    summed over every other label."""
     totals = dict.fromkeys(DELIVERY_RESULTS, 0.0)
     for labels, value in read(NOTIFIER_DELIVERIES).items():
         result = dict(labels).get("result")

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
-from connector import ops_health
+from connector import metrics, ops_health
 from connector.charts import Bar, bar_chart
 from connector.cli_time import TimeError, parse_cli_time
 from connector.shared import leadrelay
@@ -38,8 +38,6 @@ from workflows.ops_stats import (
 from workflows.stats_intervals import MIN_TO_JUDGE, Median, Proportion
 from workflows.store import AssignmentQuery
 
-# Tests (and a build without Prometheus) put a ``MetricsReader`` here.
-METRICS_READER = "leadrelay.ops_metrics_reader"
 LONGEST_WINDOW = timedelta(days=365)
 WINDOW_CHOICES = ("7d", "14d", "30d", "60d", "90d")
 _Choice = TypeVar("_Choice", bound=str)
@@ -221,9 +219,8 @@ def _choice(
 
 def _health() -> ops_health.Health:
     services = leadrelay()
-    read = current_app.extensions.get(METRICS_READER) or ops_health.metrics_reader()
     return ops_health.Health(
-        notifier=ops_health.notifier_deliveries(read),
+        notifier=ops_health.notifier_deliveries(metrics.current),
         last_sweep=ops_health.last_sweep(services.store),
         config_version=services.config.version,
         store=ops_health.without_secrets(services.config.store_url),
