@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,9 @@ PERIODS: tuple[Period, ...] = get_args(Period)
 
 
 def period_starts(now: datetime, timezone: str) -> dict[Period, datetime]:
-    """Where today, this week (from Monday) and this month began, at midnight in ``timezone``."""
+    """Where today, this week (from Monday) and this month began, at midnight in ``timezone``
+    (in UTC: comparing a million UTC times with these is several times faster than with
+    times in a ZoneInfo zone)."""
     zone = ZoneInfo(timezone)
     today = now.astimezone(zone).date()
     days = {
@@ -29,7 +31,10 @@ def period_starts(now: datetime, timezone: str) -> dict[Period, datetime]:
         "week": today - timedelta(days=today.weekday()),
         "month": today.replace(day=1),
     }
-    return {period: datetime.combine(days[period], time(0), tzinfo=zone) for period in PERIODS}
+    return {
+        period: datetime.combine(days[period], time(0), tzinfo=zone).astimezone(UTC)
+        for period in PERIODS
+    }
 
 
 def target_shares(pool: Pool, reps: Mapping[str, Rep]) -> dict[str, float | None]:
@@ -101,15 +106,18 @@ class DistributionCounter:
     def __init__(self, config: Config, now: datetime) -> None:
         self.config, self.now = config, now
         self.starts = period_starts(now, config.timezone)
+        self._starts = tuple(self.starts.items())
         self.counts: dict[str, dict[Period, int]] = {}
 
     def add(self, fact: AssignmentFacts) -> None:
         rep = assigned_to(fact)
         if rep is None or fact.decided_at > self.now:
             return
-        counts = self.counts.setdefault(rep, dict.fromkeys(PERIODS, 0))
-        for period in PERIODS:
-            if fact.decided_at >= self.starts[period]:
+        counts = self.counts.get(rep)
+        if counts is None:
+            counts = self.counts[rep] = dict.fromkeys(PERIODS, 0)
+        for period, start in self._starts:
+            if fact.decided_at >= start:
                 counts[period] += 1
 
     def result(self) -> Distribution:

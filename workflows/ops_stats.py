@@ -147,26 +147,33 @@ class OutcomeCounter:
 
     def __init__(self, now: datetime, since: datetime, window: timedelta) -> None:
         self.now, self.since, self.window = now, since, window
+        self._mature_before = now - window
         self.tallies: dict[Grouping, dict[str, _OutcomeTally]] = {g: {} for g in GROUPINGS}
 
     def add(self, fact: AssignmentFacts) -> None:
         rep = assigned_to(fact)
         if rep is None or not self.since <= fact.decided_at <= self.now:
             return
-        mature = fact.decided_at <= self.now - self.window
+        mature = fact.decided_at <= self._mature_before
         converted = (
             fact.converted_at is not None and fact.converted_at - fact.decided_at <= self.window
         )
-        keys: dict[Grouping, str] = {"rep": rep, "rule": fact.rule, "source": fact.source}
-        for grouping, key in keys.items():
-            tally = self.tallies[grouping].setdefault(key, _OutcomeTally())
+        contacted = fact.contacted_at is not None
+        ttft = fact.ttft_s
+        for grouping, key in zip(GROUPINGS, (rep, fact.rule, fact.source), strict=True):
+            tallies = self.tallies[grouping]
+            tally = tallies.get(key)
+            if tally is None:
+                tally = tallies[key] = _OutcomeTally()
             tally.leads += 1
-            tally.contacted += fact.contacted_at is not None
-            if fact.ttft_s is not None:
-                tally.ttfts.append(fact.ttft_s)
-            tally.mature += mature
-            tally.converted += mature and converted
-            tally.converted_recently += not mature and converted
+            tally.contacted += contacted
+            if ttft is not None:
+                tally.ttfts.append(ttft)
+            if mature:
+                tally.mature += 1
+                tally.converted += converted
+            else:
+                tally.converted_recently += converted
 
     def result(self, grouping: Grouping) -> list[OutcomeRow]:
         tallies = self.tallies[grouping]
