@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -30,7 +31,7 @@ MetricsReader = Callable[[str], MetricSamples]
 class SweepRun:
     """The last sweep's summary as it recorded it."""
 
-    started_at: str | None
+    started_at: datetime | None
     seconds: float | None
     counts: dict[str, int]
     by: str | None
@@ -86,11 +87,18 @@ def _sweep_run(data: Any) -> SweepRun:
         raise ValueError("counts: expected an object")
     seconds = data.get("seconds")
     return SweepRun(
-        started_at=str(data["started_at"]) if data.get("started_at") else None,
+        started_at=_time(data.get("started_at")),
         seconds=float(seconds) if seconds is not None else None,
         counts={str(action): int(n) for action, n in counts.items()},
         by=str(data["by"]) if data.get("by") else None,
     )
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def without_secrets(url: str) -> str:

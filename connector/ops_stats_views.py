@@ -274,7 +274,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def _formatters() -> dict[str, Any]:
-    return {"pct": _pct, "duration": _duration, "period_text": _PERIOD_TEXT}
+    return {"pct": _pct, "duration": _duration, "period_text": _PERIOD_TEXT, "utc": UTC}
 
 
 def plain(value: Any) -> Any:
