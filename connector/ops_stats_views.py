@@ -8,22 +8,20 @@ puts the routes on the console's blueprints (which keep them behind its sign-in)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
 from connector import metrics, ops_health
-from connector.charts import Bar, bar_chart
 from connector.cli_time import TimeError, parse_cli_time
+from connector.ops_stats_format import distribution_charts, formatters, namer, plain
 from connector.shared import leadrelay
-from workflows.config import Config
 from workflows.config_schema import _as_duration  # app.yaml's own duration syntax
-from workflows.ops_distribution import PERIODS, Distribution, DistributionCounter, Period
+from workflows.ops_distribution import PERIODS, DistributionCounter
 from workflows.ops_stats import (
     DEFAULT_LOOKBACK,
     DEFAULT_WINDOW,
@@ -35,7 +33,7 @@ from workflows.ops_stats import (
     facts_since,
     feed,
 )
-from workflows.stats_intervals import MIN_TO_JUDGE, Median, Proportion
+from workflows.stats_intervals import MIN_TO_JUDGE
 from workflows.store import AssignmentQuery
 
 LONGEST_WINDOW = timedelta(days=365)
@@ -79,9 +77,9 @@ def distribution_page() -> ResponseReturnValue:
         dist=dist,
         period=period,
         periods=PERIODS,
-        charts=_distribution_charts(dist, period, services.config),
-        name=_namer(services.config),
-        **_formatters(),
+        charts=distribution_charts(dist, period, services.config),
+        name=namer(services.config),
+        **formatters(),
     )
 
 
@@ -95,9 +93,9 @@ def sla_page() -> ResponseReturnValue:
         "ops/sla.html",
         rows=counter.result(),
         params=params,
-        name=_namer(services.config),
+        name=namer(services.config),
         min_to_judge=MIN_TO_JUDGE,
-        **_formatters(),
+        **formatters(),
     )
 
 
@@ -114,9 +112,9 @@ def outcomes_page() -> ResponseReturnValue:
         groupings=GROUPINGS,
         params=params,
         window_choices=WINDOW_CHOICES,
-        name=_namer(services.config) if group == "rep" else str,
+        name=namer(services.config) if group == "rep" else str,
         min_to_judge=MIN_TO_JUDGE,
-        **_formatters(),
+        **formatters(),
     )
 
 
@@ -131,7 +129,7 @@ def health_page() -> ResponseReturnValue:
         health=health,
         writebacks=writebacks.result(),
         params=params,
-        **_formatters(),
+        **formatters(),
     )
 
 
@@ -225,77 +223,3 @@ def _health() -> ops_health.Health:
         config_version=services.config.version,
         store=ops_health.without_secrets(services.config.store_url),
     )
-
-
-def _distribution_charts(dist: Distribution, period: Period, config: Config) -> dict[str, Any]:
-    name = _namer(config)
-    charts: dict[str, Any] = {
-        "": bar_chart(
-            [Bar(name(r.rep), r.counts[period], f"{r.counts[period]}") for r in dist.reps],
-            title=f"Leads per rep, {_PERIOD_TEXT[period]}",
-        )
-    }
-    for pool in dist.pools:
-        bars = []
-        for member in pool.members:
-            share, count = member.shares[period], member.counts[period]
-            target = "no target (priority list)" if member.target is None else _pct(member.target)
-            text = f"{count} leads, {_pct(share)} (target {target})"
-            bars.append(Bar(name(member.rep), share or 0.0, text, member.target))
-        title = f"Pool {pool.pool}: share of its members' leads, {_PERIOD_TEXT[period]}"
-        charts[pool.pool] = bar_chart(bars, title=title)
-    return charts
-
-
-_PERIOD_TEXT: dict[Period, str] = {"today": "today", "week": "this week", "month": "this month"}
-
-
-def _namer(config: Config) -> Callable[[str], str]:
-    def name(rep_id: str) -> str:
-        rep = config.reps.get(rep_id)
-        return rep.name if rep is not None else rep_id
-
-    return name
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.0f}%"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-def _formatters() -> dict[str, Any]:
-    return {"pct": _pct, "duration": _duration, "period_text": _PERIOD_TEXT, "utc": UTC}
-
-
-def plain(value: Any) -> Any:
-    """JSON-ready data: dataclasses as objects (rates and verdict flags included), times as
-    ISO text, durations as seconds."""
-    if isinstance(value, Proportion):
-        return {**_fields(value), "rate": value.rate, "judged": value.judged}
-    if isinstance(value, Median):
-        return {**_fields(value), "judged": value.judged}
-    if is_dataclass(value) and not isinstance(value, type):
-        return _fields(value)
-    if isinstance(value, dict):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return value
-
-
-def _fields(value: Any) -> dict[str, Any]:
-    return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
