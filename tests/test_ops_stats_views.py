@@ -131,12 +131,17 @@ def team(
         )
         assert failed[0].status == "failed"
         ids = {r.lead_id: r.id for r in store.log() if r.source == "hubspot"}
+        rotation_of_c4 = next(
+            r.id for r in store.log() if r.lead_id == "C4" and r.new_owner == "alice"
+        )
+        # What the CRM showed (the sweep records the contacts it settles too: first time wins).
         store.record_outcomes(
             {
                 ids["C1"]: {"contacted_at": _iso(5), "converted_at": _iso(20)},
                 ids["C2"]: {"contacted_at": _iso(7)},
                 ids["C3"]: {"contacted_at": _iso(3), "converted_at": _iso(45)},
                 ids["C5"]: {"contacted_at": _iso(9)},
+                rotation_of_c4: {"contacted_at": _iso(30)},
             }
         )
         assert late_result.decision.rep_id == "bob"  # past its deadline at NOW
@@ -210,7 +215,7 @@ def test_outcomes_per_source_with_counts_intervals_and_the_window(team: Team) ->
     # Decided 30 minutes ago or more: C1-C8; converted within 30 minutes: C1 only (C3 at 45).
     assert hubspot[3].startswith("12% (2%–47%) n=8")  # 12.5%, rounded half to even
     assert hubspot[4] == "0"
-    assert rows["sweep"][0] == "7"
+    assert rows["sweep"][:2] == ["7", "14% (3%–51%) n=7 too few to judge"]  # C4, rotated
     wider = page(team.client, "/ops/outcomes?group=source&window=1h").rows("outcomes")
     assert wider["hubspot"][3].startswith("25% (7%–59%) n=8")  # C3 converted within the hour
 
@@ -218,7 +223,7 @@ def test_outcomes_per_source_with_counts_intervals_and_the_window(team: Team) ->
 def test_outcomes_per_rep_and_per_rule(team: Team) -> None:
     by_rep = page(team.client, "/ops/outcomes?group=rep").rows("outcomes")
     assert by_rep["alice"][0] == "4"
-    assert by_rep["alice"][1].startswith("50% (15%–85%) n=4")  # C1 and C5 of her four
+    assert by_rep["alice"][1].startswith("75% (30%–95%) n=4")  # C1, C5 and C4 of her four
     assert by_rep["alice"][2].startswith("9m 00s")
     by_rule = page(team.client, "/ops/outcomes?group=rule").rows("outcomes")
     assert list(by_rule) == ["Rule", "everyone"]  # the sweep's decisions keep the lead's rule
