@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Where `make run` serves: `PORT=8080 make run` or `make run PORT=8080`.
+PORT ?= 8000
 
 .PHONY: run test lint bench clean
 
@@ -14,7 +16,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/leadrelay --config app.yaml check
-	$(BIN)/leadrelay --config app.yaml serve
+	$(BIN)/leadrelay --config app.yaml serve --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

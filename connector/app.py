@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -57,7 +57,7 @@ def create_app(
         refused = ops_guard()  # the console's token: Prometheus sends it as a bearer token
         if refused is not None:
             return refused
-        body, content_type = metrics.exposition()
+        body, content_type = metrics.exposition(request.headers.get("Accept"))
         return Response(body, content_type=content_type)
 
     @app.errorhandler(LeadError)

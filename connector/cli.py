@@ -230,7 +230,7 @@ def log_command(
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1))
 @pass_state

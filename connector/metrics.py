@@ -22,16 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-    values,
-)
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess, values
+from prometheus_client.exposition import choose_encoder
 
 from connector.services import Services
 from workflows.errors import CrmError
@@ -145,10 +137,12 @@ def sweep_not_done(result: str) -> None:
     _metrics().sweeps.labels(result=result).inc()
 
 
-def exposition() -> tuple[bytes, str]:
-    """Every metric in Prometheus' text format, and its content type."""
+def exposition(accept: str | None) -> tuple[bytes, str]:
+    """Every metric, and its content type, in the format the scraper's ``Accept`` header asks
+    for: Prometheus' text format (the version it names), or OpenMetrics."""
     _metrics()  # so that a scrape before any event still lists leadrelay's metrics
-    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+    encode, content_type = choose_encoder(accept or "")
+    return encode(_registry()), content_type
 
 
 def current(name: str) -> dict[frozenset[tuple[str, str]], float]:
