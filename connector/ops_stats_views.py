@@ -26,6 +26,7 @@ from workflows.ops_stats import (
     DEFAULT_LOOKBACK,
     DEFAULT_WINDOW,
     GROUPINGS,
+    RECENT_LOOKBACK,
     OutcomeCounter,
     SlaCounter,
     WritebackCounter,
@@ -84,7 +85,7 @@ def distribution_page() -> ResponseReturnValue:
 
 
 def sla_page() -> ResponseReturnValue:
-    params = _stats_params("since")
+    params = _stats_params("since", lookback=RECENT_LOOKBACK)
     services = leadrelay()
     active = (r.id for r in services.config.reps.values() if r.active)
     counter = SlaCounter(params.now, params.since, active)
@@ -119,7 +120,7 @@ def outcomes_page() -> ResponseReturnValue:
 
 
 def health_page() -> ResponseReturnValue:
-    params = _stats_params("since")
+    params = _stats_params("since", lookback=RECENT_LOOKBACK)
     services = leadrelay()
     writebacks = WritebackCounter(params.since)
     feed(services.store.facts(AssignmentQuery(since=params.since)), writebacks)
@@ -172,11 +173,11 @@ def _args(*allowed: str) -> dict[str, str]:
     return values
 
 
-def _stats_params(*allowed: str) -> StatsParams:
+def _stats_params(*allowed: str, lookback: timedelta = DEFAULT_LOOKBACK) -> StatsParams:
     text = _args(*allowed)
     config = leadrelay().config
     now = datetime.now(UTC)
-    since = now - DEFAULT_LOOKBACK
+    since = now - lookback
     if "since" in text:
         try:
             since = parse_cli_time(text["since"], ZoneInfo(config.timezone), now)

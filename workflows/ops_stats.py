@@ -20,7 +20,11 @@ from workflows.stats_intervals import Median, Proportion, median_with_interval, 
 from workflows.store import AssignmentFacts
 
 DEFAULT_WINDOW = timedelta(days=30)
+# How far back a view reads by default: outcomes need leads old enough to have had the whole
+# conversion window; the SLA and health views are about now, and every day read costs time
+# (the log is streamed whole for the period).
 DEFAULT_LOOKBACK = timedelta(days=90)
+RECENT_LOOKBACK = timedelta(days=30)
 
 Grouping = Literal["rep", "rule", "source"]
 GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
