@@ -8,12 +8,14 @@ from __future__ import annotations
 from flask import Blueprint, Flask, render_template
 from flask.typing import ResponseReturnValue
 
+from connector import ops_stats_views
 from connector.ops_auth import ops_guard
 
 pages = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
 api = Blueprint("ops_api", __name__, url_prefix="/api")
 pages.before_request(ops_guard)
 api.before_request(ops_guard)
+ops_stats_views.register(pages, api)
 
 
 @pages.get("/")
