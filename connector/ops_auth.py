@@ -170,13 +170,14 @@ def ops_guard() -> ResponseReturnValue | None:
     if access is None:
         message = f"the ops console is off: set {OPS_TOKEN_ENV} to turn it on"
         return jsonify(error=message), 404
-    header = request.headers.get("Authorization")
-    if header is not None:
+    header = request.headers.get("Authorization", "")
+    if header.partition(" ")[0].lower() == "bearer":
         # A script's credential, never sent by a browser on its own: no CSRF check needed.
         if access.bearer_ok(header):
             g.ops_user, g.ops_via = "token", "bearer"
             return None
-        return _refused("wrong credentials in the Authorization header")
+        return _refused("wrong token in the Authorization header", browser=False)
+    # Any other Authorization (a proxy's Basic sign-in in front of leadrelay) is not ours.
     if request.endpoint in PUBLIC_ENDPOINTS:
         csrf.protect()
         return None
@@ -188,8 +189,8 @@ def ops_guard() -> ResponseReturnValue | None:
     return None
 
 
-def _refused(message: str) -> ResponseReturnValue:
-    if request.blueprint == "ops" and request.method in ("GET", "HEAD"):
+def _refused(message: str, browser: bool = True) -> ResponseReturnValue:
+    if browser and request.blueprint == "ops" and request.method in ("GET", "HEAD"):
         # A person's browser: to the sign-in form, then back here.
         return redirect(url_for("ops.sign_in", next=request.full_path.rstrip("?")))
     answer = jsonify(error=message)
