@@ -9,13 +9,10 @@ import pytest
 import time_machine
 import yaml
 from click.testing import CliRunner
+from conftest import TUESDAY_10AM, config_data
 from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
-from werkzeug.security import generate_password_hash
-
-from connector.cli import main
-from tests.conftest import TUESDAY_10AM, config_data
-from tests.ops_helpers import (
+from ops_helpers import (
     BEARER,
     TOKEN,
     csrf_of,
@@ -25,6 +22,9 @@ from tests.ops_helpers import (
     sign_in,
     signed_in,  # noqa: F401 (fixture)
 )
+from werkzeug.security import generate_password_hash
+
+from connector.cli import main
 
 PUBLIC = {"ops.sign_in", "ops.sign_out", "ops.static"}
 
