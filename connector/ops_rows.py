@@ -58,9 +58,9 @@ def _seconds(value: Any) -> str | None:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def rep_name(config: Config, rep: str | None) -> str:
+def rep_name(config: Config, rep: str | None, none: str = "nobody") -> str:
     if not rep:
-        return "nobody"
+        return none
     known = config.reps.get(rep)
     return known.name if known else rep
 
@@ -72,7 +72,7 @@ def rows(records: list[AssignmentRecord], config: Config, store: Store) -> list[
         AssignmentRow(
             record=record,
             when=f"{record.decided_at.astimezone(tz):%Y-%m-%d %H:%M:%S}",
-            previous=rep_name(config, record.previous_owner),
+            previous=rep_name(config, record.previous_owner, none="no owner"),
             new=rep_name(config, record.new_owner),
             source=SOURCE_LABELS.get(record.source, record.source),
             sla=record.extra.get("sla"),
