@@ -49,6 +49,7 @@ def index() -> ResponseReturnValue:
         given=filters.given,
         older=older,
         reps=list(config.reps.values()),
+        rep_names={rep.id: rep.name for rep in config.reps.values()},
         outcomes=OUTCOMES,
         sources=[s for s in SOURCES if s != "salesforce-flow"],
         crms=CRMS,

@@ -186,7 +186,7 @@ def test_the_log_page_shows_each_row_and_expands_to_the_whole_decision(log_app):
     assert "<dt>strategy</dt><dd>round_robin in pool team</dd>" in first
     assert "<dt>candidates</dt><dd>alice</dd>" in first
     assert '<span class="owners">no owner → <strong>Alice Ng</strong></span>' in first
-    assert "failed, 1 attempt(s): HubSpot answered 503" in first
+    assert "failed, 1 attempt: HubSpot answered 503 (last 2026-11-24T15:01:00+00:00)" in first
     assert "<li>status: open</li>" in first and "<li>clock: wall</li>" in first
     assert "<li>contacted: 2026-11-24T15:06:00+00:00</li>" in first
     kept = text[text.index('id="a7"') : text.index('id="a6"')]

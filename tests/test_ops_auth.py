@@ -352,3 +352,11 @@ def test_a_sandbox_shows_its_banner_on_every_page(ops_env, make_ops_app, sandbox
     for path in pages:
         text = client.get(path, headers=BEARER if path != "/ops/sign-in" else {}).text
         assert ('class="sandbox"' in text) is sandbox, path
+
+
+def test_the_console_secrets_are_taken_out_of_every_log_line():
+    from connector.log_redaction import SECRET_ENVS, Redactor
+
+    env = {"LEADRELAY_OPS_TOKEN": TOKEN, "LEADRELAY_OPS_SECRET": "cookie-secret-123"}
+    redact = Redactor.from_environment(SECRET_ENVS, env)
+    assert redact(f"got {TOKEN} and cookie-secret-123") == "got [redacted] and [redacted]"
