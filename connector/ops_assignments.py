@@ -34,7 +34,7 @@ def _filters(*, default_limit: int = 50) -> LogFilters:
         abort(400, description=str(exc))
 
 
-@pages.get("")
+@pages.get("", strict_slashes=False)
 def index() -> ResponseReturnValue:
     services = leadrelay()
     config = services.config

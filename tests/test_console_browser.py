@@ -110,6 +110,8 @@ def console(tmp_path: Path) -> Iterator[str]:
     env.pop("LEADRELAY_SANDBOX", None)
     with serving(path, env) as served:
         yield served.base
+    assert "ops console: on at /ops (sign in with LEADRELAY_OPS_TOKEN)" in served.output
+    assert TOKEN not in served.output
 
 
 def test_an_ops_person_signs_in_filters_opens_a_decision_and_tries_a_lead(console, tmp_path):
