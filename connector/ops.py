@@ -12,6 +12,7 @@ from flask import Flask
 from connector import ops_assignments, ops_reps, ops_rules, ops_signin
 from connector.ops_auth import OpsAccess, console_status, install
 from connector.ops_blueprints import api, pages
+from connector.output import well_formed
 from connector.shared import services_of
 
 __all__ = ["api", "pages", "register"]
@@ -26,5 +27,8 @@ def register(app: Flask) -> None:
     install(app, OpsAccess.from_env(env))
     status, well = console_status(env)
     (app.logger.info if well else app.logger.warning)(status)
+    # CRMs let lone surrogates through and the store keeps them: a page shows U+FFFD
+    # instead of failing to encode (the only templates this app renders are the console's).
+    app.jinja_env.finalize = lambda value: well_formed(value) if isinstance(value, str) else value
     app.register_blueprint(pages)
     app.register_blueprint(api)

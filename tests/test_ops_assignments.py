@@ -232,3 +232,17 @@ def test_the_page_and_the_csv_escape_what_the_crm_sent(log_app):
     text = client.get("/ops", headers=BEARER).text
     assert "<img src=x" not in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
+
+
+def test_a_lone_surrogate_from_a_crm_shows_as_a_replacement_character(log_app):
+    # CRMs let them through and the store keeps them; UTF-8 cannot encode them.
+    services_of(log_app).router.route(lead("\ud800x", crm="hubspot", object_type="contact"), T0)
+    client = log_app.test_client()
+    page = client.get("/ops", headers=BEARER)
+    assert page.status_code == 200
+    assert "<code>\ufffdx</code>" in page.text
+    assert client.get("/api/assignments", headers=BEARER).json["assignments"][0]["lead_id"] == (
+        "\ud800x"
+    )
+    csv_text = client.get("/api/assignments.csv", headers=BEARER).text
+    assert '"\ufffdx"' in csv_text
