@@ -3,13 +3,19 @@
 One row per log record (columns: ``workflows.log_projection``), written in the same SQLite
 commit as the key-value rows it derives from, so a query never sees a record half-recorded.
 A store file made before the table existed gets it built once, on open, from its rows.
+
+A process of an older leadrelay may keep writing the same file after the table exists (a
+rolling restart): it knows nothing of the projection. So triggers on the key-value table note
+every projected key any writer changes in ``assignments_stale``; each commit here projects
+what is noted there (its own rows, and any an older writer left) and clears it, in the same
+transaction. Reads catch up first whenever something is noted (``stale``).
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from workflows.log_projection import COLUMNS, LATER_COLUMNS, LOG_COLUMNS, Projection, project
@@ -18,6 +24,7 @@ from workflows.sqlite_values import TABLE, decode
 log = logging.getLogger("leadrelay.store")
 
 PROJECTION = "assignments"
+STALE = "assignments_stale"
 _MAX_PARAMS = 30_000  # SQLite allows 32,766 parameters per statement
 _BUILD_PAGE = 5_000
 
@@ -68,11 +75,60 @@ _INDEXES = [
 ]
 
 
+_KINDS = ("log:", "sla:", "wb:", "outcome:")  # the keys the projection follows
+_PROJECTED = " OR ".join(f"{{row}}.key GLOB '{kind}*'" for kind in _KINDS)
+_TRACKING = [
+    f"CREATE TABLE IF NOT EXISTS {STALE} (key TEXT PRIMARY KEY) WITHOUT ROWID",
+    *(
+        f'CREATE TRIGGER IF NOT EXISTS {STALE}_on_{event.lower()} AFTER {event} ON "{TABLE}" '
+        f"WHEN {_PROJECTED.format(row=row)} "
+        # Not INSERT OR IGNORE: the writing statement's own conflict rule (an upsert's)
+        # would override it, and a key noted twice would fail that writer's commit.
+        f"BEGIN INSERT INTO {STALE} (key) SELECT {row}.key "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {STALE} WHERE key = {row}.key); END"
+        for event, row in (("INSERT", "new"), ("UPDATE", "new"), ("DELETE", "old"))
+    ),
+]
+
+
 def exists(conn: sqlite3.Connection) -> bool:
+    """Whether the projection is there (its stale-key table is made last, in the same
+    transaction as the rest)."""
     found = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (PROJECTION,)
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STALE,)
     ).fetchone()
     return found is not None
+
+
+def stale(conn: sqlite3.Connection) -> bool:
+    """Whether some writer changed projected rows without projecting them."""
+    return conn.execute(f"SELECT 1 FROM {STALE} LIMIT 1").fetchone() is not None
+
+
+def project_commit(
+    conn: sqlite3.Connection, writes: Mapping[str, Any], deletes: Collection[str]
+) -> None:
+    """Inside the caller's transaction, after it wrote ``writes`` and removed ``deletes``:
+    project them, and whatever other writer left noted as stale, then clear the notes."""
+    noted = [key for (key,) in conn.execute(f"SELECT key FROM {STALE}")]
+    others = [key for key in noted if key not in writes and key not in deletes]
+    found = values(conn, others)
+    projection = project(
+        {**found, **writes}, [*(key for key in others if key not in found), *deletes]
+    )
+    apply_projection(conn, projection)
+    if noted:
+        conn.execute(f"DELETE FROM {STALE}")
+
+
+def values(conn: sqlite3.Connection, keys: list[str]) -> dict[str, Any]:
+    """The decoded values of those ``keys`` that are in the store."""
+    found: dict[str, Any] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        sql = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({",".join("?" * len(chunk))})'
+        found.update((key, decode(value)) for key, value in conn.execute(sql, chunk))
+    return found
 
 
 def ensure(conn: sqlite3.Connection) -> None:
@@ -90,10 +146,10 @@ def ensure(conn: sqlite3.Connection) -> None:
             if records:
                 log.info("building the assignment index: %d records", records)
             conn.execute(_SCHEMA)
-            for kind in ("log:", "sla:", "wb:", "outcome:"):
+            for kind in _KINDS:
                 for page in _pages(conn, kind):
                     apply_projection(conn, project(page))
-            for statement in _INDEXES:
+            for statement in _INDEXES + _TRACKING:
                 conn.execute(statement)
             conn.execute(f"ANALYZE {PROJECTION}")
         conn.execute("COMMIT")

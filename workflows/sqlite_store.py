@@ -65,16 +65,6 @@ _PAGE = 500
 _FACTS_PAGE = 2000
 
 
-def _values(conn: sqlite3.Connection, keys: list[str]) -> dict[str, Any]:
-    """The decoded values of ``keys`` that exist."""
-    found: dict[str, Any] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        sql = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({",".join("?" * len(chunk))})'
-        found.update((key, decode(value)) for key, value in conn.execute(sql, chunk))
-    return found
-
-
 def sqlite_path(url: str) -> Path:
     """The database file of a ``sqlite:///path?options`` store URL."""
     return Path(url.removeprefix("sqlite:///").partition("?")[0])
@@ -262,7 +252,7 @@ class SqliteStore:
     def outcomes(self, record_id: int) -> OutcomeTimes | None:
         """What is known of a record's outcomes, if anything."""
         with self._reading() as conn:
-            value = _values(conn, [ledger.outcome_key(record_id)])
+            value = sqlite_projection.values(conn, [ledger.outcome_key(record_id)])
         found = value.get(ledger.outcome_key(record_id))
         return cast(OutcomeTimes, found) if found else None
 
@@ -275,14 +265,29 @@ class SqliteStore:
         with self._read_lock:
             self._reader.execute("BEGIN")
             try:
+                if sqlite_projection.stale(self._reader):  # an older leadrelay wrote rows
+                    self._reader.execute("COMMIT")
+                    self._catch_up()
+                    self._reader.execute("BEGIN")
                 yield self._reader
             finally:
                 self._reader.execute("COMMIT")
 
+    def _catch_up(self) -> None:
+        """Project what writers that do not project left noted, under the routing lock."""
+        with self._routing_lock():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                sqlite_projection.project_commit(self._conn, {}, ())
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
     @staticmethod
     def _records(conn: sqlite3.Connection, ids: list[int]) -> list[AssignmentRecord]:
         keys = [ledger.log_key(i) for i in ids] + [ledger.sla_key(i) for i in ids]
-        values = _values(conn, keys)
+        values = sqlite_projection.values(conn, keys)
         records = []
         for log_id in ids:
             row = values.get(ledger.log_key(log_id))

@@ -14,9 +14,8 @@ from typing import Any, cast
 
 from workflows import ledger
 from workflows.errors import StoreError
-from workflows.log_projection import project
 from workflows.model import AssignmentRecord, WritebackStatus
-from workflows.sqlite_projection import apply_projection
+from workflows.sqlite_projection import project_commit
 from workflows.sqlite_values import TABLE, decode, encode
 from workflows.store import LeadHistory, SlaState, SlaTerms, WriteBack
 
@@ -202,11 +201,9 @@ class SqliteTransaction:
         # Applied on the plain connection, not through sqlitedict: its worker thread dies on a
         # failed COMMIT (sqlitedict 2.1.0) and every caller then waits on it forever, holding
         # the routing lock. Here a failure rolls back and raises, and the store stays usable.
-        items = list(self._writes.items())
-        gone = sorted(self._deletes)
-        # The log's projection (the console's table) changes in this same commit.
-        projection = project(self._writes, gone)
-        self._writes.clear()
+        writes, gone = self._writes, sorted(self._deletes)
+        items = list(writes.items())
+        self._writes = {}
         self._deletes.clear()
         conn = self._conn
         try:
@@ -223,16 +220,12 @@ class SqliteTransaction:
                 )
                 for chunk in _chunks(items)
             ]
-            if len(statements) == 1 and not projection:
-                # One statement outside BEGIN is its own atomic transaction: two fewer calls
-                # into SQLite (each releases and retakes the GIL) on the common path.
-                conn.execute(*statements[0])
-            else:
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in statements:
-                    conn.execute(*statement)
-                apply_projection(conn, projection)
-                conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in statements:
+                conn.execute(*statement)
+            # The log's projection (the console's table) changes in this same commit.
+            project_commit(conn, writes, set(gone))
+            conn.execute("COMMIT")
         except BaseException as exc:
             self._cache.clear()  # it holds the writes that were just refused
             if conn.in_transaction:
