@@ -34,6 +34,7 @@ def _filters(*, default_limit: int = 50) -> LogFilters:
         abort(400, description=str(exc))
 
 
+@pages.get("/assignments")  # the page's name, for links and benches that spell it out
 @pages.get("", strict_slashes=False)
 def index() -> ResponseReturnValue:
     services = leadrelay()

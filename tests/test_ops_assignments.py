@@ -193,6 +193,13 @@ def test_the_log_page_shows_each_row_and_expands_to_the_whole_decision(log_app):
     assert "owned by a rep: kept" in kept
 
 
+@pytest.mark.parametrize("path", ["/ops", "/ops/", "/ops/assignments"])
+def test_the_log_page_answers_at_each_of_its_addresses(log_app, path):
+    page = log_app.test_client().get(path, headers=BEARER)
+    assert page.status_code == 200
+    assert "<h1>Assignments</h1>" in page.text
+
+
 def test_the_log_page_filters_by_a_form_and_pages_with_an_older_link(log_app):
     client = log_app.test_client()
     sign_in(client)
