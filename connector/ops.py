@@ -8,6 +8,7 @@ must be imported before ``register`` runs. Both blueprints sit behind ``ops_guar
 from __future__ import annotations
 
 from flask import Flask
+from markupsafe import Markup
 
 from connector import ops_assignments, ops_reps, ops_rules, ops_signin
 from connector.ops_auth import OpsAccess, console_status, install
@@ -29,6 +30,12 @@ def register(app: Flask) -> None:
     (app.logger.info if well else app.logger.warning)(status)
     # CRMs let lone surrogates through and the store keeps them: a page shows U+FFFD
     # instead of failing to encode (the only templates this app renders are the console's).
-    app.jinja_env.finalize = lambda value: well_formed(value) if isinstance(value, str) else value
+    app.jinja_env.finalize = _well_formed
     app.register_blueprint(pages)
     app.register_blueprint(api)
+
+
+def _well_formed(value: object) -> object:
+    if isinstance(value, Markup):  # already safe HTML (a macro's output): keep it so
+        return Markup(well_formed(value))
+    return well_formed(value) if isinstance(value, str) else value
