@@ -236,6 +236,8 @@ def test_a_form_posted_without_its_csrf_token_is_refused(signed_in, path, form):
         assert answer.status_code == 400, (path, token)
         assert "CSRF" in answer.text
     assert signed_in.get("/api/reps").status_code == 200  # still signed in
+    if path == "/ops/sign-out":
+        assert 'href="/ops/sign-in">Start again' in answer.text
 
 
 def test_a_csrf_token_from_another_session_is_refused(make_ops_app, signed_in):
