@@ -199,9 +199,12 @@ def _refused(message: str, browser: bool = True) -> ResponseReturnValue:
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a console path on this server, never another site."""
-    parts = urlsplit(target or "")
-    local = not parts.scheme and not parts.netloc and not (target or "").startswith("//")
+    """Where to go after signing in: a console path on this server, never another site (nor
+    a header broken by a line break, nor a ``..`` or ``\\`` a browser would resolve away)."""
+    text = target or ""
+    parts = urlsplit(text)
+    plain = text.isprintable() and "\\" not in text and ".." not in parts.path.split("/")
+    local = plain and not parts.scheme and not parts.netloc and not text.startswith("//")
     if local and (parts.path == "/ops" or parts.path.startswith("/ops/")):
-        return target or "/ops"
+        return text
     return url_for("ops.index")

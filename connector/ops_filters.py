@@ -67,7 +67,7 @@ def read_filters(
         raise FilterError("until", "must be after since")
     rep = given.get("rep")
     if rep is not None and rep not in config.reps:
-        raise FilterError("rep", f"no rep {rep!r} in app.yaml")
+        raise FilterError("rep", f"no rep {rep[:40]!r} in app.yaml")
     rule = given.get("rule")
     if rule is not None and len(rule) > _MAX_TEXT:
         raise FilterError("rule", f"longer than {_MAX_TEXT} characters")

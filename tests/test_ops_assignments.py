@@ -17,6 +17,7 @@ from ops_helpers import (
 )
 
 from connector import ops_assignments
+from connector.ops_filters import PARAMETERS
 from connector.shared import services_of
 
 T0 = TUESDAY_10AM
@@ -253,3 +254,21 @@ def test_a_lone_surrogate_from_a_crm_shows_as_a_replacement_character(log_app):
     )
     csv_text = client.get("/api/assignments.csv", headers=BEARER).text
     assert '"\ufffdx"' in csv_text
+
+
+HOSTILE = [
+    "\x00", "x" * 10_000, "%", "1e9", "-0", "0x10", " 9 ", "NaN", "2026-02-30",
+    "2026-11-24T25:00", "in 3000d", "99999999999999999999999", "∞", "<script>", "\ufffd",
+]  # fmt: skip
+
+
+def test_no_filter_value_makes_a_server_error(log_app):
+    client = log_app.test_client()
+    sign_in(client)
+    for name in (*PARAMETERS, "unknown"):
+        for value in HOSTILE:
+            for path in ("/ops", "/api/assignments", "/api/assignments.csv"):
+                answer = client.get(path, query_string={name: value})
+                answer.get_data()  # the CSV streams: read it all
+                assert answer.status_code in (200, 400), (path, name, value)
+                assert value not in answer.text or len(value) < 50  # never echoed whole

@@ -256,7 +256,18 @@ def test_signing_out_ends_the_session(signed_in):
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.example/ops", "//evil.example/ops", "/hubspot/action", "ops"]
+    "target",
+    [
+        "https://evil.example/ops",
+        "//evil.example/ops",
+        "/hubspot/action",
+        "ops",
+        "/ops/\r\nSet-Cookie: x=1",
+        "/ops/\\\\evil.example",
+        "/ops/../hubspot/action",
+        "/ops@evil.example",
+        "",
+    ],
 )
 def test_after_signing_in_the_browser_never_leaves_the_console(ops_app, target):
     answer = sign_in(ops_app.test_client(), token=TOKEN, next=target)

@@ -213,3 +213,14 @@ def test_try_a_lead_escapes_what_it_shows(team_app):
     answer = try_lead(client, id="<script>alert(1)</script>", company="<b>x</b>")
     assert "<script>alert(1)</script>" not in answer.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in answer.text
+
+
+def test_no_form_value_makes_a_server_error(team_app):
+    client = team_app.test_client()
+    sign_in(client)
+    token = csrf_of(client.get("/ops/rules").text)
+    hostile = ["\x00", "x" * 10_000, "1e999", "NaN", "-inf", "2026-02-30", "∞", "a=b=c\n=d"]
+    for name in ("id", "crm", "employees", "score", "annual_revenue", "at", "raw", "email"):
+        for value in hostile:
+            answer = client.post("/ops/rules", data={"csrf_token": token, name: value})
+            assert answer.status_code in (200, 400), (name, value)
