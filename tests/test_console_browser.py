@@ -1,8 +1,9 @@
 """The console as a person uses it: Debian's chromium, driven headless by Playwright, against a
 real ``leadrelay serve`` (gunicorn) over a populated store.
 
-Sign in, filter the log by rep, open a decision, try a lead: each step checks what is on the
-screen. The run saves a screenshot of the log (``docs/console.png`` for the README when
+Sign in, filter the log by rep, open a decision, try a lead, sign out, and read the log with
+JavaScript off: each step checks what is on the screen. Two gunicorn workers serve it, so the
+session cookie one signs is read by the other. The run saves a screenshot of the log (``docs/console.png`` for the README when
 ``LEADRELAY_SCREENSHOT`` is set, or when that file is missing).
 
 Chromium comes from Debian (``make test`` installs it as root when missing), never from
@@ -108,7 +109,8 @@ def console(tmp_path: Path) -> Iterator[str]:
         services.close()
     env = {**os.environ, "LEADRELAY_OPS_TOKEN": TOKEN}
     env.pop("LEADRELAY_SANDBOX", None)
-    with serving(path, env) as served:
+    # Two workers: a session signed by one is read by the other, as behind any real server.
+    with serving(path, env, workers=2) as served:
         yield served.base
     assert "ops console: on at /ops (sign in with LEADRELAY_OPS_TOKEN)" in served.output
     assert TOKEN not in served.output
@@ -187,6 +189,16 @@ def test_an_ops_person_signs_in_filters_opens_a_decision_and_tries_a_lead(consol
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
             page.goto(f"{console}/ops")
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+            # With JavaScript off, the log still reads and a decision still opens.
+            plain = browser.new_context(java_script_enabled=False).new_page()
+            plain.goto(f"{console}/ops/sign-in")
+            plain.get_by_label("Console token").fill(TOKEN)
+            plain.get_by_role("button", name="Sign in").click()
+            plain.goto(f"{console}/ops?source=hubspot&rule=enterprise")
+            rows = plain.locator("li.assignment")
+            assert rows.count() > 0
+            rows.first.locator("summary").click()
+            expect(rows.first.locator("dl.decision")).to_contain_text("candidates")
         finally:
             browser.close()
     if os.environ.get("LEADRELAY_SCREENSHOT") or not SCREENSHOT.exists():
