@@ -3,8 +3,9 @@ real ``leadrelay serve`` (gunicorn) over a populated store.
 
 Sign in, filter the log by rep, open a decision, try a lead, sign out, and read the log with
 JavaScript off: each step checks what is on the screen. Two gunicorn workers serve it, so the
-session cookie one signs is read by the other. The run saves a screenshot of the log (``docs/console.png`` for the README when
-``LEADRELAY_SCREENSHOT`` is set, or when that file is missing).
+session cookie one signs is read by the other. The run saves a screenshot of the log
+(``docs/console.png`` for the README when ``LEADRELAY_SCREENSHOT`` is set, or when that file
+is missing).
 
 Chromium comes from Debian (``make test`` installs it as root when missing), never from
 Playwright's own download. Without it the test is skipped on a developer's machine and fails
