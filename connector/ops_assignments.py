@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 
 from connector.ops_blueprints import api, pages
 from connector.ops_filters import CRMS, OBJECTS, SOURCES, FilterError, LogFilters, read_filters
+from connector.ops_flow_view import rule_paths
 from connector.ops_rows import CSV_COLUMNS, csv_row, record_json, rows
 from connector.output import spreadsheet_cell
 from connector.shared import leadrelay
@@ -51,6 +52,7 @@ def index() -> ResponseReturnValue:
         older=older,
         reps=list(config.reps.values()),
         rep_names={rep.id: rep.name for rep in config.reps.values()},
+        rule_paths=[*rule_paths(config.flow.rules), "fallback"],
         outcomes=OUTCOMES,
         sources=[s for s in SOURCES if s != "salesforce-flow"],
         crms=CRMS,

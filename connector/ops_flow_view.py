@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +99,15 @@ def rule_views(rules: list[Rule], config: Config, parent: str = "") -> list[Rule
         )
         for rule in rules
     ]
+
+
+def rule_paths(rules: list[Rule], parent: str = "") -> Iterator[str]:
+    """Every rule path a decision may name (``enterprise``, ``enterprise/na``), in flow order."""
+    for rule in rules:
+        path = f"{parent}/{rule.name}" if parent else rule.name
+        yield path
+        if rule.flow is not None:
+            yield from rule_paths(rule.flow.rules, path)
 
 
 def pool_views(config: Config) -> list[PoolView]:

@@ -208,6 +208,8 @@ def test_the_log_page_filters_by_a_form_and_pages_with_an_older_link(log_app):
     text = page.text
     assert 'id="a7"' in text and 'id="a5"' in text and 'id="a3"' not in text
     assert '<option value="chen" selected>Chen Li</option>' in text
+    paths = '<option value="enterprise"><option value="enterprise/na"><option value="everyone">'
+    assert paths in text
     older = text[text.index('<p class="paging"><a href="') + 27 :].split('"')[0]
     assert older == "?rep=chen&amp;limit=2&amp;before=5"
     rest = client.get("/ops" + older.replace("&amp;", "&")).text
