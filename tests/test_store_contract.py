@@ -822,3 +822,18 @@ def test_a_snapshot_answers_the_console_queries_as_the_live_store(make_router, s
         assert scratch.outcomes(3) == store.outcomes(3)
     finally:
         scratch.close()
+
+
+def test_filter_values_are_compared_whole_never_as_patterns(make_router):
+    router = make_router(console_config_data())
+    fill_console_log(router, 10)
+    router.route(Lead(id="D\ud800", crm="hubspot", owner="x\ud800\x00%"), TUESDAY_10AM)
+    for hostile in ["%", "_", "*", "every%", "everyone/", "", "\x00", "' OR 1=1 --", "é" * 5000]:
+        assert router.store.assignments(AssignmentQuery(rule=hostile)) == []
+        assert router.store.assignments(AssignmentQuery(rep=hostile, source=hostile)) == []
+        assert list(router.store.facts(AssignmentQuery(object_type=hostile))) == []
+    (odd,) = router.store.assignments(AssignmentQuery(rep="x\ud800\x00%"))
+    assert (odd.lead_id, odd.previous_owner) == ("D\ud800", "x\ud800\x00%")
+    assert router.store.assignments(AssignmentQuery(), limit=0) == []
+    assert router.store.assignments(AssignmentQuery(), before=1) == []
+    assert router.store.assignments(AssignmentQuery(), before=-7) == []

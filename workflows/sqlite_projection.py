@@ -13,6 +13,7 @@ transaction. Reads catch up first whenever something is noted (``stale``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -151,7 +152,6 @@ def ensure(conn: sqlite3.Connection) -> None:
                     apply_projection(conn, project(page))
             for statement in _INDEXES + _TRACKING:
                 conn.execute(statement)
-            conn.execute(f"ANALYZE {PROJECTION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -198,6 +198,7 @@ def apply_projection(conn: sqlite3.Connection, projection: Projection) -> None:
         conn.executemany(f"UPDATE {PROJECTION} SET {assignments} WHERE id = ?", params)
 
 
+@functools.cache
 def _insert_sql(count: int) -> str:
     row = f"({','.join('?' * len(COLUMNS))})"
     # A log row is written once; should it come again (a rebuild), its later columns are

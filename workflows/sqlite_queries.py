@@ -9,7 +9,8 @@ equality and are split into branches, each a plain conjunction:
 - ``rule`` (the rule, or any rule under it) is one branch per rule path that exists under the
   prefix, found by a skip scan of the rule index (a seek per distinct path).
 
-Each branch reads at most a page and their union keeps the best page of them all.
+Each branch reads at most a page and the page keeps the best of them; once it is full, the
+next branch reads only ids that would still make it.
 
 Which index a branch reads is chosen here, not by SQLite's planner: its statistics are those
 of whenever ANALYZE last ran, and without them it picked a common value's index for a
@@ -27,12 +28,14 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflows.ledger import text
 from workflows.log_projection import COLUMNS, time_key
 from workflows.sqlite_projection import PROJECTION, index_name
 from workflows.store import AssignmentQuery
 
 _PROBE = 20_000  # rows counted at most per candidate index
 _MAX_RULES = 64  # past this many rule paths under a prefix: one range branch instead
+_MAX_ID = 2**63 - 1
 
 
 @dataclass
@@ -86,36 +89,41 @@ def _ids(
     *,
     newest_first: bool,
 ) -> list[int]:
+    """The page, branch by branch: once a page is full, the next branch reads only ids that
+    would still make it (above the page's last id, newest first), so a branch with few
+    matches does not read back through the whole log for them."""
     if limit <= 0:
         return []
-    selects: list[str] = []
-    params: list[Any] = []
+    page: list[int] = []
     for branch in _branches(conn, query):
-        sql, branch_params = _branch_select(conn, branch, cursor, limit, newest_first)
-        if sql:
-            selects.append(sql)
-            params += branch_params
-    if not selects:
-        return []
-    if len(selects) == 1:
-        sql = selects[0]
-    else:
-        order = "DESC" if newest_first else "ASC"
-        union = " UNION ".join(f"SELECT id FROM ({select})" for select in selects)
-        sql = f"{union} ORDER BY id {order} LIMIT ?"
-        params.append(limit)
-    return [log_id for (log_id,) in conn.execute(sql, params)]
+        bound = page[-1] if len(page) == limit else None
+        sql, params = _branch_select(conn, branch, cursor, bound, limit, newest_first)
+        if sql is None:
+            continue
+        found = {log_id for (log_id,) in conn.execute(sql, params)}
+        page = sorted(found.union(page), reverse=newest_first)[:limit]
+    return page
 
 
 def _branch_select(
-    conn: sqlite3.Connection, branch: Branch, cursor: int | None, limit: int, newest_first: bool
+    conn: sqlite3.Connection,
+    branch: Branch,
+    cursor: int | None,
+    bound: int | None,
+    limit: int,
+    newest_first: bool,
 ) -> tuple[str | None, list[Any]]:
-    """The SELECT of one branch's page on the index it reads best; None: nothing matches."""
+    """The SELECT of one branch's page, between ``cursor`` and ``bound`` (exclusive), on the
+    index it reads best; None: nothing can match."""
     clauses, params = branch.where()
     past: list[str] = []
     past_params: list[Any] = []
     if cursor is not None:
-        past, past_params = ["id < ?" if newest_first else "id > ?"], [cursor]
+        past.append("id < ?" if newest_first else "id > ?")
+        past_params.append(cursor)
+    if bound is not None:
+        past.append("id > ?" if newest_first else "id < ?")
+        past_params.append(bound)
     index = _best_index(conn, branch, past, past_params)
     if index is None:
         return None, []
@@ -177,6 +185,10 @@ def _probe(
 def _edge_of_range(conn: sqlite3.Connection, branch: Branch, newest_first: bool) -> int | None:
     """The highest (``newest_first``) or lowest id decided inside the branch's time range,
     from a covering scan of its index; None when the range holds nothing."""
+    if newest_first:
+        latest = conn.execute(f"SELECT max(decided_at) FROM {PROJECTION}").fetchone()[0]
+        if latest is not None and branch.until is not None and latest < branch.until:
+            return _MAX_ID  # the range reaches past the newest record: no edge to find
     clauses, params = Branch(since=branch.since, until=branch.until).where()
     edge = "max" if newest_first else "min"
     sql = (
@@ -188,9 +200,10 @@ def _edge_of_range(conn: sqlite3.Connection, branch: Branch, newest_first: bool)
 
 
 def _branches(conn: sqlite3.Connection, query: AssignmentQuery) -> list[Branch]:
-    """The conjunctions whose union is ``query``; none when nothing can match."""
+    """The conjunctions whose union is ``query``; none when nothing can match. Values are
+    compared as the projection keeps them (``ledger.text``), never as patterns."""
     common: dict[str, Any] = {
-        column: wanted
+        column: text(wanted)
         for column, wanted in (
             ("outcome", query.outcome),
             ("source", query.source),
@@ -202,11 +215,12 @@ def _branches(conn: sqlite3.Connection, query: AssignmentQuery) -> list[Branch]:
     choices: list[list[dict[str, Any]]] = []
     prefix = None
     if query.rep is not None:
-        choices.append([{"new_owner": query.rep}, {"previous_owner": query.rep}])
+        rep = text(query.rep)
+        choices.append([{"new_owner": rep}, {"previous_owner": rep}])
     if query.rule is not None:
-        rules = _rules_under(conn, query.rule)
+        rules = _rules_under(conn, text(query.rule))
         if rules is None:
-            prefix = query.rule
+            prefix = text(query.rule)
         elif not rules:
             return []
         else:
