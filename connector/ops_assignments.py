@@ -49,6 +49,7 @@ def index() -> ResponseReturnValue:
         "ops/assignments.html",
         rows=rows(records, config, services.store),
         given=filters.given,
+        notes=filters.notes,
         older=older,
         reps=list(config.reps.values()),
         rep_names={rep.id: rep.name for rep in config.reps.values()},

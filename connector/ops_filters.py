@@ -50,6 +50,7 @@ class LogFilters:
     before: int | None
     limit: int
     given: dict[str, str]
+    notes: list[str]  # what a person should know about the filters (an unknown rep)
 
 
 def read_filters(
@@ -66,8 +67,12 @@ def read_filters(
     if since and until and until <= since:
         raise FilterError("until", "must be after since")
     rep = given.get("rep")
+    notes = []
+    if rep is not None and len(rep) > _MAX_TEXT:
+        raise FilterError("rep", f"longer than {_MAX_TEXT} characters")
     if rep is not None and rep not in config.reps:
-        raise FilterError("rep", f"no rep {rep[:40]!r} in app.yaml")
+        # Still searched: a rep taken out of app.yaml keeps their history in the log.
+        notes.append(f"rep {rep[:40]!r} is not in app.yaml: showing the records that name them")
     rule = given.get("rule")
     if rule is not None and len(rule) > _MAX_TEXT:
         raise FilterError("rule", f"longer than {_MAX_TEXT} characters")
@@ -90,7 +95,7 @@ def read_filters(
     )
     before = _whole(given, "before", 1, 2**62)
     limit = _whole(given, "limit", 1, MAX_LIMIT) or default_limit
-    return LogFilters(query, before, limit, given)
+    return LogFilters(query, before, limit, given, notes)
 
 
 def _choice(given: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
