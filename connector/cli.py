@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from connector.cli_time import TIME_HELP, TimeError, parse_cli_time
 from connector.hubspot_cli import hubspot
 from connector.json_body import parse_json_body
 from connector.log_redaction import redact_command_line_logs
+from connector.ops_auth import console_status
 from connector.outcomes_cli import outcomes
 from connector.output import print_distribution, print_log, result_line
 from connector.reassign_cli import reassign
@@ -99,6 +101,7 @@ def check(state: _State) -> None:
     _print_flow(config.flow.rules, indent=2)
     click.echo(f"fallback: {', '.join(t.describe() for t in config.fallback.chain())}")
     click.echo(f"store: {config.store_url}")
+    click.echo(console_status(os.environ)[0])
     for warning in [
         *hubspot_check.check_warnings(config),
         *salesforce_check.check_warnings(config),

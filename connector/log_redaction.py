@@ -47,6 +47,8 @@ SECRET_ENVS = (
     "SALESFORCE_CONSUMER_SECRET",
     "SALESFORCE_PASSWORD",
     "SALESFORCE_SECURITY_TOKEN",
+    "LEADRELAY_OPS_TOKEN",
+    "LEADRELAY_OPS_SECRET",
 )
 # Shorter values would take ordinary words out of every line; no real secret is this short.
 MIN_SECRET_LENGTH = 4
