@@ -4,6 +4,7 @@ and run the SLA sweep on APScheduler inside each worker (one sweeps at a time)."
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from connector.log_redaction import redacting_logger
+from connector.sandbox import SANDBOX_ENV
 from connector.shared import services_of
 
 log = logging.getLogger("leadrelay.serve")
@@ -111,4 +113,6 @@ def serve(
         "logger_class": redacting_logger(secret_envs),
         "preload_app": False,
     }
+    if os.environ.get(SANDBOX_ENV):
+        log.warning("SANDBOX: the CRMs are local stand-ins started by `leadrelay demo`")
     LeadRelayServer(config_path, options).run()
