@@ -126,7 +126,8 @@ class Sandbox:
 
     def _start(self, directory: Path) -> None:
         cert, key = write_identity(directory)
-        bundle = write_ca_bundle(directory, cert)
+        trusted = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        bundle = write_ca_bundle(directory, cert, trusted)
         self._servers.append(LoopbackServer(self.hubspot.app).start())
         self._servers.append(
             LoopbackServer(self.salesforce.app, tls=server_context(cert, key)).start()

@@ -80,11 +80,13 @@ def write_identity(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def write_ca_bundle(directory: Path, cert_path: Path) -> Path:
-    """The public roots (certifi's) plus the sandbox certificate, for ``REQUESTS_CA_BUNDLE``:
-    a webhook to a real HTTPS host still verifies as usual."""
+def write_ca_bundle(directory: Path, cert_path: Path, trusted: str | None = None) -> Path:
+    """The roots trusted so far (``trusted``, the caller's own bundle, else certifi's public
+    roots) plus the sandbox certificate, for ``REQUESTS_CA_BUNDLE``: a webhook to a real
+    HTTPS host still verifies as usual."""
     bundle = directory / "ca-bundle.pem"
-    bundle.write_text(Path(certifi.where()).read_text() + "\n" + cert_path.read_text())
+    roots = Path(trusted or certifi.where()).read_text()
+    bundle.write_text(roots + "\n" + cert_path.read_text())
     return bundle
 
 
