@@ -40,8 +40,11 @@ from connector.demo_cli import no_crm_hint
 from connector.sandbox.hubspot_standin import HubSpotStandIn, owner
 from connector.sandbox.loopback import LoopbackServer
 from connector.sandbox.pages import SANDBOX_HEADER
+from connector.sandbox.run import Secrets, server_env
 from connector.sandbox.salesforce_standin import SalesforceStandIn, user
+from connector.sandbox.team import demo_config, write_demo_config
 from connector.sandbox.tls import server_context, write_identity
+from connector.services import record_link
 from tests.conftest import config_data
 from tests.served import free_port, serving
 from workflows.config_loader import load_config
@@ -341,3 +344,48 @@ def test_serve_with_crm_credentials_says_nothing_of_the_demo():
         is None
     )
     assert "make demo" in (no_crm_hint({"SALESFORCE_INSTANCE_URL": "https://x"}) or "")
+
+
+# -- the sandboxed server's environment -------------------------------------------------------
+def test_the_sandboxed_server_never_sees_a_real_deployments_credentials(tmp_path):
+    secrets = Secrets.generate()
+    real = {
+        "HUBSPOT_ACCESS_TOKEN": "pat-na1-real", "SALESFORCE_USERNAME": "me@acme.example",
+        "SALESFORCE_PRIVATE_KEY_FILE": "/keys/acme.pem", "LEADRELAY_STORE": "sqlite:////prod.db",
+        "LEADRELAY_OPS_TOKEN": "prod-token", "PORT": "80", "PATH": "/usr/bin",
+    }  # fmt: skip
+    env = server_env(real, "http://127.0.0.1:1", "https://127.0.0.1:2", secrets, tmp_path / "b")
+    assert env["HUBSPOT_ACCESS_TOKEN"] == secrets.hubspot_token
+    assert env["LEADRELAY_OPS_TOKEN"] == secrets.ops_token
+    for name in ("SALESFORCE_USERNAME", "SALESFORCE_PRIVATE_KEY_FILE", "LEADRELAY_STORE", "PORT"):
+        assert name not in env
+    assert env["PATH"] == "/usr/bin" and env["LEADRELAY_SANDBOX"] == "1"
+    assert "127.0.0.1" in env["NO_PROXY"].split(",")
+
+
+def test_record_links_of_the_sandboxed_server_open_the_standins_labelled_pages(tmp_path):
+    cert, key = write_identity(tmp_path)
+    hub = HubSpotStandIn("t", [owner("201", "ana@sandbox.example", "Ana S", 1)], "90000001")
+    org = SalesforceStandIn("t", [], "00DDEMO00000001AAA")
+    hub_server = LoopbackServer(hub.app).start()
+    org_server = LoopbackServer(org.app, tls=server_context(cert, key)).start()
+    try:
+        contact_id = hub.create_contact({"firstname": "Lena"})
+        lead_id = org.create_lead({"LastName": "Vogel"})
+        config_path = tmp_path / "app.yaml"
+        write_demo_config(
+            config_path,
+            demo_config(datetime.now(UTC), tmp_path / "s.sqlite", timedelta(seconds=30)),
+        )
+        env = server_env({}, hub_server.url, org_server.url, Secrets.generate(), tmp_path / "b")
+        link = record_link(load_config(config_path), env)
+        for url, verify in (
+            (link("hubspot", contact_id), True),
+            (link("salesforce", lead_id), str(cert)),
+        ):
+            assert url is not None
+            page = requests.get(url, timeout=5, verify=verify)
+            assert page.status_code == 200 and "SANDBOX" in page.text, url
+    finally:
+        hub_server.stop()
+        org_server.stop()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import IO
 import requests
 
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, API_BASE_ENV, CLIENT_SECRET_ENV
+from adapters.hubspot.links import APP_BASE_ENV
 from adapters.salesforce.links import INSTANCE_URL_ENV
 from connector.ops_auth import OPS_TOKEN_ENV
 from connector.salesforce_outbound import TOKEN_ENV as OUTBOUND_TOKEN_ENV
@@ -62,6 +64,43 @@ class Secrets:
             secrets.token_urlsafe(24),
             secrets.token_urlsafe(16),
         )
+
+
+def server_env(
+    env: Mapping[str, str],
+    hubspot_url: str,
+    salesforce_url: str,
+    secrets: Secrets,
+    bundle: Path,
+) -> dict[str, str]:
+    """The sandboxed server's environment: the caller's, less anything of a real deployment,
+    plus the stand-ins' addresses (API and record pages), this run's secrets and the flag
+    that labels the server a sandbox."""
+    kept = {
+        name: value
+        for name, value in env.items()
+        if not name.startswith(_NOT_PASSED) and name not in _NOT_PASSED_EXACT
+    }
+    # The stand-ins are on loopback: a proxy from the environment must not carry them.
+    no_proxy = ",".join(
+        filter(None, [kept.get("NO_PROXY") or kept.get("no_proxy"), "127.0.0.1", "localhost"])
+    )
+    return {
+        **kept,
+        API_BASE_ENV: hubspot_url,
+        APP_BASE_ENV: hubspot_url,
+        CLIENT_SECRET_ENV: secrets.hubspot_client_secret,
+        ACCESS_TOKEN_ENV: secrets.hubspot_token,
+        INSTANCE_URL_ENV: salesforce_url,
+        SALESFORCE_TOKEN_ENV: secrets.salesforce_token,
+        OPS_TOKEN_ENV: secrets.ops_token,
+        OUTBOUND_TOKEN_ENV: secrets.outbound_token,
+        SANDBOX_ENV: "1",
+        "REQUESTS_CA_BUNDLE": str(bundle),
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def port_is_free(port: int) -> bool:
@@ -143,35 +182,12 @@ class Sandbox:
             "--port", str(self.port), "--workers", str(self.workers),
         ]  # fmt: skip
         self._server = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, env=self._server_env(bundle)
+            command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=server_env(os.environ, self.hubspot_url, self.salesforce_url, self.secrets, bundle),
         )
         self._wait_until_ready()
-
-    def _server_env(self, bundle: Path) -> dict[str, str]:
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(_NOT_PASSED) and name not in _NOT_PASSED_EXACT
-        }
-        # The stand-ins are on loopback: a proxy from the environment must not carry them.
-        no_proxy = ",".join(filter(None, [env.get("NO_PROXY"), "127.0.0.1", "localhost"]))
-        env.update(
-            {
-                API_BASE_ENV: self.hubspot_url,
-                CLIENT_SECRET_ENV: self.secrets.hubspot_client_secret,
-                ACCESS_TOKEN_ENV: self.secrets.hubspot_token,
-                INSTANCE_URL_ENV: self.salesforce_url,
-                SALESFORCE_TOKEN_ENV: self.secrets.salesforce_token,
-                OPS_TOKEN_ENV: self.secrets.ops_token,
-                OUTBOUND_TOKEN_ENV: self.secrets.outbound_token,
-                SANDBOX_ENV: "1",
-                "REQUESTS_CA_BUNDLE": str(bundle),
-                "NO_PROXY": no_proxy,
-                "no_proxy": no_proxy,
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        return env
 
     def _wait_until_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
