@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/leadrelay --config app.yaml check
 	$(BIN)/leadrelay --config app.yaml serve
+
+# No CRM needed: stand-in CRMs, a real server and live traffic; Ctrl-C stops it (PORT: 8000).
+demo: $(STAMP)
+	$(BIN)/leadrelay demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
