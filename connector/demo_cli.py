@@ -95,6 +95,8 @@ def demo(
     touch = _duration(first_touch, "--first-touch")
     assert touch is not None
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Ctrl-C stops the demo even when started where SIGINT is ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     click.echo("leadrelay demo: a SANDBOX. HubSpot and Salesforce are local stand-ins; no real")
     click.echo("CRM is called and every person and company is made up. Starting...")
     try:

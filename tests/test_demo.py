@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -99,9 +100,14 @@ class Demo:
         return code
 
     def stop(self) -> None:
+        # SIGTERM first: the demo then stops its server (in a session of its own) and cleans up.
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 @pytest.fixture
@@ -207,6 +213,27 @@ def test_the_demo_routes_signed_crm_traffic_into_a_real_server_and_the_sweep_rot
         assert sock.connect_ex(("127.0.0.1", demo.port)) != 0
 
 
+def test_ctrl_c_stops_the_server_and_the_standins_and_removes_the_files():
+    demo = Demo("--first-touch", "5s", "--every", "0.3")
+    try:
+        config_path = Path(demo.value("config"))
+        hubspot_url = demo.value("HubSpot stand-in")
+        deadline = time.monotonic() + 30
+        while not any(line.startswith("hubspot ") for line in demo.lines):
+            assert time.monotonic() < deadline, demo.output
+            time.sleep(0.2)
+        demo.process.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0, demo.output
+    finally:
+        demo.stop()
+    assert "stopping (Ctrl-C)" in demo.output and "demo stopped" in demo.output
+    assert "Traceback" not in demo.output
+    assert not config_path.parent.exists()
+    for port in (demo.port, int(hubspot_url.rsplit(":", 1)[1].strip("/"))):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 def test_a_busy_port_is_refused_with_a_clear_error_before_anything_starts():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -278,6 +305,38 @@ def test_the_hubspot_standin_answers_hubspot_api_client_in_hubspots_shapes(hubsp
     page = requests.get(f"{url}/contacts/9/record/0-1/{contact_id}", timeout=5)
     assert page.headers[SANDBOX_HEADER] == "hubspot"
     assert "SANDBOX" in page.text and "Ana S" in page.text
+
+
+def test_the_standins_answer_malformed_calls_with_400_in_their_crms_error_shape(tmp_path):
+    cert, key = write_identity(tmp_path)
+    hub = HubSpotStandIn("t", [], "9")
+    org = SalesforceStandIn("t", [], "00DDEMO00000001AAA")
+    hub_server = LoopbackServer(hub.app).start()
+    org_server = LoopbackServer(org.app, tls=server_context(cert, key)).start()
+    auth = {"Authorization": "Bearer t"}
+    contact_id = hub.create_contact({})
+    try:
+        contacts = f"{hub_server.url}/crm/v3/objects/contacts"
+        for method, url, body in (
+            ("PATCH", f"{contacts}/{contact_id}", [1]),
+            ("PATCH", f"{contacts}/{contact_id}", {"properties": "owner"}),
+            ("POST", f"{contacts}/batch/read", {"inputs": "5001"}),
+            ("POST", f"{contacts}/batch/update", {"inputs": [5001]}),
+            ("GET", f"{hub_server.url}/crm/v3/owners/?after=x", None),
+        ):
+            answer = requests.request(method, url, json=body, headers=auth, timeout=5)
+            assert answer.status_code == 400, (method, url, answer.text)
+            assert answer.json()["category"] == "VALIDATION_ERROR"
+        data = f"{org_server.url}/services/data/v59.0"
+        for body in ({"records": "x"}, [1], {"records": [1]}, {"records": []}):
+            answer = requests.patch(
+                f"{data}/composite/sobjects", json=body, headers=auth, verify=str(cert), timeout=5
+            )
+            assert answer.status_code == 400, (body, answer.text)
+            assert "sandbox" in answer.json()[0]["message"]
+    finally:
+        hub_server.stop()
+        org_server.stop()
 
 
 def test_the_salesforce_standin_answers_simple_salesforce_over_tls(tmp_path):

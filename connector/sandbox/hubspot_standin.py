@@ -99,8 +99,11 @@ class HubSpotStandIn:
         return app
 
     def _owners(self) -> Any:
-        start = int(request.args.get("after") or 0)
-        limit = min(int(request.args.get("limit") or 100), 100)
+        try:
+            start = int(request.args.get("after") or 0)
+            limit = min(int(request.args.get("limit") or 100), 100)
+        except ValueError:
+            return _error(400, "VALIDATION_ERROR", "after and limit must be whole numbers")
         page_: dict[str, Any] = {"results": self.owners[start : start + limit]}
         if start + limit < len(self.owners):
             page_["paging"] = {"next": {"after": str(start + limit)}}
@@ -143,7 +146,9 @@ class HubSpotStandIn:
         contact["lastmodifieddate"] = hubspot_time(datetime.now(UTC))
 
     def _update(self, contact_id: str) -> Any:
-        properties = (request.get_json(silent=True) or {}).get("properties") or {}
+        properties = _json_object(request.get_json(silent=True)).get("properties")
+        if not isinstance(properties, dict):
+            return _error(400, "VALIDATION_ERROR", 'expected {"properties": {...}}')
         refusal = self._invalid_owner(properties)
         if refusal is not None:
             return refusal
@@ -154,8 +159,10 @@ class HubSpotStandIn:
             return jsonify(self._object(contact_id, list(properties)))
 
     def _batch(self, update: bool) -> Any:
-        body = request.get_json(silent=True) or {}
-        inputs = body.get("inputs") or []
+        body = _json_object(request.get_json(silent=True))
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
+            return _error(400, "VALIDATION_ERROR", 'expected {"inputs": [{"id": ...}, ...]}')
         if len(inputs) > 100:
             return _error(400, "VALIDATION_ERROR", "at most 100 inputs per batch")
         results, missing = [], []
@@ -165,7 +172,8 @@ class HubSpotStandIn:
                 if contact_id not in self.contacts:
                     missing.append(contact_id)
                     continue
-                properties = dict(item.get("properties") or {})
+                given = item.get("properties")
+                properties = dict(given) if isinstance(given, dict) else {}
                 if update:
                     refusal = self._invalid_owner(properties)
                     if refusal is not None:
@@ -246,6 +254,10 @@ def owner(owner_id: str, email: str, name: str, user_id: int) -> dict[str, Any]:
         "userId": user_id, "userIdIncludingInactive": user_id, "type": "PERSON",
         "createdAt": stamp, "updatedAt": stamp, "archived": False, "teams": [],
     }  # fmt: skip
+
+
+def _json_object(body: Any) -> dict[str, Any]:
+    return body if isinstance(body, dict) else {}
 
 
 def _error(status: int, category: str, message: str) -> Any:

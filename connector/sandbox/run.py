@@ -181,8 +181,12 @@ class Sandbox:
             "--config", str(self.config_path), "serve", "--host", "127.0.0.1",
             "--port", str(self.port), "--workers", str(self.workers),
         ]  # fmt: skip
+        # Its own session: a Ctrl-C in the terminal reaches the demo alone, which then stops
+        # the server gracefully and in order (the stream first, so no request meets a
+        # closed port).
         self._server = subprocess.Popen(
             command,
+            start_new_session=True,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=server_env(os.environ, self.hubspot_url, self.salesforce_url, self.secrets, bundle),

@@ -131,15 +131,19 @@ class SalesforceStandIn:
         return Response(status=204)
 
     def _update_many(self, version: str) -> Any:
-        body = request.get_json(silent=True) or {}
-        records = body.get("records")
-        if not isinstance(records, list) or not 1 <= len(records) <= 200:
+        body = request.get_json(silent=True)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            return _error(400, "JSON_PARSER_ERROR", 'expected {"records": [{...}, ...]}')
+        if not 1 <= len(records) <= 200:
             return _error(400, "EXCEEDED_ID_LIMIT", "1 to 200 records per call")
         results = []
         with self._lock:
             for record in records:
                 lead_id = str(record.get("Id") or "")
-                code = self._write(lead_id, record.get("OwnerId"))
+                code = (
+                    self._write(lead_id, record.get("OwnerId")) if lead_id else "MISSING_ARGUMENT"
+                )
                 if code is None:
                     results.append({"id": lead_id, "success": True, "errors": []})
                 else:
