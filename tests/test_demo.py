@@ -438,11 +438,12 @@ def test_record_links_of_the_sandboxed_server_open_the_standins_labelled_pages(t
         )
         env = server_env({}, hub_server.url, org_server.url, Secrets.generate(), tmp_path / "b")
         link = record_link(load_config(config_path), env)
-        for url, verify in (
-            (link("hubspot", contact_id), True),
-            (link("salesforce", lead_id), str(cert)),
-        ):
-            assert url is not None
+        links = (
+            (link("hubspot", contact_id), hub_server.url, True),
+            (link("salesforce", lead_id), org_server.url, str(cert)),
+        )
+        for url, standin, verify in links:
+            assert url is not None and url.startswith(f"{standin}/"), url
             page = requests.get(url, timeout=5, verify=verify)
             assert page.status_code == 200 and "SANDBOX" in page.text, url
     finally:

@@ -124,7 +124,8 @@ def demo_config(now: datetime, store: Path, first_touch: timedelta) -> dict[str,
             },
         ],
         "fallback": {"pool": "enterprise", "else": {"rep": "morgan"}},
-        "hubspot": {"portal_ids": [PORTAL_ID]},
+        # No real portal behind it: the whole budget HubSpot would allow a private app.
+        "hubspot": {"portal_ids": [PORTAL_ID], "max_calls_per_10s": 250},
         "salesforce": {"org_ids": [ORG_ID]},
         "sla": {
             "first_touch": f"{int(first_touch.total_seconds())}s",
