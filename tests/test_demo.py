@@ -8,6 +8,7 @@ them through the real client libraries (hubspot-api-client, simple-salesforce).
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -25,6 +26,8 @@ import hubspot
 import pytest
 import requests
 import yaml
+from flask import Flask
+from flask import request as flask_request
 from hubspot.crm.contacts import (
     ApiException,
     BatchReadInputSimplePublicObjectId,
@@ -37,6 +40,7 @@ from simple_salesforce.format import format_soql
 
 from adapters.salesforce.api import list_users
 from adapters.salesforce.auth import auth_session
+from adapters.salesforce.outbound_message import ACK
 from connector.demo_cli import no_crm_hint
 from connector.sandbox.hubspot_standin import HubSpotStandIn, owner
 from connector.sandbox.loopback import LoopbackServer
@@ -45,6 +49,7 @@ from connector.sandbox.run import Secrets, server_env
 from connector.sandbox.salesforce_standin import SalesforceStandIn, user
 from connector.sandbox.team import demo_config, write_demo_config
 from connector.sandbox.tls import server_context, write_identity
+from connector.sandbox.traffic import Traffic
 from connector.services import record_link
 from tests.conftest import config_data
 from tests.served import free_port, serving
@@ -403,6 +408,50 @@ def test_serve_with_crm_credentials_says_nothing_of_the_demo():
         is None
     )
     assert "make demo" in (no_crm_hint({"SALESFORCE_INSTANCE_URL": "https://x"}) or "")
+
+
+# -- the stream -------------------------------------------------------------------------------
+def test_a_delivery_the_server_fails_is_delivered_again_as_the_crms_retry(tmp_path):
+    seen: list[bytes] = []
+    flaky = Flask("flaky")
+
+    @flaky.post("/hubspot/action")
+    @flaky.post("/salesforce/outbound")
+    def answer() -> Any:
+        seen.append(flask_request.get_data())
+        if len(seen) == 1:
+            return {"error": "this execution is being written; retry later"}, 503
+        if flask_request.path.startswith("/salesforce"):
+            return ACK, 200, {"Content-Type": "text/xml"}
+        return {"outputFields": {"owner_id": "201", "rule": "emea", "outcome": "assigned"}}
+
+    server = LoopbackServer(flaky).start()
+    config_path = tmp_path / "app.yaml"
+    write_demo_config(
+        config_path, demo_config(datetime.now(UTC), tmp_path / "s.sqlite", timedelta(hours=1))
+    )
+    said: list[str] = []
+    traffic = Traffic(
+        base=server.url, config=load_config(config_path),
+        hubspot=HubSpotStandIn("t", [], "90000001"),
+        salesforce=SalesforceStandIn("t", [], "00DDEMO00000001AAA"),
+        salesforce_url="https://127.0.0.1:1", hubspot_secret="s", outbound_token="o",
+        first_touch=3600, rng=random.Random(1), say=said.append,
+    )  # fmt: skip
+    try:
+        traffic.new_lead()
+        deadline = time.monotonic() + 15
+        while len(seen) < 2:
+            assert time.monotonic() < deadline, said
+            traffic.run_due()
+            time.sleep(0.1)
+    finally:
+        traffic.close()
+        server.stop()
+    assert traffic.tally.retried == 1 and traffic.tally.refused == 0
+    assert "HTTP 503" in said[0] and said[1].startswith("again ")
+    # The same execution or message again (HubSpot signs it anew; the body is the same).
+    assert seen[0] == seen[1]
 
 
 # -- the sandboxed server's environment -------------------------------------------------------

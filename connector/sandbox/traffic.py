@@ -33,6 +33,7 @@ from workflows.config import Config
 DUPLICATE_SHARE = 0.2  # deliveries the CRM sends again (a retry after a lost answer)
 CONTACTED_SHARE = 0.45  # leads a rep works before the first-touch deadline
 CONVERTED_SHARE = 0.1  # of those, leads that go on to convert
+CRM_ATTEMPTS = 4  # the CRMs retry far longer (days); a demo gives up sooner
 REP_BY_CRM_ID = {r.owner_id: r.id for r in TEAM} | {r.user_id: r.id for r in TEAM}
 
 
@@ -44,6 +45,7 @@ class Lead:
     record_id: str
     who: Person
     send: Callable[[], Request]  # builds the delivery (HubSpot signs each one anew)
+    failures: int = 0  # deliveries the server did not accept (the CRM tries again)
 
 
 @dataclass
@@ -54,7 +56,8 @@ class Tally:
     duplicates: int = 0
     contacted: int = 0
     converted: int = 0
-    refused: int = 0
+    refused: int = 0  # given up: refused for good, or still failing after CRM_ATTEMPTS
+    retried: int = 0
     moved: int = 0  # owner changes the server made after the first assignment (the sweep)
 
     def describe(self) -> str:
@@ -62,7 +65,7 @@ class Tally:
             f"{self.sent['hubspot']} HubSpot contacts and {self.sent['salesforce']} Salesforce"
             f" leads sent, {self.duplicates} redelivered, {self.contacted} worked by their rep,"
             f" {self.converted} converted, {self.moved} moved by the SLA sweep,"
-            f" {self.refused} refused"
+            f" {self.retried} retried after a failure, {self.refused} refused"
         )
 
 
@@ -173,18 +176,27 @@ class Traffic:
         if not again:
             self.tally.sent[lead.crm] += 1
         try:
-            answer = self._session.post(
+            answer: requests.Response | None = self._session.post(
                 request.url, data=request.body, headers=request.headers, timeout=30
             )
         except requests.RequestException as exc:
-            self.tally.refused += 1
+            answer = None
             self.say(f"{lead.crm}: could not reach the server: {exc}")
+        if answer is not None:
+            self.say(self._line(lead, answer, again))
+        if answer is not None and answer.status_code == 200:
+            self._owners.setdefault(lead.record_id, (self._owner(lead), lead))
             return
-        if answer.status_code != 200:
+        # Both CRMs deliver again after a failure (HubSpot: 5xx, 429 and time-outs;
+        # Salesforce: anything but an acknowledgement).
+        lead.failures += 1
+        retried = answer is None or answer.status_code >= 500 or answer.status_code == 429
+        if lead.crm == "salesforce":
+            retried = True
+        if retried and lead.failures < CRM_ATTEMPTS:
+            self._plan(time.monotonic() + self.rng.uniform(2.0, 5.0), "retry", lead)
+        else:
             self.tally.refused += 1
-        self.say(self._line(lead, answer, again))
-        if not again:
-            self._owners[lead.record_id] = (self._owner(lead), lead)
 
     def _owner(self, lead: Lead) -> str | None:
         if lead.crm == "hubspot":
@@ -232,6 +244,9 @@ class Traffic:
             _, _, action, lead = heapq.heappop(self._later)
             if action == "redeliver":
                 self.tally.duplicates += 1
+                self._deliver(lead, again=True)
+            elif action == "retry":
+                self.tally.retried += 1
                 self._deliver(lead, again=True)
             elif action == "contact":
                 self.tally.contacted += 1
