@@ -23,6 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV
 from adapters.salesforce.auth import auth_mode
 from connector.sandbox.run import Sandbox, SandboxError
+from connector.sandbox.team import sweep_every
 from connector.sandbox.traffic import Traffic
 from workflows.config_loader import load_config
 from workflows.config_schema import Duration
@@ -92,8 +93,7 @@ def demo(
     """Run leadrelay against local SANDBOX stand-ins of HubSpot and Salesforce, with a stream
     of realistic leads, until Ctrl-C. Needs no CRM account and touches no real CRM."""
     stop_after = _duration(run_for, "--for")
-    touch = _duration(first_touch, "--first-touch")
-    assert touch is not None
+    touch = _duration(first_touch, "--first-touch") or timedelta(seconds=30)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     # Ctrl-C stops the demo even when started where SIGINT is ignored (a background job).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -121,7 +121,11 @@ def demo(
             finally:
                 traffic.close()
                 click.echo(f"summary: {traffic.tally.describe()}")
-            click.echo("stopping the server and the stand-ins...")
+                # Cleaning up takes seconds and is bounded (gunicorn is killed after 30 s):
+                # a second Ctrl-C must not leave the server or the files behind.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                click.echo("stopping the server and the stand-ins...")
     except SandboxError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -133,7 +137,7 @@ def demo(
 
 def _announce(sandbox: Sandbox) -> None:
     token = sandbox.secrets.ops_token
-    sweep = max(2, int(sandbox.first_touch.total_seconds() // 4))
+    sweep = sweep_every(sandbox.first_touch)
     click.echo(f"  HubSpot stand-in:    {sandbox.hubspot_url}/  (SANDBOX)")
     click.echo(f"  Salesforce stand-in: {sandbox.salesforce_url}/  (SANDBOX, self-signed TLS)")
     click.echo(f"  config:  {sandbox.config_path}  (this run only; removed at exit)")

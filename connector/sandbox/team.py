@@ -88,10 +88,14 @@ def _rep(rep: DemoRep, now: datetime) -> dict[str, Any]:
     return data
 
 
+def sweep_every(first_touch: timedelta) -> int:
+    """Seconds between sweeps: about four per first-touch period, at most one every 2 s."""
+    return max(2, int(first_touch.total_seconds() // 4))
+
+
 def demo_config(now: datetime, store: Path, first_touch: timedelta) -> dict[str, Any]:
     """The demo's app.yaml as data. ``first_touch`` is short (seconds) so the sweep's work
-    shows within a minute; the sweep runs a few times per first-touch period."""
-    sweep_every = max(2, int(first_touch.total_seconds() // 4))
+    shows within a minute."""
     return {
         "store": f"sqlite:///{store}",
         "timezone": "UTC",
@@ -132,7 +136,7 @@ def demo_config(now: datetime, store: Path, first_touch: timedelta) -> dict[str,
             "clock": "working_hours",
             "max_reassignments": 1,
             "escalate_to": {"rep": "morgan"},
-            "sweep_every": f"{sweep_every}s",
+            "sweep_every": f"{sweep_every(first_touch)}s",
         },
     }
 

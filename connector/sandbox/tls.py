@@ -85,7 +85,10 @@ def write_ca_bundle(directory: Path, cert_path: Path, trusted: str | None = None
     roots) plus the sandbox certificate, for ``REQUESTS_CA_BUNDLE``: a webhook to a real
     HTTPS host still verifies as usual."""
     bundle = directory / "ca-bundle.pem"
-    roots = Path(trusted or certifi.where()).read_text()
+    # A bundle may also be a directory of certificates (requests allows it): then start
+    # from the public roots.
+    source = Path(trusted) if trusted and Path(trusted).is_file() else Path(certifi.where())
+    roots = source.read_text()
     bundle.write_text(roots + "\n" + cert_path.read_text())
     return bundle
 
