@@ -98,6 +98,7 @@ class Traffic:
         self.properties = contact_properties(config)  # what the registered action asks for
         self.tally = Tally()
         self._session = requests.Session()
+        self._session.trust_env = False  # the server is on loopback: no proxy from the env
         self._later: list[tuple[float, int, str, Lead]] = []
         self._owners: dict[str, tuple[str | None, Lead]] = {}  # by record id
         self._watched_at = 0.0
