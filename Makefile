@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Where `make run` serves: `PORT=8080 make run` or `make run PORT=8080`.
 PORT ?= 8000
 
-.PHONY: run test lint bench clean chromium
+.PHONY: run demo test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/leadrelay --config app.yaml check
 	$(BIN)/leadrelay --config app.yaml serve --port $(PORT)
+
+# No CRM needed: stand-in CRMs, a real server and live traffic; Ctrl-C stops it (PORT: 8000).
+demo: $(STAMP)
+	$(BIN)/leadrelay demo
+
 
 # The console's browser test drives Debian's chromium (never a browser Playwright downloads).
 # Installed here when missing and we are root; otherwise that test says what to install (and

@@ -14,6 +14,7 @@ import click
 from adapters.hubspot import check as hubspot_check
 from adapters.salesforce import check as salesforce_check
 from connector.cli_time import TIME_HELP, TimeError, parse_cli_time
+from connector.demo_cli import demo, no_crm_hint
 from connector.hubspot_cli import hubspot
 from connector.json_body import parse_json_body
 from connector.log_redaction import redact_command_line_logs
@@ -244,6 +245,8 @@ def serve(state: _State, host: str, port: int, workers: int, threads: int) -> No
 
     config = state.config
     _check_startup(config)  # fail fast on a bad app.yaml or store, before forking workers
+    if hint := no_crm_hint(os.environ):
+        click.echo(hint, err=True)
     webhook_envs = [hook.url_env for hook in config.notify if hook.url_env]
     run_server(state.config_path, host, port, workers, threads, secret_envs=webhook_envs)
 
@@ -253,6 +256,7 @@ main.add_command(salesforce)
 main.add_command(sweep)
 main.add_command(reassign)
 main.add_command(outcomes)
+main.add_command(demo)
 
 
 def run() -> None:

@@ -6,6 +6,7 @@ multiprocess directory (``connector.metrics``)."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from gunicorn.app.base import BaseApplication
 
 from connector import metrics
 from connector.log_redaction import redacting_logger
+from connector.sandbox import SANDBOX_ENV
 from connector.shared import services_of
 
 log = logging.getLogger("leadrelay.serve")
@@ -175,4 +177,6 @@ def serve(
         "child_exit": child_exit,
         "on_exit": on_exit,
     }
+    if os.environ.get(SANDBOX_ENV):
+        log.warning("SANDBOX: the CRMs are local stand-ins started by `leadrelay demo`")
     LeadRelayServer(config_path, options).run()
