@@ -1,18 +1,27 @@
-"""``leadrelay hubspot``: register the workflow action, list owners, lift a 429's pause."""
+"""``leadrelay hubspot``: write the app's project or register the action of an existing public
+app, list owners, lift a 429's pause."""
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
 
 from adapters.hubspot.client import api_base, resume_budgets
-from adapters.hubspot.contact import ACCESS_TOKEN_ENV, DEVELOPER_KEY_ENV
+from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, DEVELOPER_KEY_ENV
 from adapters.hubspot.definition import action_definition, register_action
 from adapters.hubspot.limits import RateLimiter
+from adapters.hubspot.project import (
+    ACTION_FILE,
+    APP_FILE,
+    ProjectDirNotEmpty,
+    project_files,
+    write_project,
+)
 from connector.hubspot_signature import PUBLIC_URL_ENV
 from connector.services import build_services
 from workflows.errors import CrmError, LeadRelayError
@@ -49,7 +58,45 @@ def _action_url(url: str) -> str:
 
 @click.group("hubspot")
 def hubspot() -> None:
-    """HubSpot: register the workflow action, list owners, lift a 429's pause."""
+    """HubSpot: write the app's project, list owners, lift a 429's pause."""
+
+
+@hubspot.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--url", required=True, help=f"Public URL of {ACTION_PATH} (https).")
+@click.option("--name", default="leadrelay", show_default=True, help="The app's name in HubSpot.")
+@click.option("--force", is_flag=True, help="Overwrite the project's files in a non-empty DIR.")
+@click.pass_obj
+def project(state: Any, directory: Path, url: str, name: str, force: bool) -> None:
+    """Write a HubSpot project (platform 2025.2) with the app and its workflow action."""
+    config = state.config
+    if not name.strip():
+        raise click.BadParameter("the app needs a name", param_hint="--name")
+    files = project_files(config, _action_url(url), name.strip())
+    try:
+        written = write_project(directory, files, force=force)
+    except ProjectDirNotEmpty as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the project into {directory}: {exc}") from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    scopes = files[APP_FILE]["config"]["auth"]["requiredScopes"]
+    properties = files[ACTION_FILE]["config"]["objectRequestOptions"]["properties"]
+    mode = config.hubspot.write_owner
+    click.echo(f"scopes for write_owner: {mode}: {', '.join(scopes)}")
+    click.echo(f"HubSpot will send these contact properties: {', '.join(properties)}")
+    click.echo(
+        "next steps:\n"
+        f"  1. cd {directory} && hs project upload   (HubSpot's CLI: npm install -g @hubspot/cli;"
+        " `hs account auth` first)\n"
+        "  2. In HubSpot, Development > Projects > your project > the app > Auth: copy the\n"
+        f"     client secret into {CLIENT_SECRET_ENV} and the static access token into\n"
+        f"     {ACCESS_TOKEN_ENV} (leadrelay's environment, never app.yaml); install the app in\n"
+        "     the account whose contacts you route.\n"
+        "  3. leadrelay check; then add \"Rotate to owner via leadrelay\" to a contact workflow.\n"
+        "  Run this command and `hs project upload` again after changing rules or write_owner."
+    )
 
 
 @hubspot.command()
@@ -58,7 +105,7 @@ def hubspot() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the definition JSON; change nothing.")
 @click.pass_obj
 def register(state: Any, app_id: int, url: str, dry_run: bool) -> None:
-    """Create or update the "Rotate to owner via leadrelay" workflow action."""
+    """Create or update the action of an existing public app (the definitions API)."""
     config = state.config
     definition = action_definition(config, _action_url(url))
     if dry_run:
