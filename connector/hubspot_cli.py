@@ -94,7 +94,7 @@ def project(state: Any, directory: Path, url: str, name: str, force: bool) -> No
         f"     client secret into {CLIENT_SECRET_ENV} and the static access token into\n"
         f"     {ACCESS_TOKEN_ENV} (leadrelay's environment, never app.yaml); install the app in\n"
         "     the account whose contacts you route.\n"
-        "  3. leadrelay check; then add \"Rotate to owner via leadrelay\" to a contact workflow.\n"
+        '  3. leadrelay check; then add "Rotate to owner via leadrelay" to a contact workflow.\n'
         "  Run this command and `hs project upload` again after changing rules or write_owner."
     )
 

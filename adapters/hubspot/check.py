@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from adapters.hubspot.client import HubSpotApi, api_base, pause_warnings
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, needs_account_owner
+from adapters.hubspot.project import COMPLETE_CALLBACKS
 from workflows.config import Config
 from workflows.errors import CrmError
 
@@ -29,19 +30,41 @@ def missing_credentials(config: Config, environ: Mapping[str, str] = os.environ)
             f"{CLIENT_SECRET_ENV} is not set: /hubspot/action cannot verify HubSpot's "
             "signatures and answers 503 until it is"
         )
-    if config.hubspot.write_owner == "api" and not environ.get(ACCESS_TOKEN_ENV):
+    mode = str(config.hubspot.write_owner)  # read as text: the modes grow
+    if mode == "api" and not environ.get(ACCESS_TOKEN_ENV):
         missing.append(
             f"{ACCESS_TOKEN_ENV} is not set: with hubspot.write_owner: api, /hubspot/action "
             "answers 503 until it is"
         )
+    if mode == "batch" and not environ.get(ACCESS_TOKEN_ENV):
+        missing.append(
+            f"{ACCESS_TOKEN_ENV} is not set: with hubspot.write_owner: batch, leadrelay can "
+            "neither write owners nor complete the blocked executions (HubSpot's callbacks API), "
+            "so every execution waits until it expires; set it to the static access token of "
+            "the app that defines the action (`leadrelay hubspot project` writes that app, "
+            f"with the {COMPLETE_CALLBACKS} scope)"
+        )
     return missing
+
+
+def token_notes(config: Config, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """What the token must be able to do in this mode, which no API call here can prove."""
+    if str(config.hubspot.write_owner) != "batch" or not environ.get(ACCESS_TOKEN_ENV):
+        return []
+    # HubSpot's spec names only OAuth with this scope for the callbacks API; a token of
+    # another app (a legacy private app, say) cannot complete this app's executions.
+    return [
+        f"hubspot.write_owner is batch: {ACCESS_TOKEN_ENV} must be the token of the app that "
+        f"defines the action (its static token, or its OAuth install token) with the "
+        f"{COMPLETE_CALLBACKS} scope; another app's token cannot complete its executions"
+    ]
 
 
 def check_warnings(config: Config) -> list[str]:
     """Problems ``leadrelay check`` reports: missing credentials, owners HubSpot does not know."""
     if not uses_hubspot(config):
         return []
-    warnings = [*missing_credentials(config), *pause_warnings(config)]
+    warnings = [*missing_credentials(config), *token_notes(config), *pause_warnings(config)]
     token = os.environ.get(ACCESS_TOKEN_ENV)
     if config.hubspot.write_owner == "output" and needs_account_owner(config):
         warnings.append(
