@@ -38,11 +38,11 @@ def missing_credentials(config: Config, environ: Mapping[str, str] = os.environ)
         )
     if mode == "batch" and not environ.get(ACCESS_TOKEN_ENV):
         missing.append(
-            f"{ACCESS_TOKEN_ENV} is not set: with hubspot.write_owner: batch, leadrelay can "
-            "neither write owners nor complete the blocked executions (HubSpot's callbacks API), "
-            "so every execution waits until it expires; set it to the static access token of "
-            "the app that defines the action (`leadrelay hubspot project` writes that app, "
-            f"with the {COMPLETE_CALLBACKS} scope)"
+            f"{ACCESS_TOKEN_ENV} is not set: with hubspot.write_owner: batch, /hubspot/action "
+            "answers 503 until it is, and nothing can write owners or complete the blocked "
+            "executions (HubSpot's callbacks API); set it to the static access token of the app "
+            f"that defines the action, with the {COMPLETE_CALLBACKS} scope (`leadrelay hubspot "
+            "project` writes that app)"
         )
     return missing
 
@@ -51,12 +51,13 @@ def token_notes(config: Config, environ: Mapping[str, str] = os.environ) -> list
     """What the token must be able to do in this mode, which no API call here can prove."""
     if str(config.hubspot.write_owner) != "batch" or not environ.get(ACCESS_TOKEN_ENV):
         return []
-    # HubSpot's spec names only OAuth with this scope for the callbacks API; a token of
-    # another app (a legacy private app, say) cannot complete this app's executions.
+    # HubSpot's spec names only an OAuth-style app token with this scope for the callbacks
+    # API, and documents no way for one app's token to complete another app's executions.
     return [
         f"hubspot.write_owner is batch: {ACCESS_TOKEN_ENV} must be the token of the app that "
         f"defines the action (its static token, or its OAuth install token) with the "
-        f"{COMPLETE_CALLBACKS} scope; another app's token cannot complete its executions"
+        f"{COMPLETE_CALLBACKS} scope; HubSpot documents no other token for completing its "
+        "executions (see docs/hubspot.md)"
     ]
 
 
