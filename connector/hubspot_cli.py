@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,8 +71,10 @@ def hubspot() -> None:
 def project(state: Any, directory: Path, url: str, name: str, force: bool) -> None:
     """Write a HubSpot project (platform 2025.2) with the app and its workflow action."""
     config = state.config
-    if not name.strip():
-        raise click.BadParameter("the app needs a name", param_hint="--name")
+    if not name.strip() or not name.isprintable():
+        raise click.BadParameter(
+            "the app needs a name of printable characters, on one line", param_hint="--name"
+        )
     files = project_files(config, _action_url(url), name.strip())
     try:
         written = write_project(directory, files, force=force)
@@ -88,8 +91,8 @@ def project(state: Any, directory: Path, url: str, name: str, force: bool) -> No
     click.echo(f"HubSpot will send these contact properties: {', '.join(properties)}")
     click.echo(
         "next steps:\n"
-        f"  1. cd {directory} && hs project upload   (HubSpot's CLI: npm install -g @hubspot/cli;"
-        " `hs account auth` first)\n"
+        f"  1. cd {shlex.quote(str(directory))} && hs project upload\n"
+        "     (HubSpot's CLI: npm install -g @hubspot/cli; `hs account auth` first)\n"
         "  2. In HubSpot, Development > Projects > your project > the app > Auth: copy the\n"
         f"     client secret into {CLIENT_SECRET_ENV} and the static access token into\n"
         f"     {ACCESS_TOKEN_ENV} (leadrelay's environment, never app.yaml); install the app in\n"

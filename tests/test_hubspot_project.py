@@ -270,6 +270,22 @@ def test_the_name_becomes_the_apps_name_and_a_safe_uid(write_config, tmp_path):
     assert read(out, ACTION)["uid"] == "acme_lead_router_rotate_to_owner"
 
 
+@pytest.mark.parametrize("name", ["   ", "two\nlines", "tab\there"])
+def test_a_name_hubspot_could_not_show_is_refused(write_config, tmp_path, name):
+    out = tmp_path / "hs-project"
+    args = ("hubspot", "project", str(out), "--url", URL, "--name", name)
+    result = leadrelay(write_config(), *args)
+    assert result.exit_code == 2
+    assert "--name" in result.output
+    assert not out.exists()
+
+
+def test_the_next_steps_quote_a_folder_with_spaces(write_config, tmp_path):
+    out = tmp_path / "my project"
+    result = leadrelay(write_config(), "hubspot", "project", str(out), "--url", URL)
+    assert f"cd '{out}' && hs project upload" in result.output
+
+
 def test_check_names_the_token_batch_mode_needs(make_config, monkeypatch):
     config = in_mode(make_config(hubspot_config_data()), "batch")
     env = {"HUBSPOT_CLIENT_SECRET": "s"}
