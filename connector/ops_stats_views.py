@@ -1,16 +1,23 @@
 """The console's statistics: ``/ops/distribution``, ``/ops/sla``, ``/ops/outcomes``,
 ``/ops/health`` and ``GET /api/stats`` (all of them as JSON, for scripts and BI tools).
 
-Each view reads its parameters (a bad one is a 400 naming it), streams the facts it needs from
-the store once through the pure counters of ``workflows.ops_stats``, and renders. ``register``
+Each view reads its parameters (a bad one is a 400 naming it), has the store count what it
+needs (``Store.fact_tallies``: a million records in a few seconds, not half a minute),
+rolls the counted groups up through the pure counters of ``workflows.ops_stats``, and renders.
+What a view computed is kept for ``CACHE_SECONDS`` per process, for the same parameters while
+no record was appended: a dashboard refreshed every few seconds costs one count, not one each
+(an SLA settled or an outcome seen meanwhile shows at the latest that much later). ``register``
 puts the routes on the console's blueprints (which keep them behind its sign-in).
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, jsonify, render_template, request
@@ -21,25 +28,31 @@ from connector.cli_time import TimeError, parse_cli_time
 from connector.ops_stats_format import distribution_charts, formatters, namer, plain
 from connector.shared import leadrelay
 from workflows.config_schema import _as_duration  # app.yaml's own duration syntax
-from workflows.ops_distribution import PERIODS, DistributionCounter
+from workflows.ops_distribution import PERIODS, Distribution, DistributionCounter
 from workflows.ops_stats import (
     DEFAULT_LOOKBACK,
     DEFAULT_WINDOW,
     GROUPINGS,
     RECENT_LOOKBACK,
     OutcomeCounter,
+    OutcomeRow,
+    RepSla,
     SlaCounter,
+    WritebackBacklog,
     WritebackCounter,
-    console_stats,
-    facts_since,
-    feed,
+    console_stats_of_tallies,
+    console_tally_query,
+    feed_tallies,
 )
 from workflows.stats_intervals import MIN_TO_JUDGE
-from workflows.store import AssignmentQuery
+from workflows.stats_tally import TallyQuery
+from workflows.store import AssignmentQuery, Store
 
 LONGEST_WINDOW = timedelta(days=365)
 WINDOW_CHOICES = ("7d", "14d", "30d", "60d", "90d")
+CACHE_SECONDS = 30.0
 _Choice = TypeVar("_Choice", bound=str)
+_Computed = TypeVar("_Computed")
 
 
 @dataclass(frozen=True)
@@ -68,11 +81,15 @@ def distribution_page() -> ResponseReturnValue:
     args = _args("period")
     period = _choice(args, "period", PERIODS, default="week")
     services = leadrelay()
-    now = datetime.now(UTC)
-    counter = DistributionCounter(services.config, now)
-    earliest = min(counter.starts.values())
-    feed(services.store.facts(AssignmentQuery(since=earliest)), counter)
-    dist = counter.result()
+
+    def count() -> Distribution:
+        counter = DistributionCounter(services.config, datetime.now(UTC))
+        starts = tuple(counter.starts.values())
+        query = TallyQuery(min(starts), counter.now, DEFAULT_WINDOW, starts, ttfts=False)
+        feed_tallies(services.store.fact_tallies(query), counter)
+        return counter.result()
+
+    dist = _cached("distribution", {}, count)
     return render_template(
         "ops/distribution.html",
         dist=dist,
@@ -87,13 +104,19 @@ def distribution_page() -> ResponseReturnValue:
 def sla_page() -> ResponseReturnValue:
     params = _stats_params("since", lookback=RECENT_LOOKBACK)
     services = leadrelay()
-    active = (r.id for r in services.config.reps.values() if r.active)
-    counter = SlaCounter(params.now, params.since, active)
-    feed(services.store.facts(AssignmentQuery(since=params.since)), counter)
+
+    def count() -> tuple[StatsParams, list[RepSla]]:
+        active = (r.id for r in services.config.reps.values() if r.active)
+        counter = SlaCounter(params.now, params.since, active)
+        query = TallyQuery(params.since, params.now, params.window)
+        feed_tallies(services.store.fact_tallies(query), counter)
+        return params, counter.result()
+
+    shown, rows = _cached("sla", params.text, count)
     return render_template(
         "ops/sla.html",
-        rows=counter.result(),
-        params=params,
+        rows=rows,
+        params=shown,
         name=namer(services.config),
         min_to_judge=MIN_TO_JUDGE,
         **formatters(),
@@ -104,14 +127,20 @@ def outcomes_page() -> ResponseReturnValue:
     params = _stats_params("since", "window", "group")
     group = _choice(params.text, "group", GROUPINGS, default="rep")
     services = leadrelay()
-    counter = OutcomeCounter(params.now, params.since, params.window)
-    feed(services.store.facts(AssignmentQuery(since=params.since)), counter)
+
+    def count() -> tuple[StatsParams, list[OutcomeRow]]:
+        counter = OutcomeCounter(params.now, params.since, params.window)
+        query = TallyQuery(params.since, params.now, params.window)
+        feed_tallies(services.store.fact_tallies(query), counter)
+        return params, counter.result(group)
+
+    shown, rows = _cached("outcomes", params.text, count)
     return render_template(
         "ops/outcomes.html",
-        rows=counter.result(group),
+        rows=rows,
         group=group,
         groupings=GROUPINGS,
-        params=params,
+        params=shown,
         window_choices=WINDOW_CHOICES,
         name=namer(services.config) if group == "rep" else str,
         min_to_judge=MIN_TO_JUDGE,
@@ -122,14 +151,20 @@ def outcomes_page() -> ResponseReturnValue:
 def health_page() -> ResponseReturnValue:
     params = _stats_params("since", lookback=RECENT_LOOKBACK)
     services = leadrelay()
-    writebacks = WritebackCounter(params.since)
-    feed(services.store.facts(AssignmentQuery(since=params.since)), writebacks)
+
+    def count() -> tuple[StatsParams, WritebackBacklog]:
+        counter = WritebackCounter(params.since)
+        query = TallyQuery(params.since, params.now, params.window, ttfts=False)
+        feed_tallies(services.store.fact_tallies(query), counter)
+        return params, counter.result()
+
+    shown, writebacks = _cached("health", params.text, count)
     health = _health()
     return render_template(
         "ops/health.html",
         health=health,
-        writebacks=writebacks.result(),
-        params=params,
+        writebacks=writebacks,
+        params=shown,
         **formatters(),
     )
 
@@ -138,19 +173,62 @@ def stats_api() -> ResponseReturnValue:
     params = _stats_params("since", "window")
     services = leadrelay()
     config = services.config
-    earliest = facts_since(params.now, params.since, config.timezone)
-    facts = services.store.facts(AssignmentQuery(since=earliest))
-    stats = console_stats(facts, config, now=params.now, since=params.since, window=params.window)
-    return jsonify(
-        now=params.now.isoformat(),
-        since=params.since.isoformat(),
-        window_s=params.window.total_seconds(),
-        min_to_judge=MIN_TO_JUDGE,
-        distribution=plain(stats.distribution),
-        sla=plain(stats.sla),
-        outcomes=plain(stats.outcomes),
-        health={"writebacks": plain(stats.writebacks), **plain(_health())},
-    )
+
+    def count() -> dict[str, Any]:
+        now, since, window = params.now, params.since, params.window
+        query = console_tally_query(config, now=now, since=since, window=window)
+        stats = console_stats_of_tallies(
+            services.store.fact_tallies(query),
+            config,
+            now=params.now,
+            since=params.since,
+            window=params.window,
+        )
+        return dict(
+            now=params.now.isoformat(),
+            since=params.since.isoformat(),
+            window_s=params.window.total_seconds(),
+            min_to_judge=MIN_TO_JUDGE,
+            distribution=plain(stats.distribution),
+            sla=plain(stats.sla),
+            outcomes=plain(stats.outcomes),
+            writebacks=plain(stats.writebacks),
+        )
+
+    counted = dict(_cached("stats", params.text, count))
+    writebacks = counted.pop("writebacks")
+    return jsonify(**counted, health={"writebacks": writebacks, **plain(_health())})
+
+
+# --- the per-process cache -------------------------------------------------------------------
+
+_cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Store, int | None, float, Any]] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached(view: str, text: dict[str, str], compute: Callable[[], _Computed]) -> _Computed:
+    """What ``compute`` gave for this view and these parameters (as given) less than
+    ``CACHE_SECONDS`` ago, on this store, when no record was appended since; else computed.
+
+    Keyed by the parameters as given, not the times they resolve to: "the last 30 days" is
+    a new time range every second, and the answer of a few seconds ago is the one wanted."""
+    store = leadrelay().store
+    newest = store.assignments(AssignmentQuery(), limit=1)
+    last_id = newest[0].id if newest else None
+    key = (view, tuple(sorted(text.items())))
+    with _cache_lock:
+        entry = _cache.get(key)
+    if entry is not None:
+        held_store, held_id, expires, value = entry
+        if held_store is store and held_id == last_id and time.monotonic() < expires:
+            return cast(_Computed, value)
+    value = compute()
+    with _cache_lock:
+        now = time.monotonic()
+        for stale in [k for k, (_, _, expires, _) in _cache.items() if expires <= now]:
+            del _cache[stale]  # a script asking for many ``since`` values fills no memory
+        _cache[key] = (store, last_id, time.monotonic() + CACHE_SECONDS, value)
+    return value
 
 
 # --- parameters ------------------------------------------------------------------------------

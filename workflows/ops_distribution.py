@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from workflows.config import Config, Pool
 from workflows.model import Rep
+from workflows.stats_tally import FactTally
 from workflows.store import AssignmentFacts
 
 Period = Literal["today", "week", "month"]
@@ -119,6 +120,15 @@ class DistributionCounter:
         for period, start in self._starts:
             if fact.decided_at >= start:
                 counts[period] += 1
+
+    def add_tally(self, counted: FactTally) -> None:
+        """Add a group counted with ``starts`` = ``self.starts``' values (in ``PERIODS``
+        order) and ``now`` = ``self.now``."""
+        if counted.rep is None or not counted.up_to_now:
+            return
+        counts = self.counts.setdefault(counted.rep, dict.fromkeys(PERIODS, 0))
+        for period, found in zip(PERIODS, counted.since_starts, strict=True):
+            counts[period] += found
 
     def result(self) -> Distribution:
         reps = self.config.reps

@@ -17,6 +17,7 @@ from typing import Literal, Protocol, get_args
 from workflows.config import Config
 from workflows.ops_distribution import Distribution, DistributionCounter, assigned_to, period_starts
 from workflows.stats_intervals import Median, Proportion, median_with_interval, p90, wilson
+from workflows.stats_tally import FactTally, TallyQuery
 from workflows.store import AssignmentFacts
 
 DEFAULT_WINDOW = timedelta(days=30)
@@ -31,9 +32,12 @@ GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
 
 
 class Counter(Protocol):
-    """Takes facts one at a time (one stream feeds several counters)."""
+    """Takes facts one at a time (one stream feeds several counters), or the same counted by
+    group (``Store.fact_tallies``): either way, the same result."""
 
     def add(self, fact: AssignmentFacts) -> None: ...
+
+    def add_tally(self, tally: FactTally) -> None: ...
 
 
 # --- SLA per rep -----------------------------------------------------------------------------
@@ -97,6 +101,19 @@ class SlaCounter:
         tally.open_breaches += (
             fact.sla_status == "open" and deadline is not None and deadline < self.now
         )
+
+    def add_tally(self, counted: FactTally) -> None:
+        """Add a group counted for ``TallyQuery(since=self.since, now=self.now, ...)``."""
+        if counted.rep is None or not counted.leads:
+            return
+        tally = self.tallies.setdefault(counted.rep, _SlaTally())
+        tally.leads += counted.leads
+        tally.under_sla += counted.under_sla
+        tally.ttfts += counted.ttfts_sla
+        tally.rotated_away += counted.rotated_away
+        tally.escalated_away += counted.escalated_away
+        tally.escalations_received += counted.escalations_received
+        tally.open_breaches += counted.open_breaches
 
     def result(self) -> list[RepSla]:
         return [
@@ -179,6 +196,22 @@ class OutcomeCounter:
             else:
                 tally.converted_recently += converted
 
+    def add_tally(self, counted: FactTally) -> None:
+        """Add a group counted for ``TallyQuery(since=self.since, now=self.now,
+        window=self.window)``."""
+        if counted.rep is None or not counted.leads:
+            return
+        keys = (counted.rep, counted.rule, counted.source)
+        for grouping, key in zip(GROUPINGS, keys, strict=True):
+            tally = self.tallies[grouping].setdefault(key, _OutcomeTally())
+            tally.leads += counted.leads
+            tally.contacted += counted.contacted
+            tally.ttfts += counted.ttfts_sla
+            tally.ttfts += counted.ttfts_other
+            tally.mature += counted.mature
+            tally.converted += counted.converted
+            tally.converted_recently += counted.converted_recently
+
     def result(self, grouping: Grouping) -> list[OutcomeRow]:
         tallies = self.tallies[grouping]
         return [
@@ -220,6 +253,13 @@ class WritebackCounter:
         if self.oldest is None or fact.decided_at < self.oldest:
             self.oldest = fact.decided_at
 
+    def add_tally(self, counted: FactTally) -> None:
+        """Add a group counted for ``TallyQuery(since=self.since, ...)``."""
+        self.failed += counted.failed_writebacks
+        oldest = counted.oldest_failed
+        if oldest is not None and (self.oldest is None or oldest < self.oldest):
+            self.oldest = oldest
+
     def result(self) -> WritebackBacklog:
         return WritebackBacklog(self.failed, self.oldest)
 
@@ -249,6 +289,48 @@ def feed(facts: Iterable[AssignmentFacts], *counters: Counter) -> None:
     for fact in facts:
         for counter in counters:
             counter.add(fact)
+
+
+def feed_tallies(tallies: Iterable[FactTally], *counters: Counter) -> None:
+    """Add counted groups to every counter, in the order their reps first appear in the log
+    (as ``feed`` would meet them)."""
+    ordered = sorted(tallies, key=lambda t: (t.first_id is None, t.first_id or 0, t.key))
+    for tally in ordered:
+        for counter in counters:
+            counter.add_tally(tally)
+
+
+def console_tally_query(
+    config: Config, *, now: datetime, since: datetime, window: timedelta = DEFAULT_WINDOW
+) -> TallyQuery:
+    """What ``console_stats_of_tallies`` needs counted."""
+    starts = tuple(period_starts(now, config.timezone).values())
+    return TallyQuery(since=since, now=now, window=window, starts=starts)
+
+
+def console_stats_of_tallies(
+    tallies: Iterable[FactTally],
+    config: Config,
+    *,
+    now: datetime,
+    since: datetime,
+    window: timedelta = DEFAULT_WINDOW,
+) -> ConsoleStats:
+    """``console_stats`` from groups counted for ``console_tally_query`` (the same result)."""
+    distribution = DistributionCounter(config, now)
+    sla = SlaCounter(now, since, (r.id for r in config.reps.values() if r.active))
+    outcomes = OutcomeCounter(now, since, window)
+    writebacks = WritebackCounter(since)
+    feed_tallies(tallies, distribution, sla, outcomes, writebacks)
+    return ConsoleStats(
+        now=now,
+        since=since,
+        window=window,
+        distribution=distribution.result(),
+        sla=sla.result(),
+        outcomes={g: outcomes.result(g) for g in GROUPINGS},
+        writebacks=writebacks.result(),
+    )
 
 
 def console_stats(

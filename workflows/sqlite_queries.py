@@ -23,14 +23,17 @@ reading below the newest id inside it, not from the top of the log.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from workflows.ledger import text
-from workflows.log_projection import COLUMNS, time_key
+from workflows.log_projection import COLUMNS, from_time_key, time_key
 from workflows.sqlite_projection import PROJECTION, index_name
+from workflows.stats_tally import FactTally, TallyQuery
 from workflows.store import AssignmentQuery
 
 _PROBE = 20_000  # rows counted at most per candidate index
@@ -266,3 +269,155 @@ def _rules_under(conn: sqlite3.Connection, rule: str) -> list[str] | None:
         found.append(row[0])
         low = row[0] + "\x00"  # the next distinct path: just above this one
     return None
+
+
+# --- the statistics, counted in the table ----------------------------------------------------
+#
+# One scan of the decisions since the earliest time asked for: SQLite reduces each row to a
+# short key of what the counts depend on (group, which periods it falls in, SLA status, flags),
+# and a C-coded ``collections.Counter`` counts equal keys; Python then rolls ~50,000 distinct
+# keys up into the groups. Measured at a million rows, this is three to four times faster
+# than the same counts as SQL aggregates (a GROUP BY sorts every row, and each conditional sum
+# evaluates its condition again for every row).
+
+_TALLY_PROBE = 100_000  # fewer rows than this in the range: read them through its index
+
+
+def _micros(column: str) -> str:
+    """A time-key column as exact integer microseconds (julianday's doubles are not exact)."""
+    return (
+        f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000"
+        f" + CAST(substr({column}, 21, 6) AS INTEGER))"
+    )
+
+
+_IN_PERIOD, _MATURE_NOT, _AFTER_NOW = 1, 2, 4  # bits of a row's "when"; then one per start
+_KEY = (
+    "CASE WHEN outcome = 'assigned' THEN new_owner END",
+    "rule",
+    "source",
+    "(decided_at >= :since) + 2 * (decided_at > :mature_before) + 4 * (decided_at > :now){starts}",
+    "sla_status",
+    "sla_outcome",
+    "sla_deadline < :now",
+    "contacted_at IS NOT NULL",
+    f"CASE WHEN converted_at IS NULL THEN 0 "
+    f"ELSE {_micros('converted_at')} - {_micros('decided_at')} <= :window_us END",
+    "CASE WHEN writeback_status = 'failed' THEN decided_at END",
+)
+
+
+def fact_tallies(conn: sqlite3.Connection, query: TallyQuery) -> list[FactTally]:
+    """``Store.fact_tallies`` from the ``assignments`` table (see above)."""
+    params: dict[str, Any] = {
+        "earliest": time_key(query.earliest),
+        "since": time_key(query.since),
+        "now": time_key(query.now),
+        "mature_before": time_key(query.now - query.window),
+        "window_us": query.window // timedelta(microseconds=1),
+    }
+    starts = ""
+    for i, start in enumerate(query.starts):
+        params[f"start{i}"] = time_key(start)
+        starts += f" + {8 << i} * (decided_at >= :start{i})"
+    # A long range is read faster straight from the table than through the time index
+    # (a lookup per row); a short one (a day, a week) the other way round.
+    probe = (
+        f"SELECT count(*) FROM (SELECT 1 FROM {PROJECTION} INDEXED BY "
+        f"{index_name('decided_at')} WHERE decided_at >= ? LIMIT {_TALLY_PROBE})"
+    )
+    few = conn.execute(probe, (params["earliest"],)).fetchone()[0] < _TALLY_PROBE
+    using = f"INDEXED BY {index_name('decided_at')}" if few else "NOT INDEXED"
+    key = ", ".join(_KEY).replace("{starts}", starts)
+    sql = f"SELECT {key} FROM {PROJECTION} {using} WHERE decided_at >= :earliest"
+    tallies = _roll_up(collections.Counter(conn.execute(sql, params)), len(query.starts))
+    firsts = _first_ids(conn, [t.rep for t in tallies.values() if t.leads], params)
+    for tally in tallies.values():
+        tally.first_id = firsts.get(tally.rep)
+    if query.ttfts:
+        _add_ttfts(conn, tallies, using, params)
+    return sorted(tallies.values(), key=lambda t: t.key)
+
+
+def _add_ttfts(
+    conn: sqlite3.Connection, tallies: dict[Any, FactTally], using: str, params: dict[str, Any]
+) -> None:
+    """Each group's times to first touch in the period, sorted (as plain tuples: a median
+    needs every value, no count will do)."""
+    sql = (
+        f"SELECT new_owner, rule, source, sla_status IS NULL, ttft_s FROM {PROJECTION} {using} "
+        "WHERE decided_at >= :since AND decided_at <= :now AND ttft_s IS NOT NULL "
+        "AND outcome = 'assigned' AND new_owner IS NOT NULL"
+    )
+    lists: dict[tuple[str, str, str, int], list[float]] = collections.defaultdict(list)
+    for rep, rule, source, no_sla, ttft in conn.execute(sql, params):
+        lists[rep, rule, source, no_sla].append(ttft)
+    for (rep, rule, source, no_sla), values in lists.items():
+        values.sort()
+        tally = tallies[rep, rule, source]
+        if no_sla:
+            tally.ttfts_other = values
+        else:
+            tally.ttfts_sla = values
+
+
+def _roll_up(counted: collections.Counter[Any], starts: int) -> dict[Any, FactTally]:
+    groups: dict[tuple[str | None, str, str], FactTally] = {}
+    for key, n in counted.items():
+        rep, rule, source, when, status, sla_outcome, late, contacted, converted, failed = key
+        tally = groups.get((rep, rule, source))
+        if tally is None:
+            tally = FactTally(rep, rule, source, since_starts=[0] * starts)
+            groups[rep, rule, source] = tally
+        if failed is not None and when & _IN_PERIOD:
+            tally.failed_writebacks += n
+            oldest = from_time_key(failed)
+            if tally.oldest_failed is None or (oldest and oldest < tally.oldest_failed):
+                tally.oldest_failed = oldest
+        if rep is None or when & _AFTER_NOW:
+            continue
+        tally.up_to_now += n
+        for i in range(starts):
+            if when & (8 << i):
+                tally.since_starts[i] += n
+        if not when & _IN_PERIOD:
+            continue
+        tally.leads += n
+        tally.contacted += n * contacted
+        if when & _MATURE_NOT:
+            tally.converted_recently += n * converted
+        else:
+            tally.mature += n
+            tally.converted += n * converted
+        if status is None:
+            continue
+        tally.under_sla += n
+        if sla_outcome in ("rotated", "escalated"):
+            tally.rotated_away += n
+        tally.escalated_away += n * (sla_outcome == "escalated")
+        tally.escalations_received += n * (status == "escalated")
+        tally.open_breaches += n * (status == "open" and late == 1)
+    return groups
+
+
+def _first_ids(
+    conn: sqlite3.Connection, reps: list[str | None], params: dict[str, Any]
+) -> dict[str | None, int]:
+    """The lowest id each rep was assigned in the period, read from the rep's index from the
+    period's lowest id on (one short seek per rep)."""
+    period = "decided_at >= :since AND decided_at <= :now"
+    low = conn.execute(
+        f"SELECT min(id) FROM {PROJECTION} INDEXED BY {index_name('decided_at')} WHERE {period}",
+        params,
+    ).fetchone()[0]
+    firsts: dict[str | None, int] = {}
+    sql = (
+        f"SELECT id FROM {PROJECTION} INDEXED BY {index_name('new_owner')} "
+        f"WHERE new_owner = :rep AND id >= :low AND outcome = 'assigned' AND {period} "
+        "ORDER BY id LIMIT 1"
+    )
+    for rep in dict.fromkeys(reps):
+        found = conn.execute(sql, {**params, "rep": rep, "low": low}).fetchone()
+        if found is not None:
+            firsts[rep] = found[0]
+    return firsts

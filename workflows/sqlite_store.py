@@ -48,6 +48,7 @@ from workflows.sqlite_files import (
     unusable,
 )
 from workflows.sqlite_transaction import TABLE, SqliteTransaction, decode, encode
+from workflows.stats_tally import FactTally, TallyQuery
 from workflows.store import (
     ALL,
     AssignmentFacts,
@@ -239,6 +240,11 @@ class SqliteStore:
             if len(page) < _FACTS_PAGE:
                 return
             after = page[-1][0]  # its id
+
+    def fact_tallies(self, query: TallyQuery) -> list[FactTally]:
+        """The statistics counted by one GROUP BY on the projection (``sqlite_queries``)."""
+        with self._reading() as conn:
+            return sqlite_queries.fact_tallies(conn, query)
 
     def record_outcomes(self, updates: dict[int, OutcomeTimes]) -> None:
         """Merge outcome times into the records' ``outcome:`` rows, in one commit."""
