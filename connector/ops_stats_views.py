@@ -45,8 +45,7 @@ from workflows.ops_stats import (
     feed_tallies,
 )
 from workflows.stats_intervals import MIN_TO_JUDGE
-from workflows.stats_tally import TallyQuery
-from workflows.store import AssignmentQuery, Store
+from workflows.store import AssignmentQuery, Store, TallyQuery
 
 LONGEST_WINDOW = timedelta(days=365)
 WINDOW_CHOICES = ("7d", "14d", "30d", "60d", "90d")

@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 
 from workflows.config import Config, Pool
 from workflows.model import Rep
-from workflows.stats_tally import FactTally
-from workflows.store import AssignmentFacts
+from workflows.store import AssignmentFacts, FactTally
 
 Period = Literal["today", "week", "month"]
 PERIODS: tuple[Period, ...] = get_args(Period)

@@ -17,8 +17,7 @@ from typing import Literal, Protocol, get_args
 from workflows.config import Config
 from workflows.ops_distribution import Distribution, DistributionCounter, assigned_to, period_starts
 from workflows.stats_intervals import Median, Proportion, median_with_interval, p90, wilson
-from workflows.stats_tally import FactTally, TallyQuery
-from workflows.store import AssignmentFacts
+from workflows.store import AssignmentFacts, FactTally, TallyQuery
 
 DEFAULT_WINDOW = timedelta(days=30)
 # How far back a view reads by default: outcomes need leads old enough to have had the whole

@@ -33,8 +33,7 @@ from typing import Any
 from workflows.ledger import text
 from workflows.log_projection import COLUMNS, from_time_key, time_key
 from workflows.sqlite_projection import PROJECTION, index_name
-from workflows.stats_tally import FactTally, TallyQuery
-from workflows.store import AssignmentQuery
+from workflows.store import AssignmentQuery, FactTally, TallyQuery
 
 _PROBE = 20_000  # rows counted at most per candidate index
 _MAX_RULES = 64  # past this many rule paths under a prefix: one range branch instead

@@ -48,16 +48,17 @@ from workflows.sqlite_files import (
     unusable,
 )
 from workflows.sqlite_transaction import TABLE, SqliteTransaction, decode, encode
-from workflows.stats_tally import FactTally, TallyQuery
 from workflows.store import (
     ALL,
     AssignmentFacts,
     AssignmentQuery,
     DueAssignment,
+    FactTally,
     LogQuery,
     OutcomeTimes,
     SlaState,
     SlaUpdate,
+    TallyQuery,
     WriteBack,
 )
 
