@@ -24,9 +24,11 @@ from sweep_helpers import sla_config_data
 
 from workflows.config_builder import build_config
 from workflows.model import Lead
+from workflows.ops_distribution import period_starts
 from workflows.router import Router, RouteRequest
 from workflows.sla_clock import to_key
-from workflows.store import AssignmentFacts, AssignmentQuery, LogQuery, Store
+from workflows.stats_tally import tally_facts
+from workflows.store import AssignmentFacts, AssignmentQuery, LogQuery, Store, TallyQuery
 from workflows.store_registry import STORES, open_shared_values, open_snapshot, open_store
 
 TEAM = [f"rep{i}" for i in range(7)]
@@ -837,3 +839,115 @@ def test_filter_values_are_compared_whole_never_as_patterns(make_router):
     assert router.store.assignments(AssignmentQuery(), limit=0) == []
     assert router.store.assignments(AssignmentQuery(), before=1) == []
     assert router.store.assignments(AssignmentQuery(), before=-7) == []
+
+
+# The console's statistics counted by the store: ``fact_tallies`` against the reference meaning
+# (``stats_tally.tally_facts`` over the same store's facts).
+
+
+def fill_statistics_log(router: Router) -> None:
+    """Forty leads over 40 hours (every seventh decided a day early, so ids do not follow
+    time) from three sources; SLAs settled, rotated, escalated or left open (some past their
+    deadline); failed write-backs; contacts, and conversions either side of a 30-day window
+    down to the microsecond; and a kept decision."""
+    made = []
+    for i in range(40):
+        when = TUESDAY_10AM + timedelta(hours=i - (24 if i % 7 == 6 else 0), microseconds=i)
+        source = ("hubspot", "api", "sweep")[i % 3]
+        entry = "sla-escalate:everyone" if i % 11 == 10 else None
+        result = router.route(Lead(id=f"S{i % 30}", crm="hubspot"), when, source=source,
+                              entry=entry)  # fmt: skip
+        assert result.record is not None
+        made.append((result.record.id, when))
+    kept = router.route(Lead(id="K", crm="hubspot", owner="101"), TUESDAY_10AM).record
+    assert kept is not None and kept.decision.outcome == "kept"
+    made.append((kept.id, TUESDAY_10AM))
+    router.store.settle(
+        {record_id: (
+            {"status": "settled", "outcome": "contacted", "ttft_s": 0.1 + n * 37.3}
+            if n % 4 == 0 else
+            {"status": "settled", "outcome": ("rotated", "escalated")[n % 2], "ttft_s": None}
+            if n % 4 == 1 else
+            {"status": "settled", "outcome": "contacted", "ttft_s": 90.0}  # equal values
+            if n % 4 == 2 else {}
+        ) for n, (record_id, _) in enumerate(made[:40]) if n % 4 != 3 and n % 11 != 10}
+    )  # fmt: skip
+    window = timedelta(days=30)
+    router.store.set_writebacks(
+        {record_id: ("failed", "503") for n, (record_id, _) in enumerate(made) if n % 6 == 1},
+        TUESDAY_10AM,
+    )
+    router.store.record_outcomes(
+        {record_id: {
+            "contacted_at": (when + timedelta(minutes=5)).isoformat(),
+            **({"converted_at": (when + window + timedelta(microseconds=n % 3 - 1)).isoformat()}
+               if n % 2 else {}),
+        } for n, (record_id, when) in enumerate(made) if n % 3 != 2}
+    )  # fmt: skip
+
+
+def statistics_config_data() -> dict:
+    """The SLA team, and a rule that keeps a lead's owner (a decision that assigns nothing)."""
+    data = sla_config_data()
+    owned = {"name": "owned", "when": {"owner": {"exists": True}}, "assign": {"keep": True}}
+    data["flow"] = [owned, *data["flow"]]
+    return data
+
+
+def tally_queries() -> list[TallyQuery]:
+    """Periods before, across and after the log; now inside it (records after now); windows
+    that make some records mature; the console's own period starts; no times to first touch."""
+    late = TUESDAY_10AM + timedelta(days=30, hours=30)  # the last 10 hours not mature
+    inside = TUESDAY_10AM + timedelta(hours=20)
+    day = timedelta(days=1)
+    return [
+        TallyQuery(TUESDAY_10AM - day, late, timedelta(days=30)),
+        TallyQuery(
+            TUESDAY_10AM + timedelta(hours=5),
+            inside,
+            timedelta(hours=3),
+            tuple(period_starts(inside, "America/New_York").values()),
+        ),  # fmt: skip
+        TallyQuery(
+            TUESDAY_10AM - 2 * day,
+            late + 40 * day,
+            timedelta(days=30),
+            (TUESDAY_10AM + timedelta(hours=30), TUESDAY_10AM - 5 * day),
+        ),  # fmt: skip
+        TallyQuery(TUESDAY_10AM + timedelta(hours=10), late, timedelta(days=30), ttfts=False),
+        TallyQuery(late + day, late + 2 * day, timedelta(days=1)),  # nothing in the period
+        # now at an open SLA's deadline (lead 11's: decided at 10:00 + 11h + 11 µs): not breached
+        TallyQuery(
+            TUESDAY_10AM,
+            TUESDAY_10AM + timedelta(hours=11, minutes=15, microseconds=11),
+            timedelta(hours=1),
+        ),  # fmt: skip
+    ]
+
+
+@pytest.mark.parametrize("query", tally_queries(), ids=repr)
+def test_fact_tallies_count_as_the_reference_over_the_facts(make_router, query):
+    router = make_router(statistics_config_data())
+    fill_statistics_log(router)
+    expected = tally_facts(router.store.facts(AssignmentQuery()), query)
+    assert router.store.fact_tallies(query) == expected
+
+
+def test_the_statistics_scenario_exercises_every_count(make_router):
+    router = make_router(statistics_config_data())
+    fill_statistics_log(router)
+    tallies = [t for query in tally_queries() for t in router.store.fact_tallies(query)]
+    assert any(t.rep is None for t in tallies), "no kept or unassigned group"
+    for name in ("leads", "up_to_now", "under_sla", "rotated_away", "escalated_away",
+                 "escalations_received", "open_breaches", "contacted", "mature", "converted",
+                 "converted_recently", "failed_writebacks"):  # fmt: skip
+        assert sum(getattr(t, name) for t in tallies), f"{name} is 0 everywhere: a weak test"
+    assert sum(sum(t.since_starts) for t in tallies)
+    assert sum(len(t.ttfts_sla) for t in tallies) > 5
+    # Converted exactly at the window's end counts, a microsecond after it does not.
+    first = router.store.fact_tallies(tally_queries()[0])
+    assert 0 < sum(t.converted for t in first) < sum(t.mature for t in first)
+
+
+def test_fact_tallies_of_an_empty_store_are_empty(store):
+    assert store.fact_tallies(tally_queries()[0]) == []
