@@ -203,6 +203,7 @@ def stats_api() -> ResponseReturnValue:
 
 _cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Store, int | None, float, Any]] = {}
 _cache_lock = threading.Lock()
+_clock = time.monotonic
 
 
 def _cached(view: str, text: dict[str, str], compute: Callable[[], _Computed]) -> _Computed:
@@ -219,14 +220,14 @@ def _cached(view: str, text: dict[str, str], compute: Callable[[], _Computed]) -
         entry = _cache.get(key)
     if entry is not None:
         held_store, held_id, expires, value = entry
-        if held_store is store and held_id == last_id and time.monotonic() < expires:
+        if held_store is store and held_id == last_id and _clock() < expires:
             return cast(_Computed, value)
     value = compute()
     with _cache_lock:
-        now = time.monotonic()
+        now = _clock()
         for stale in [k for k, (_, _, expires, _) in _cache.items() if expires <= now]:
             del _cache[stale]  # a script asking for many ``since`` values fills no memory
-        _cache[key] = (store, last_id, time.monotonic() + CACHE_SECONDS, value)
+        _cache[key] = (store, last_id, _clock() + CACHE_SECONDS, value)
     return value
 
 

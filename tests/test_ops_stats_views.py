@@ -18,17 +18,20 @@ from fakes.webhooks import WebhookReceiver, webhook_receiver  # noqa: F401 (fixt
 from flask.testing import FlaskClient
 from sweep_helpers import OWNER_IDS, MemoryCrm, sla_config_data
 
-from connector import metrics
+from connector import metrics, ops_stats_views
 from connector.app import create_app
 from connector.charts import Bar, bar_chart
 from connector.ops_health import SWEEP_LAST, notifier_deliveries, without_secrets
+from connector.ops_stats_format import plain
 from connector.shared import services_of
 from connector.sweep_cli import locked_sweep
 from workflows.config_builder import build_config
 from workflows.delivery import Inbound, deliver
 from workflows.model import Lead
+from workflows.ops_stats import console_stats
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore
+from workflows.store import AssignmentQuery
 from workflows.sweep_model import SweepAction
 
 TOKEN = "ops-token-for-the-stats-tests"
@@ -344,3 +347,43 @@ def test_the_store_is_shown_without_its_secrets() -> None:
     assert without_secrets("sqlite:////var/lib/leadrelay.sqlite") == (
         "sqlite:////var/lib/leadrelay.sqlite"
     )
+
+
+# --- counted in the store, kept for a refresh ------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["", "?window=30m&since=2026-11-24", "?since=2026-11-24T10:30"])
+def test_api_stats_answers_as_the_pure_counters_over_every_fact(team: Team, query: str) -> None:
+    services = services_of(team.client.application)
+    stats = team.client.get(f"/api/stats{query}", headers=AUTH).get_json()
+    now, since = datetime.fromisoformat(stats["now"]), datetime.fromisoformat(stats["since"])
+    facts = services.store.facts(AssignmentQuery())
+    window = timedelta(seconds=stats["window_s"])
+    expected = console_stats(facts, services.config, now=now, since=since, window=window)
+    assert stats["distribution"] == plain(expected.distribution)
+    assert stats["sla"] == plain(expected.sla)
+    assert stats["outcomes"] == plain(expected.outcomes)
+    assert stats["health"]["writebacks"] == plain(expected.writebacks)
+
+
+def test_a_refresh_reuses_the_count_until_a_record_is_appended_or_it_ages(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = services_of(team.client.application)
+    store = services.store
+
+    def contacted() -> int:
+        stats = team.client.get("/api/stats", headers=AUTH).get_json()
+        return sum(row["contacted"]["hits"] for row in stats["outcomes"]["rep"])
+
+    before = contacted()
+    c9 = next(r.id for r in store.log() if r.lead_id == "C9")
+    store.record_outcomes({c9: {"contacted_at": _iso(55)}})
+    assert contacted() == before  # the same count, kept for a dashboard's refresh
+    services.router.route(Lead(id="C11", crm="hubspot"), NOW, source="hubspot")
+    assert contacted() == before + 1  # a new record: counted again
+    store.record_outcomes({c9 + 1: {"contacted_at": _iso(59)}})
+    assert contacted() == before + 1
+    later = time.monotonic() + ops_stats_views.CACHE_SECONDS
+    monkeypatch.setattr(ops_stats_views, "_clock", lambda: later)
+    assert contacted() == before + 2  # aged out
