@@ -13,12 +13,20 @@ sources, both CRMs, spread over 90 days. The filled file is kept in ``bench/.dat
 about 14 minutes to fill here) and reused by the next run; ``--rebuild`` makes it again.
 
     python bench/console_bench.py [--records 1000000] [--runs 25] [--rebuild]
+                                  [--stats-only] [--stats-runs 10] [--before-runs 1]
 
 Each query is timed ``--runs`` times (median and p90): first in the store
 (``Store.assignments``, a page of 50 records with their SLA state), then over HTTP with Flask's
 test client, ``GET /ops/assignments`` and ``GET /api/assignments`` with
 ``Authorization: Bearer $LEADRELAY_OPS_TOKEN`` (a random token when unset), when those routes
 answer 200. Target: every query under 200 ms.
+
+Then the statistics (``--stats-only``: those alone): ``GET /ops/distribution``, ``/ops/sla``,
+``/ops/outcomes``, ``/ops/health`` and ``/api/stats`` with default parameters, ``--stats-runs``
+times each, counted afresh every time ("cold": the views' cache off) and as a dashboard
+refresh finds them ("cached"); and, for comparison, each view's figures computed the way they
+were before ``Store.fact_tallies``: every fact streamed through the pure counters
+(``--before-runs`` times; 0 skips it). Target: every page under 1 s.
 """
 
 from __future__ import annotations
@@ -73,6 +81,8 @@ DAYS = 90
 BATCH = 5_000
 PAGE = 50
 TARGET_MS = 200.0
+STATS_TARGET_MS = 1000.0
+STATS_PAGES = ("/ops/distribution", "/ops/sla", "/ops/outcomes", "/ops/health", "/api/stats")
 
 
 def build(path: Path, count: int) -> None:
@@ -197,16 +207,17 @@ def _through_store(store: SqliteStore, settles: dict[int, SlaUpdate],
         store.record_outcomes(part)
 
 
-def timed(runs: int, call: Callable[[], object]) -> tuple[float, float]:
+def timed(runs: int, call: Callable[[], object], warm_up: bool = True) -> tuple[float, float]:
     """(median, p90) of ``runs`` calls, in milliseconds, after one warm-up call."""
-    call()
+    if warm_up:
+        call()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         call()
         times.append((time.perf_counter() - start) * 1e3)
     times.sort()
-    return statistics.median(times), times[int(len(times) * 0.9) - 1]
+    return statistics.median(times), times[max(0, int(len(times) * 0.9) - 1)]
 
 
 def queries(store: SqliteStore) -> list[tuple[str, AssignmentQuery, int | None]]:
@@ -288,6 +299,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=25)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--stats-only", action="store_true")
+    parser.add_argument("--stats-runs", type=int, default=10)
+    parser.add_argument("--before-runs", type=int, default=1)
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     (DATA / ".gitignore").write_text("*\n")
@@ -304,12 +318,19 @@ def main() -> None:
                 partial.rename(f"{path}{suffix}")
         print(f"filled in {time.perf_counter() - started:,.0f} s")
     store = SqliteStore(path)
+    if args.stats_only:
+        try:
+            _print_stats(_stats_rows(store, args.stats_runs, args.before_runs), args)
+        finally:
+            store.close()
+        return
     try:
         measured = queries(store)
         rows = [_store_row(store, label, query, cursor, args.runs)
                 for label, query, cursor in measured]  # fmt: skip
         rows += _http_rows(store, measured, args.runs)
         streamed = _facts_rows(store)
+        stats = _stats_rows(store, args.stats_runs, args.before_runs)
     finally:
         store.close()
     print(f"\n{args.records:,} records: Store.facts streamed (the statistics views' input)")
@@ -321,6 +342,15 @@ def main() -> None:
         flag = "" if p90 < TARGET_MS else "  OVER TARGET"
         shown = "" if found is None else found
         print(f"{label:<32} {via:<22} {median:8.2f} {p90:8.2f} {shown:>5}{flag}")
+    _print_stats(stats, args)
+
+
+def _print_stats(rows: list[tuple[str, str, float, float, int]], args: argparse.Namespace) -> None:
+    print(f"\n{args.records:,} records: the statistics with default parameters (ms)")
+    print(f"{'page':<22} {'how':<34} {'median':>10} {'p90':>10} {'runs':>5}")
+    for label, how, median, p90, runs in rows:
+        flag = "  OVER TARGET" if how.startswith("GET") and median >= STATS_TARGET_MS else ""
+        print(f"{label:<22} {how:<34} {median:10.1f} {p90:10.1f} {runs:>5}{flag}")
 
 
 def _store_row(store: SqliteStore, label: str, query: AssignmentQuery, cursor: int | None,
@@ -350,14 +380,7 @@ def _http_rows(store: SqliteStore, measured: list[tuple[str, AssignmentQuery, in
 
     os.environ.setdefault("LEADRELAY_OPS_TOKEN", secrets.token_urlsafe(24))
     headers = {"Authorization": f"Bearer {os.environ['LEADRELAY_OPS_TOKEN']}"}
-    config = build_config(
-        {"reps": [{"id": rep, "hours": "always"} for rep in REPS],
-         "pools": {"team": {"members": REPS, "strategy": "round_robin"}},
-         "flow": [{"name": "everyone", "assign": {"pool": "team"}}],
-         "fallback": {"rep": REPS[0]}},
-        source=DATA / "app.yaml",
-    )  # fmt: skip
-    client = create_app(config=config, store=store).test_client()
+    client = create_app(config=_bench_config(), store=store).test_client()
     rows: list[tuple[str, str, float, float, int | None]] = []
     for route in ("/ops/assignments", "/api/assignments"):
         answer = client.get(f"{route}?limit={PAGE}", headers=headers)
@@ -374,6 +397,87 @@ def _http_rows(store: SqliteStore, measured: list[tuple[str, AssignmentQuery, in
             median, p90 = timed(runs, get)
             rows.append((label, f"GET {route}", median, p90, None))
     return rows
+
+
+def _bench_config() -> Any:
+    return build_config(
+        {"reps": [{"id": rep, "hours": "always"} for rep in REPS],
+         "pools": {"team": {"members": REPS, "strategy": "round_robin"}},
+         "flow": [{"name": "everyone", "assign": {"pool": "team"}}],
+         "fallback": {"rep": REPS[0]}},
+        source=DATA / "app.yaml",
+    )  # fmt: skip
+
+
+def _stats_rows(
+    store: SqliteStore, runs: int, before_runs: int
+) -> list[tuple[str, str, float, float, int]]:
+    """(page, how, median, p90, runs) of every statistics page: cold, cached, and before."""
+    from connector import ops_stats_views
+    from connector.app import create_app
+
+    os.environ.setdefault("LEADRELAY_OPS_TOKEN", secrets.token_urlsafe(24))
+    headers = {"Authorization": f"Bearer {os.environ['LEADRELAY_OPS_TOKEN']}"}
+    config = _bench_config()
+    client = create_app(config=config, store=store).test_client()
+    rows = []
+    kept = ops_stats_views.CACHE_SECONDS
+    for route in STATS_PAGES:
+
+        def get(route: str = route) -> None:
+            reply = client.get(route, headers=headers)
+            assert reply.status_code == 200, (route, reply.status_code, reply.data[:300])
+
+        try:
+            ops_stats_views.CACHE_SECONDS = 0.0
+            median, p90 = timed(runs, get)
+            rows.append((route, "GET, counted afresh (cold)", median, p90, runs))
+        finally:
+            ops_stats_views.CACHE_SECONDS = kept
+        median, p90 = timed(runs, get)
+        rows.append((route, "GET, a refresh within 30 s (cached)", median, p90, runs))
+        if before_runs > 0:
+
+            def before(route: str = route) -> None:
+                _before(store, config, route)
+
+            median, p90 = timed(before_runs, before, warm_up=False)
+            rows.append((route, "before: facts streamed, pure counters", median, p90, before_runs))
+        print(f"  {route}: measured", flush=True)
+    return rows
+
+
+def _before(store: SqliteStore, config: Any, route: str) -> None:
+    """What the view computed before ``Store.fact_tallies``, with its default parameters."""
+    from workflows import ops_stats
+    from workflows.ops_distribution import DistributionCounter
+
+    now = datetime.now(UTC)
+    lookback = ops_stats.DEFAULT_LOOKBACK if route in ("/ops/outcomes", "/api/stats") else (
+        ops_stats.RECENT_LOOKBACK)  # fmt: skip
+    since = now - lookback
+    window = ops_stats.DEFAULT_WINDOW
+    if route == "/api/stats":
+        earliest = ops_stats.facts_since(now, since, config.timezone)
+        facts = store.facts(AssignmentQuery(since=earliest))
+        ops_stats.console_stats(facts, config, now=now, since=since, window=window)
+        return
+    if route == "/ops/distribution":
+        dist = DistributionCounter(config, now)
+        ops_stats.feed(store.facts(AssignmentQuery(since=min(dist.starts.values()))), dist)
+        dist.result()
+        return
+    facts = store.facts(AssignmentQuery(since=since))
+    if route == "/ops/sla":
+        sla = ops_stats.SlaCounter(now, since, (r.id for r in config.reps.values() if r.active))
+        ops_stats.feed(facts, sla)
+        sla.result()
+    elif route == "/ops/outcomes":
+        outcomes = ops_stats.OutcomeCounter(now, since, window)
+        ops_stats.feed(facts, outcomes)
+        outcomes.result("rep")
+    else:
+        ops_stats.feed(facts, ops_stats.WritebackCounter(since))
 
 
 if __name__ == "__main__":
