@@ -31,11 +31,12 @@ from workflows.crm_ids import id_key
 from workflows.errors import ConfigError, ConfigErrors
 from workflows.flow import CompiledFlow
 from workflows.model import TARGET_KINDS, Rep, TargetKind
+from workflows.postgres_url import redact
 from workflows.strategies import ABSENCE_MODES, STRATEGIES
 from workflows.webhook_url import url_problem
 from workflows.working_hours import DateRange, WeeklyHours, parse_date_ranges, parse_hours
 
-SUPPORTED_STORES = ("sqlite:///",)
+SUPPORTED_STORES = ("sqlite:///", "postgresql://")
 
 
 def build_config(data: dict[str, Any], *, source: Path, version: str = "inline") -> Config:
@@ -87,7 +88,11 @@ class _Builder:
             if problem:
                 self._fail(f"notify[{i}].url", problem)
         if not spec.store.startswith(SUPPORTED_STORES):
-            self._fail("store", f"unsupported store URL {spec.store!r} (expected sqlite:///path)")
+            self._fail(
+                "store",
+                f"unsupported store URL {redact(spec.store)!r} "
+                "(expected sqlite:///path or postgresql://user@host/database)",
+            )
         if self.errors:
             raise ConfigErrors(self.errors)
         assert fallback is not None

@@ -1,0 +1,165 @@
+"""Where each of the ledger's keys lives in PostgreSQL, both ways: the SQL that reads a set of
+keys in one statement and the statements that apply a ``ledger.Rows``.
+
+The ledger (``workflows.ledger``) names rows by key; here each key prefix maps to a table: the
+log's records to ``assignment_log`` (with the columns its filters use), idempotency keys to a
+table under a unique constraint, write-back and SLA states beside the log rows, the deadline
+index to its own table, and the rest (sequence, rotation state, counts, sticky owners, lead
+histories) to ``ledger_state``. Values travel as JSON text, encoded and decoded with the
+embedded store's functions, so both stores hold byte-identical values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from workflows import ledger
+from workflows.sqlite_transaction import decode, encode
+
+Statement = tuple[str, tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table that holds the ledger's keys of one prefix (``""``: every other key)."""
+
+    prefix: str
+    name: str
+    key: str  # its key column
+    numbered: bool  # keyed by a log id (the key's 12-digit suffix) rather than by text
+    value: str  # its value column
+    value_json: bool  # JSON text (else a log id)
+
+    def key_of(self, part: str) -> str:
+        """The ledger key of a row whose key column holds ``part``."""
+        if self.numbered:
+            return f"{self.prefix}{int(part):012d}"
+        return part if self.prefix in ("", ledger.DUE) else self.prefix + part
+
+    def part_of(self, key: str) -> Any:
+        """What this table's key column holds for the ledger key ``key``."""
+        if self.numbered:
+            return int(key[len(self.prefix) :])
+        return safe(key if self.prefix in ("", ledger.DUE) else key[len(self.prefix) :])
+
+
+LOG = Table("log:", "assignment_log", "id", True, "record", True)
+STATE = Table("", "ledger_state", "key", False, "value", True)
+TABLES = (
+    LOG,
+    Table("idem:", "idempotency_keys", "key", False, "log_id", False),
+    Table("wb:", "writebacks", "log_id", True, "state", True),
+    Table("sla:", "sla_states", "log_id", True, "state", True),
+    Table(ledger.DUE, "sla_deadlines", "due_key", False, "log_id", False),
+)
+# Log columns derived from each record, in the table's order after ``id``.
+LOG_COLUMNS = (
+    "decided_at", "crm", "object_type", "lead_id", "source", "rule", "outcome",
+    "previous_owner", "new_owner",
+)  # fmt: skip
+
+
+def safe(text: str) -> str:
+    """``text`` as PostgreSQL can hold it: a NUL a CRM let through becomes ``\\u0000``
+    (the same input always maps to the same key)."""
+    return text.replace("\x00", "\\u0000") if "\x00" in text else text
+
+
+def table_of(key: str) -> Table:
+    for table in TABLES:
+        if key.startswith(table.prefix):
+            return table
+    return STATE
+
+
+def read_statement(keys: Iterable[str]) -> Statement:
+    """One SELECT of (prefix, key part, value text) for every key in ``keys``."""
+    by_table: dict[Table, list[Any]] = {}
+    for key in keys:
+        table = table_of(key)
+        by_table.setdefault(table, []).append(table.part_of(key))
+    branches = [
+        f"SELECT '{table.prefix}', {table.key}::text, {table.value}::text FROM {table.name} "
+        f"WHERE {table.key} = ANY(%s)"
+        for table in by_table
+    ]
+    return " UNION ALL ".join(branches), tuple(by_table.values())
+
+
+def decoded(prefix: str, part: str, value: str) -> tuple[str, Any]:
+    """A row of ``read_statement`` (or of a scan) as the ledger's (key, value)."""
+    table = next((t for t in TABLES if t.prefix == prefix), STATE)
+    return table.key_of(part), decode(value) if table.value_json else int(value)
+
+
+def write_statements(writes: Mapping[str, Any], deletes: Iterable[str]) -> list[Statement]:
+    """The statements that apply the ledger's ``deletes`` then ``writes``, one per table."""
+    statements: list[Statement] = []
+    gone: dict[Table, list[Any]] = {}
+    for key in deletes:
+        table = table_of(key)
+        gone.setdefault(table, []).append(table.part_of(key))
+    for table, parts in gone.items():
+        statements.append((f"DELETE FROM {table.name} WHERE {table.key} = ANY(%s)", (parts,)))
+    put: dict[Table, list[tuple[str, Any]]] = {}
+    for key, value in writes.items():
+        put.setdefault(table_of(key), []).append((key, value))
+    log_rows = put.pop(LOG, None)
+    if log_rows:
+        statements.append(_log_insert([value for _, value in log_rows]))
+    for table, rows in put.items():
+        statements.append(_upsert(table, rows))
+    return statements
+
+
+def _upsert(table: Table, rows: list[tuple[str, Any]]) -> Statement:
+    parts = [table.part_of(key) for key, _ in rows]
+    values = [encode(value) if table.value_json else int(value) for _, value in rows]
+    key_type = "bigint" if table.numbered else "text"
+    value_type = "text" if table.value_json else "bigint"
+    cast = "::json" if table.value_json else ""
+    # The first decision under an idempotency key keeps it (an alias never moves it).
+    conflict = (
+        "DO NOTHING"
+        if table.name == "idempotency_keys"
+        else f"DO UPDATE SET {table.value} = excluded.{table.value}"
+    )
+    sql = (
+        f"INSERT INTO {table.name} ({table.key}, {table.value}) "
+        f"SELECT k, v{cast} FROM unnest(%s::{key_type}[], %s::{value_type}[]) AS t(k, v) "
+        f"ON CONFLICT ({table.key}) {conflict}"
+    )
+    return sql, (parts, values)
+
+
+def log_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The log columns of a record as the ledger wrote it (``AssignmentRecord.to_dict``)."""
+    decision = record["decision"]
+    texts = (
+        record["crm"], record["object_type"], record["lead_id"], record["source"],
+        decision["rule"], decision["outcome"],
+    )  # fmt: skip
+    owners = (record.get("previous_owner"), record.get("new_owner"))
+    return (
+        record["id"],
+        record["decided_at"],
+        *(safe(str(text)) for text in texts),
+        *(safe(owner) if owner is not None else None for owner in owners),
+    )
+
+
+def _log_insert(records: list[Any]) -> Statement:
+    columns = ("id", *LOG_COLUMNS, "record")
+    types = ("bigint", "timestamptz", *["text"] * 8, "text")
+    rows = [(*log_row(record), encode(record)) for record in records]
+    arrays = tuple(list(column) for column in zip(*rows, strict=True))
+    unnest = ", ".join(f"%s::{kind}[]" for kind in types)
+    names = ", ".join(columns)
+    selected = ", ".join([*columns[:-1], "record::json"])
+    sql = (
+        f"INSERT INTO assignment_log ({names}) "
+        f"SELECT {selected} FROM unnest({unnest}) AS t({names})"
+    )
+    return sql, arrays

@@ -1,0 +1,120 @@
+"""One routing decision on PostgreSQL in two round trips: the lock and every read, then every
+write and the commit.
+
+The routing lock is a transaction-level advisory lock (``pg_advisory_xact_lock``): every
+process and instance on the database takes the same one, and PostgreSQL releases it at COMMIT,
+at ROLLBACK, and when a connection dies. The first read pipelines BEGIN, the lock and the
+SELECT into one round trip; ``commit`` pipelines every write and COMMIT into one more.
+
+The reads and the decision's rows are the embedded store's (``SqliteTransaction``: it reads
+what the ledger asks for); only the three methods that touch the database differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+
+from workflows.errors import StoreError
+from workflows.postgres_rows import decoded, read_statement, write_statements
+from workflows.postgres_url import redact
+from workflows.sqlite_transaction import _MISSING, SqliteTransaction
+
+ROUTING_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':routing', 0))"
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+def store_error(action: str, exc: BaseException) -> StoreError:
+    """A StoreError for a failed database call, without the URL's password."""
+    return StoreError(redact(f"{action}: PostgreSQL: {exc}".strip()))
+
+
+class PostgresTransaction(SqliteTransaction):
+    """Reads under the routing lock, and the buffered writes applied by ``commit``."""
+
+    def __init__(self, conn: Connection) -> None:  # noqa: D107 (no super(): no sqlite3 here)
+        self._pg = conn
+        self._begun = False
+        self._cache: dict[str, Any] = {}
+        self._writes: dict[str, Any] = {}
+        self._deletes: set[str] = set()
+
+    def _begin(self) -> None:
+        # Queued inside the caller's pipeline: BEGIN and the lock ride with its statements.
+        if not self._begun:
+            self._pg.execute("BEGIN")
+            self._pg.execute(ROUTING_LOCK)
+            self._begun = True
+
+    def _get_many(self, keys: Iterable[str]) -> None:
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._cache]
+        if not wanted:
+            return
+        sql, params = read_statement(wanted)
+        try:
+            with self._pg.pipeline():
+                self._begin()
+                cursor = self._pg.execute(sql, params)
+            found = dict(decoded(*row) for row in cursor.fetchall())
+        except psycopg.Error as exc:
+            raise store_error("could not read the routing state", exc) from exc
+        for key in wanted:
+            self._cache[key] = found.get(key, _MISSING)
+
+    def scan_keys(self, low: str, high: str, limit: int) -> list[str]:
+        """Up to ``limit`` deadline-index keys strictly between ``low`` and ``high``."""
+        sql = (
+            "SELECT due_key FROM sla_deadlines WHERE due_key > %s AND due_key < %s "
+            "ORDER BY due_key LIMIT %s"
+        )
+        try:
+            with self._pg.pipeline():
+                self._begin()
+                cursor = self._pg.execute(sql, (low, high, limit))
+            return [key for (key,) in cursor.fetchall()]
+        except psycopg.Error as exc:
+            raise store_error("could not read the deadline index", exc) from exc
+
+    def commit(self) -> int:
+        """Apply the buffered writes and COMMIT, in one round trip; durable on return."""
+        if not self._writes and not self._deletes:
+            self.end()
+            return 0
+        statements = write_statements(self._writes, sorted(self._deletes))
+        count = len(self._writes) + len(self._deletes)
+        self._writes.clear()
+        self._deletes.clear()
+        try:
+            with self._pg.pipeline():
+                self._begin()
+                for sql, params in statements:
+                    self._pg.execute(sql, params)
+                self._pg.execute("COMMIT")
+        except psycopg.Error as exc:
+            self._cache.clear()  # it holds the writes that were just refused
+            self.abort()
+            raise store_error("could not record the assignment", exc) from exc
+        finally:
+            self._begun = False
+        return count
+
+    def end(self) -> None:
+        """End a transaction that wrote nothing (releasing the lock)."""
+        if self._begun:
+            self._begun = False
+            try:
+                self._pg.execute("ROLLBACK")
+            except psycopg.Error as exc:
+                raise store_error("could not end a transaction", exc) from exc
+
+    def abort(self) -> None:
+        """Roll back after a failure; a dead connection is left for the pool to discard."""
+        self._begun = False
+        if not self._pg.closed and not self._pg.broken:
+            # An unusable connection is left as it is: the pool replaces it.
+            with contextlib.suppress(psycopg.Error):
+                self._pg.execute("ROLLBACK")
