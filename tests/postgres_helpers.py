@@ -8,6 +8,7 @@ unset variable or an unreachable server fails the run instead.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,8 +39,12 @@ def server_url(variable: str = URL_ENV) -> str:
 
 
 def with_schema(url: str, schema: str) -> str:
-    """``url`` with its connections' search_path set to ``schema`` (libpq's ``options``)."""
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    """``url`` with its connections' search_path set to ``schema`` (libpq's ``options``,
+    added to the URL's own when it has some)."""
+    setting = f"-csearch_path%3D{schema}"
+    if "options=" in url:
+        return re.sub(r"options=([^&]*)", lambda m: f"options={m[1]}%20{setting}", url, count=1)
+    return f"{url}{'&' if '?' in url else '?'}options={setting}"
 
 
 @contextmanager

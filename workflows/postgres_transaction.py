@@ -42,6 +42,7 @@ class PostgresTransaction(SqliteTransaction):
         self._cache: dict[str, Any] = {}
         self._writes: dict[str, Any] = {}
         self._deletes: set[str] = set()
+        self._pending: dict[str, None] = {}  # keys to read with the next read
 
     def _begin(self) -> None:
         # Queued inside the caller's pipeline: BEGIN and the lock ride with its statements.
@@ -51,7 +52,21 @@ class PostgresTransaction(SqliteTransaction):
             self._begun = True
 
     def _get_many(self, keys: Iterable[str]) -> None:
-        wanted = [k for k in dict.fromkeys(keys) if k not in self._cache]
+        # Queued, not read: the next ``get`` reads everything queued in one round trip, so a
+        # batch of decisions (each prefetching its own keys) costs one read in all.
+        self._pending.update(dict.fromkeys(k for k in keys if k not in self._cache))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """One value by key, as last committed (or as this transaction wrote it)."""
+        if key not in self._cache:
+            self._pending[key] = None
+            self._read_pending()
+        value = self._cache[key]
+        return default if value is _MISSING else value
+
+    def _read_pending(self) -> None:
+        wanted = [k for k in self._pending if k not in self._cache]
+        self._pending.clear()
         if not wanted:
             return
         sql, params = read_statement(wanted)
