@@ -85,7 +85,19 @@ def read_statement(keys: Iterable[str]) -> Statement:
         f"WHERE {table.key} = ANY(%s)"
         for table in by_table
     ]
-    return " UNION ALL ".join(branches), tuple(by_table.values())
+    params = list(by_table.values())
+    idem = next((table for table in by_table if table.name == "idempotency_keys"), None)
+    if idem is not None:
+        # A key seen before is a replay: its decision and write-back status are read next,
+        # so they ride along with the key (one round trip, not three).
+        branches += [
+            "SELECT 'log:', l.id::text, l.record::text FROM idempotency_keys i "
+            "JOIN assignment_log l ON l.id = i.log_id WHERE i.key = ANY(%s)",
+            "SELECT 'wb:', w.log_id::text, w.state::text FROM idempotency_keys i "
+            "JOIN writebacks w ON w.log_id = i.log_id WHERE i.key = ANY(%s)",
+        ]
+        params += [by_table[idem]] * 2
+    return " UNION ALL ".join(branches), tuple(params)
 
 
 def decoded(prefix: str, part: str, value: str) -> tuple[str, Any]:

@@ -23,6 +23,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from workflows import ledger
+from workflows.errors import StoreError
 from workflows.model import AssignmentRecord, WritebackStatus
 from workflows.postgres_queries import (
     FACTS_SELECT,
@@ -87,7 +88,7 @@ class PostgresStore:
             except psycopg.Error as exc:
                 raise store_error(f"cannot read the schema of {parsed.shown}", exc) from exc
         if problem:
-            raise store_error(f"cannot use {parsed.shown}", Exception(problem))
+            raise StoreError(f"cannot use {parsed.shown}: {problem}")
         return cls(parsed)
 
     @classmethod

@@ -77,8 +77,11 @@ class PostgresTransaction(SqliteTransaction):
             found = dict(decoded(*row) for row in cursor.fetchall())
         except psycopg.Error as exc:
             raise store_error("could not read the routing state", exc) from exc
+        # With what rode along (a replay's decision); never over what this transaction wrote.
+        for key, value in found.items():
+            self._cache.setdefault(key, value)
         for key in wanted:
-            self._cache[key] = found.get(key, _MISSING)
+            self._cache.setdefault(key, _MISSING)
 
     def scan_keys(self, low: str, high: str, limit: int) -> list[str]:
         """Up to ``limit`` deadline-index keys strictly between ``low`` and ``high``."""
@@ -122,7 +125,8 @@ class PostgresTransaction(SqliteTransaction):
         if self._begun:
             self._begun = False
             try:
-                self._pg.execute("ROLLBACK")
+                # COMMIT, not ROLLBACK: after a ROLLBACK psycopg drops every prepared statement.
+                self._pg.execute("COMMIT")
             except psycopg.Error as exc:
                 raise store_error("could not end a transaction", exc) from exc
 
