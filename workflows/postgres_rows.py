@@ -106,11 +106,26 @@ def decoded(prefix: str, part: str, value: str) -> tuple[str, Any]:
     return table.key_of(part), decode(value) if table.value_json else int(value)
 
 
+def write_statement(writes: Mapping[str, Any], deletes: Iterable[str]) -> Statement:
+    """One statement that applies the ledger's ``deletes`` then ``writes``: a data-modifying
+    WITH per table (one parse, bind and execute instead of one per table)."""
+    parts = write_statements(writes, deletes)
+    if len(parts) == 1:
+        return parts[0]
+    steps = ", ".join(f"w{n} AS ({sql})" for n, (sql, _) in enumerate(parts))
+    return f"WITH {steps} SELECT 1", tuple(p for _, params in parts for p in params)
+
+
 def write_statements(writes: Mapping[str, Any], deletes: Iterable[str]) -> list[Statement]:
-    """The statements that apply the ledger's ``deletes`` then ``writes``, one per table."""
+    """The statements that apply the ledger's ``deletes`` then ``writes``, one per table.
+
+    A key both deleted and written is only written (the end state is the same), so that the
+    statements touch distinct rows and may run as one."""
     statements: list[Statement] = []
     gone: dict[Table, list[Any]] = {}
     for key in deletes:
+        if key in writes:
+            continue
         table = table_of(key)
         gone.setdefault(table, []).append(table.part_of(key))
     for table, parts in gone.items():

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from workflows.errors import StoreError
-from workflows.postgres_rows import decoded, read_statement, write_statements
+from workflows.postgres_rows import decoded, read_statement, write_statement
 from workflows.postgres_url import redact
 from workflows.sqlite_transaction import _MISSING, SqliteTransaction
 
@@ -102,15 +102,14 @@ class PostgresTransaction(SqliteTransaction):
         if not self._writes and not self._deletes:
             self.end()
             return 0
-        statements = write_statements(self._writes, sorted(self._deletes))
+        statement = write_statement(self._writes, sorted(self._deletes))
         count = len(self._writes) + len(self._deletes)
         self._writes.clear()
         self._deletes.clear()
         try:
             with self._pg.pipeline():
                 self._begin()
-                for sql, params in statements:
-                    self._pg.execute(sql, params)
+                self._pg.execute(*statement)
                 self._pg.execute("COMMIT")
         except psycopg.Error as exc:
             self._cache.clear()  # it holds the writes that were just refused
