@@ -20,10 +20,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import TUESDAY_10AM, config_data, lead, rep
+from fakes import salesforce_api
+from fakes.salesforce_api import QUEUE_ID, salesforce_config_data
 from postgres_helpers import fresh_schema, server_url
 from psycopg.pq import Trace
 from sweep_helpers import sla_config_data
 
+from connector.app import create_app
 from connector.cli import main
 from workflows import postgres_schema
 from workflows.config_builder import build_config
@@ -34,6 +37,7 @@ from workflows.sqlite_store import SqliteStore
 from workflows.store_registry import open_store
 
 TEAM = [f"rep{i}" for i in range(5)]
+fake_salesforce = salesforce_api.fake_salesforce  # the fixture, requested by name below
 
 
 @pytest.fixture
@@ -254,6 +258,29 @@ def test_a_restarted_connection_fails_with_store_error_then_the_pool_recovers(
         ]]  # fmt: skip
         assert len(list(store.log())) == 1 + len(routed)
         assert [r.id for r in store.log()] == list(range(1, 2 + len(routed)))
+    finally:
+        store.close()
+
+
+def test_a_flow_call_during_a_connection_fault_gets_a_retryable_503_then_routes(
+    tmp_path, server, url, fake_salesforce, monkeypatch
+):
+    monkeypatch.setenv("LEADRELAY_FLOW_TOKEN", "flow-token")
+    application = f"lr-http-{uuid.uuid4().hex[:8]}"
+    store = open_store(f"{url}&application_name={application}&pool_size=1")
+    config = build_config(salesforce_config_data(), source=tmp_path / "app.yaml")
+    client = create_app(config=config, store=store).test_client()
+    body = {"Id": "00Q5g0000000001EAA", "OwnerId": QUEUE_ID, "Company": "Acme", "Country": "US"}
+    headers = {"Authorization": "Bearer flow-token"}
+    try:
+        assert terminate_backends(server, application) == 1
+        failed = client.post("/salesforce/route", json=body, headers=headers)
+        assert failed.status_code == 503
+        assert "PostgreSQL" in failed.get_json()["error"]
+        assert list(store.log()) == []  # nothing half-done
+        retried = client.post("/salesforce/route", json=body, headers=headers)
+        assert retried.status_code == 200 and retried.get_json()["rep"] == "alice"
+        assert len(list(store.log())) == 1
     finally:
         store.close()
 
