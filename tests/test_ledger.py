@@ -63,3 +63,37 @@ def test_an_open_sla_settled_to_the_same_deadline_stays_on_the_index():
     key = "due:2026-11-24T15:15:00.000000:000000000007"
     assert rows.deletes == [key] and rows.writes[key] == 7  # deletes apply first
     assert rows.writes["sla:000000000007"]["detail"] == "noted"
+
+
+def test_outcome_times_keep_the_first_of_each_and_the_newest_check_in_utc():
+    tokyo = TUESDAY_10AM.astimezone(ZoneInfo("Asia/Tokyo"))
+    first = ledger.merge_outcomes(None, {"contacted_at": tokyo.isoformat(),
+                                         "checked_at": tokyo.isoformat()})  # fmt: skip
+    utc = TUESDAY_10AM.astimezone(UTC)
+    assert first == {"contacted_at": utc.isoformat(), "checked_at": utc.isoformat()}
+    later = (TUESDAY_10AM + timedelta(hours=1)).isoformat()
+    earlier = (TUESDAY_10AM - timedelta(hours=1)).isoformat()
+    merged = ledger.merge_outcomes(first, {"contacted_at": later, "converted_at": later,
+                                           "checked_at": earlier})  # fmt: skip
+    assert merged["contacted_at"] == utc.isoformat()  # heard first, kept
+    assert merged["converted_at"] == (utc + timedelta(hours=1)).isoformat()
+    assert merged["checked_at"] == utc.isoformat()  # an older read does not move it back
+    assert first == {"contacted_at": utc.isoformat(), "checked_at": utc.isoformat()}
+
+
+def test_outcome_rows_skip_unknown_ids_and_unchanged_times():
+    when = TUESDAY_10AM.astimezone(UTC).isoformat()
+    rows = ledger.outcome_rows(
+        {1: {"contacted_at": when}, 2: {"contacted_at": when}, 3: {"checked_at": when}},
+        {1: None, 3: {"checked_at": when}},
+        known={1, 3},
+    )
+    assert rows.writes == {"outcome:000000000001": {"contacted_at": when}}
+    assert rows.deletes == []
+
+
+def test_an_outcome_time_that_is_not_iso_is_refused_by_name():
+    import pytest
+
+    with pytest.raises(ValueError, match="not an ISO time: 'yesterday'"):
+        ledger.merge_outcomes(None, {"contacted_at": "yesterday"})

@@ -3,7 +3,9 @@ on-disk rows, its files, booting workers, refused commits and WAL checkpoints.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import multiprocessing
 import sqlite3
 import time
@@ -12,14 +14,17 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, TUESDAY_10AM, lead, owners
+from sqlitedict import SqliteDict
 from sweep_helpers import sla_config_data
 from test_store_contract import team_config
 
+from workflows import sqlite_transaction
 from workflows.config_builder import build_config
 from workflows.errors import StoreError
 from workflows.model import Lead
 from workflows.router import Router, RouteRequest
 from workflows.sqlite_store import SqliteStore
+from workflows.store import AssignmentQuery
 from workflows.store_registry import open_snapshot
 
 
@@ -35,10 +40,8 @@ def rows(path: Path) -> dict[str, object]:
     return found
 
 
-def test_the_rows_on_disk_are_those_leadrelay_wrote_before_the_ledger(tmp_path):
-    # tests/fixtures/store_rows_v1.json: this scenario's rows as written by the store before
-    # its rules moved to workflows/ledger.py. Same keys, same JSON: old stores keep working.
-    path = tmp_path / "store.sqlite"
+def write_v1_scenario(path: Path, tmp_path: Path) -> None:
+    """Route, write back and settle the scenario of tests/fixtures/store_rows_v1.json."""
     store = SqliteStore(path)
     router = Router(build_config(sla_config_data(), source=tmp_path / "app.yaml"), store)
     t = TUESDAY_10AM
@@ -63,6 +66,13 @@ def test_the_rows_on_disk_are_those_leadrelay_wrote_before_the_ledger(tmp_path):
          3: {"due_key": "2026-11-24T16:00:00.000000"}}
     )  # fmt: skip
     store.close()
+
+
+def test_the_rows_on_disk_are_those_leadrelay_wrote_before_the_ledger(tmp_path):
+    # tests/fixtures/store_rows_v1.json: this scenario's rows as written by the store before
+    # its rules moved to workflows/ledger.py. Same keys, same JSON: old stores keep working.
+    path = tmp_path / "store.sqlite"
+    write_v1_scenario(path, tmp_path)
     assert rows(path) == json.loads((FIXTURES / "store_rows_v1.json").read_text())
 
 
@@ -184,3 +194,123 @@ def test_wal_is_copied_back_and_restarted_while_decisions_go_on(
         assert len(list(reopened.log())) == 600
     finally:
         reopened.close()
+
+
+# The console's table (the log's projection): built for files made before it, kept whole
+# when an older leadrelay writes the same file.
+
+
+def write_v1_rows(path: Path) -> None:
+    """A store file as leadrelay wrote it before the projection: sqlitedict's table holding
+    tests/fixtures/store_rows_v1.json, nothing else."""
+    SqliteDict(str(path), tablename="leadrelay", journal_mode="WAL").close()  # its table
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO leadrelay (key, value) VALUES (?, ?)",
+            [(k, json.dumps(v)) for k, v in
+             json.loads((FIXTURES / "store_rows_v1.json").read_text()).items()],
+        )  # fmt: skip
+    with sqlite3.connect(path) as conn:
+        tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"leadrelay"}
+
+
+V1_QUERIES = [
+    AssignmentQuery(),
+    AssignmentQuery(rep="alice"),
+    AssignmentQuery(rule="everyone"),
+    AssignmentQuery(source="sweep"),
+    AssignmentQuery(since=TUESDAY_10AM + timedelta(minutes=1)),
+]
+
+
+def answers(store: SqliteStore) -> list[object]:
+    masked = []  # the write-back times are the wall clock's: the same scenario differs there
+    for query in V1_QUERIES:
+        for record in store.assignments(query):
+            masked.append(record.to_dict())
+        masked.append([dataclasses.replace(f, writeback_status=None)
+                       for f in store.facts(query)])  # fmt: skip
+    masked.append([store.writeback(i) and store.writeback(i)["status"] for i in range(1, 7)])
+    return masked
+
+
+def test_a_store_file_made_before_the_console_table_gets_it_on_open_with_the_same_answers(
+    tmp_path, caplog
+):
+    old, new = tmp_path / "old.sqlite", tmp_path / "new.sqlite"
+    write_v1_rows(old)
+    write_v1_scenario(new, tmp_path)
+    with caplog.at_level(logging.INFO, logger="leadrelay.store"):
+        upgraded = SqliteStore(old)
+    fresh = SqliteStore(new)
+    try:
+        assert "building the assignment index: 5 records" in caplog.text
+        assert [r.id for r in upgraded.assignments(AssignmentQuery())] == [5, 4, 3, 2, 1]
+        assert answers(upgraded) == answers(fresh)
+        (facts,) = [f for f in upgraded.facts(AssignmentQuery()) if f.id == 1]
+        assert (facts.sla_status, facts.sla_outcome, facts.ttft_s) == ("settled", "contacted", 60)
+    finally:
+        upgraded.close()
+        fresh.close()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="leadrelay.store"):
+        SqliteStore(old).close()
+    assert "building" not in caplog.text  # once
+
+
+def open_and_page(db_path: str, start, answers) -> None:
+    """Worker: wait for the start signal, open the store, answer its first page's ids."""
+    start.wait()
+    store = SqliteStore(Path(db_path))
+    answers.put([r.id for r in store.assignments(AssignmentQuery())])
+    store.close()
+
+
+def test_processes_opening_an_old_file_at_once_build_its_table_once(tmp_path):
+    path = tmp_path / "old.sqlite"
+    write_v1_rows(path)
+    ctx = multiprocessing.get_context("fork")
+    start, found = ctx.Event(), ctx.Queue()
+    workers = [ctx.Process(target=open_and_page, args=(str(path), start, found), daemon=True)
+               for _ in range(4)]  # fmt: skip
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0] * 4
+    assert [found.get(timeout=5) for _ in workers] == [[5, 4, 3, 2, 1]] * 4
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM assignments").fetchone() == (5,)
+
+
+def test_what_an_older_leadrelay_writes_meanwhile_reaches_the_console_table(tmp_path, monkeypatch):
+    # A rolling restart: this process has the table; an older one, writing the same file,
+    # knows nothing of it (here: the same store with its projection step taken out).
+    config = build_config(sla_config_data(), source=tmp_path / "app.yaml")
+    path = tmp_path / "store.sqlite"
+    current, older = SqliteStore(path), SqliteStore(path)
+    try:
+        Router(config, current).route(Lead(id="A", crm="hubspot"), TUESDAY_10AM)
+        with monkeypatch.context() as patched:
+            patched.setattr(sqlite_transaction, "project_commit", lambda *args: None)
+            Router(config, older).route(Lead(id="B", crm="hubspot"), TUESDAY_10AM)
+            older.settle({1: {"status": "settled", "outcome": "contacted", "ttft_s": 30}})
+            older.set_writebacks({2: ("failed", "503")}, TUESDAY_10AM)
+        with sqlite3.connect(path) as conn:  # not projected yet: noted as stale
+            assert conn.execute("SELECT count(*) FROM assignments").fetchone() == (1,)
+        found = [(f.id, f.sla_status, f.writeback_status) for f in
+                 current.facts(AssignmentQuery())]  # fmt: skip
+        assert found == [(1, "settled", "not_needed"), (2, "open", "failed")]
+        with monkeypatch.context() as patched:
+            patched.setattr(sqlite_transaction, "project_commit", lambda *args: None)
+            older.settle({2: {"status": "settled", "outcome": "rotated"}})
+        Router(config, current).route(Lead(id="C", crm="hubspot"), TUESDAY_10AM)  # a commit
+        with sqlite3.connect(path) as conn:  # caught up by that commit, before any read
+            projected = conn.execute("SELECT id, sla_status FROM assignments ORDER BY id")
+            assert projected.fetchall() == [(1, "settled"), (2, "settled"), (3, "open")]
+            assert conn.execute("SELECT count(*) FROM assignments_stale").fetchone() == (0,)
+    finally:
+        current.close()
+        older.close()

@@ -28,7 +28,7 @@ from workflows.config_builder import build_config
 from workflows.model import Lead
 from workflows.router import Router, RouteRequest
 from workflows.sla_clock import to_key
-from workflows.store import LogQuery, Store
+from workflows.store import AssignmentFacts, AssignmentQuery, LogQuery, Store
 from workflows.store_registry import STORES, open_shared_values, open_snapshot, open_store
 
 TEAM = [f"rep{i}" for i in range(7)]
@@ -543,3 +543,283 @@ def test_shared_values_are_reachable_without_opening_the_store(store, store_url)
         alone.close()
     with store.shared_value("hubspot-budget") as value:
         assert value.read() == b"resumed"
+
+
+# The console's queries: assignments (filters, cursor pages), one record, facts, outcomes.
+
+CONSOLE_REPS = {"alice": "101", "bob": "102", "chen": "103", "dana": "104"}
+SOURCES = ["hubspot", "salesforce", "sweep", "reassign", "salesforce-flow"]
+
+
+def console_config_data() -> dict:
+    """Nested rules (``enterprise/na``, ``enterprise/emea``), a look-alike sibling
+    (``enterprise-x``) and a catch-all, over four reps known to both CRMs."""
+    return config_data(
+        reps=[
+            rep(name, hubspot_owner_id=owner, salesforce_user_id=f"005000000000{owner}AAA")
+            for name, owner in CONSOLE_REPS.items()
+        ],
+        pools={"team": {"members": list(CONSOLE_REPS), "strategy": "round_robin"}},
+        flow=[
+            {"name": "enterprise", "when": {"employees": {"gte": 1000}},
+             "flow": [{"name": "na", "when": {"country": {"in": ["US", "CA"]}},
+                       "assign": {"pool": "team"}},
+                      {"name": "emea", "assign": {"pool": "team"}}]},
+            {"name": "enterprise-x", "when": {"employees": {"gte": 500}},
+             "assign": {"pool": "team"}},
+            {"name": "everyone", "assign": {"pool": "team"}},
+        ],
+        fallback={"rep": "bob"},
+    )  # fmt: skip
+
+
+def console_lead(i: int) -> Lead:
+    return Lead(
+        id=f"L{i}",
+        crm="salesforce" if i % 6 == 5 else "hubspot",
+        object_type="contact" if i % 3 else "company",
+        employees=[2000, 2000, 700, 10][i % 4],
+        country="US" if i % 8 < 4 else "DE",
+        owner=list(CONSOLE_REPS.values())[i % 5] if i % 5 < 4 else None,
+    )
+
+
+def fill_console_log(router: Router, count: int, start: int = 0) -> list[int]:
+    """``count`` records an hour apart from TUESDAY_10AM, every source, rule and owner mix."""
+    ids = []
+    for i in range(start, start + count):
+        result = router.route(
+            console_lead(i), TUESDAY_10AM + timedelta(hours=i), source=SOURCES[i % len(SOURCES)]
+        )
+        assert result.record is not None
+        ids.append(result.record.id)
+    return ids
+
+
+def newest_first(store: Store, query: AssignmentQuery) -> list[int]:
+    """The reference answer: the whole log filtered by ``AssignmentQuery.matches``."""
+    return [r.id for r in reversed(list(store.log())) if query.matches(r)]
+
+
+def every_page(store: Store, query: AssignmentQuery, limit: int) -> list[int]:
+    ids: list[int] = []
+    before = None
+    while True:
+        page = store.assignments(query, before=before, limit=limit)
+        ids += [r.id for r in page]
+        if len(page) < limit:
+            return ids
+        before = page[-1].id
+
+
+CONSOLE_QUERIES = [
+    AssignmentQuery(),
+    AssignmentQuery(rep="alice"),
+    AssignmentQuery(rule="enterprise"),
+    AssignmentQuery(rule="enterprise/na"),
+    AssignmentQuery(rule="enterprise-x"),
+    AssignmentQuery(rule="nobody-has-this"),
+    AssignmentQuery(source="sweep"),
+    AssignmentQuery(crm="hubspot"),
+    AssignmentQuery(crm="salesforce"),
+    AssignmentQuery(object_type="company"),
+    AssignmentQuery(outcome="assigned"),
+    AssignmentQuery(since=TUESDAY_10AM + timedelta(hours=10)),
+    AssignmentQuery(until=TUESDAY_10AM + timedelta(hours=10)),
+    AssignmentQuery(
+        since=TUESDAY_10AM + timedelta(hours=5), until=TUESDAY_10AM + timedelta(hours=30)
+    ),
+    AssignmentQuery(rep="bob", rule="enterprise"),
+    AssignmentQuery(rep="chen", source="hubspot", object_type="contact"),
+    AssignmentQuery(
+        rep="dana", rule="enterprise", since=TUESDAY_10AM + timedelta(hours=3),
+        until=TUESDAY_10AM + timedelta(hours=40), crm="hubspot", outcome="assigned",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("query", CONSOLE_QUERIES, ids=repr)
+def test_each_filter_alone_and_combined_answers_as_its_reference_meaning(make_router, query):
+    router = make_router(console_config_data())
+    fill_console_log(router, 48)
+    expected = newest_first(router.store, query)
+    assert [r.id for r in router.store.assignments(query, limit=100)] == expected
+    assert every_page(router.store, query, limit=4) == expected
+
+
+def test_the_scenario_exercises_every_filter(make_router):
+    router = make_router(console_config_data())
+    fill_console_log(router, 48)
+    for query in CONSOLE_QUERIES[:5] + CONSOLE_QUERIES[6:]:
+        assert newest_first(router.store, query), f"{query} matches nothing: a weak test"
+
+
+def test_a_rule_matches_the_rules_under_it_but_not_a_look_alike(make_router):
+    router = make_router(console_config_data())
+    fill_console_log(router, 8)
+    rules = {r.id: r.rule for r in router.store.log()}
+    assert set(rules.values()) == {"enterprise/na", "enterprise/emea", "enterprise-x", "everyone"}
+    found = router.store.assignments(AssignmentQuery(rule="enterprise"))
+    assert {r.rule for r in found} == {"enterprise/na", "enterprise/emea"}
+    assert [r.id for r in found] == sorted(
+        (i for i, rule in rules.items() if rule.startswith("enterprise/")), reverse=True
+    )
+    assert {r.rule for r in router.store.assignments(AssignmentQuery(rule="enterprise-x"))} == {
+        "enterprise-x"
+    }
+    assert router.store.assignments(AssignmentQuery(rule="enterprise/n")) == []
+
+
+def test_rep_matches_the_previous_owner_too(make_router):
+    router = make_router(console_config_data())
+    taken = router.route(Lead(id="A", crm="hubspot", owner="104"), TUESDAY_10AM).record
+    given = router.route(Lead(id="B", crm="hubspot"), TUESDAY_10AM).record
+    assert taken is not None and given is not None
+    assert (taken.previous_owner, taken.new_owner) == ("dana", "alice")
+    assert [r.id for r in router.store.assignments(AssignmentQuery(rep="dana"))] == [taken.id]
+    assert [r.id for r in router.store.assignments(AssignmentQuery(rep="alice"))] == [taken.id]
+    assert [r.id for r in router.store.assignments(AssignmentQuery(rep="bob"))] == [given.id]
+
+
+def test_since_is_inclusive_and_until_exclusive(make_router):
+    router = make_router(console_config_data())
+    fill_console_log(router, 5)  # ids 1..5 at 10:00, 11:00, ... 14:00 New York time
+    eleven, one_pm = TUESDAY_10AM + timedelta(hours=1), TUESDAY_10AM + timedelta(hours=3)
+    page = router.store.assignments(AssignmentQuery(since=eleven, until=one_pm))
+    assert [r.id for r in page] == [3, 2]
+    in_utc = AssignmentQuery(since=eleven.astimezone(UTC), until=one_pm.astimezone(UTC))
+    assert [r.id for r in router.store.assignments(in_utc)] == [3, 2]
+
+
+def test_cursor_pages_have_no_gap_or_repeat_while_records_are_appended(make_router):
+    router = make_router(console_config_data())
+    fill_console_log(router, 30)
+    seen: list[int] = []
+    page = router.store.assignments(AssignmentQuery(), limit=7)
+    while page:
+        seen += [r.id for r in page]
+        fill_console_log(router, 3, start=1000 + len(seen))  # newer records keep coming
+        page = router.store.assignments(AssignmentQuery(), before=page[-1].id, limit=7)
+    assert seen == list(range(30, 0, -1))
+
+
+def test_a_page_carries_each_record_whole_with_its_sla(make_router):
+    router = make_router(sla_config_data())
+    made = router.route(Lead(id="A", crm="hubspot", email="pat@acme.io"), TUESDAY_10AM).record
+    assert made is not None
+    (record,) = router.store.assignments(AssignmentQuery())
+    assert record.to_dict() | {"extra": {}} == made.to_dict() | {"extra": {}}
+    assert record.extra["sla"]["status"] == "open"
+    one = router.store.assignment(made.id)
+    assert one is not None and one.extra["sla"] == record.extra["sla"]
+    assert router.store.assignment(made.id + 1) is None
+
+
+def test_facts_stream_oldest_first_past_a_page_with_the_same_filters(make_router):
+    router = make_router(console_config_data())
+    fill_console_log(router, 48)
+    for query in CONSOLE_QUERIES:
+        assert [f.id for f in router.store.facts(query)] == newest_first(router.store, query)[::-1]
+    plain = make_router()
+    for i in range(2105):  # past a page of facts
+        plain.route(lead(f"M{i}"), TUESDAY_10AM)
+    assert [f.id for f in plain.store.facts(AssignmentQuery(source="api"))] == list(
+        range(49, 49 + 2105)
+    )
+
+
+def test_facts_flatten_a_record(make_router):
+    router = make_router(console_config_data())
+    made = router.route(
+        Lead(id="A", crm="hubspot", object_type="contact", owner="104", employees=5),
+        TUESDAY_10AM, source="salesforce-flow",
+    ).record  # fmt: skip
+    assert made is not None
+    (facts,) = router.store.facts(AssignmentQuery())
+    assert facts == AssignmentFacts(
+        id=made.id, decided_at=TUESDAY_10AM, crm="hubspot", object_type="contact",
+        lead_id="A", source="salesforce-flow", rule="everyone", outcome="assigned",
+        previous_owner="dana", new_owner="alice", writeback_status="not_needed",
+    )  # fmt: skip
+
+
+def test_facts_follow_sla_settlement_and_escalation(make_router):
+    router = make_router(sla_config_data(max_reassignments=1))
+    first = router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM).record
+    assert first is not None
+    (facts,) = router.store.facts(AssignmentQuery())
+    assert (facts.sla_status, facts.rotations, facts.sla_outcome) == ("open", 0, None)
+    assert facts.sla_deadline == TUESDAY_10AM + timedelta(minutes=15)
+    router.store.settle({first.id: {"status": "settled", "outcome": "rotated", "ttft_s": None}})
+    for _ in range(2):
+        router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM, source="sweep")
+    router.store.settle({2: {"status": "settled", "outcome": "contacted", "ttft_s": 61.5}})
+    found = [(f.sla_status, f.sla_outcome, f.rotations, f.ttft_s)
+             for f in router.store.facts(AssignmentQuery())]  # fmt: skip
+    assert found == [
+        ("settled", "rotated", 0, None),
+        ("settled", "contacted", 1, 61.5),
+        ("escalated", None, 2, None),
+    ]
+
+
+def test_facts_show_a_superseded_sla_and_write_back_status(make_router):
+    router = make_router(sla_config_data())
+    first = router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM).record
+    assert first is not None
+    router.route(Lead(id="A", crm="hubspot"), TUESDAY_10AM, source="hubspot")
+    router.store.set_writebacks({first.id: ("failed", "503")}, TUESDAY_10AM)
+    statuses = [(f.sla_status, f.writeback_status) for f in router.store.facts(AssignmentQuery())]
+    assert statuses == [("superseded", "failed"), ("open", "not_needed")]
+
+
+def test_outcomes_keep_the_first_time_of_each_and_the_newest_check(make_router):
+    router = make_router(console_config_data())
+    (record_id,) = fill_console_log(router, 1)
+    assert router.store.outcomes(record_id) is None
+    t = TUESDAY_10AM.astimezone(UTC)
+    iso = lambda minutes: (t + timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    router.store.record_outcomes({record_id: {"contacted_at": iso(5), "checked_at": iso(6)}})
+    router.store.record_outcomes(
+        {record_id: {"contacted_at": iso(50), "converted_at": iso(60), "checked_at": iso(61)}}
+    )
+    router.store.record_outcomes({record_id: {"checked_at": iso(30)}})  # an older read
+    assert router.store.outcomes(record_id) == {
+        "contacted_at": iso(5), "converted_at": iso(60), "checked_at": iso(61),
+    }  # fmt: skip
+    (facts,) = router.store.facts(AssignmentQuery())
+    assert (facts.contacted_at, facts.converted_at, facts.disqualified_at) == (
+        t + timedelta(minutes=5), t + timedelta(minutes=60), None,
+    )  # fmt: skip
+
+
+def test_outcomes_of_records_not_in_the_log_are_ignored(make_router):
+    router = make_router(console_config_data())
+    (record_id,) = fill_console_log(router, 1)
+    when = TUESDAY_10AM.astimezone(UTC).isoformat()
+    router.store.record_outcomes(
+        {record_id: {"disqualified_at": when}, record_id + 1: {"contacted_at": when},
+         0: {"contacted_at": when}, -5: {"contacted_at": when}}
+    )  # fmt: skip
+    assert router.store.outcomes(record_id) == {"disqualified_at": when}
+    assert router.store.outcomes(record_id + 1) is None
+    assert router.store.outcomes(0) is None
+    assert [f.id for f in router.store.facts(AssignmentQuery())] == [record_id]
+    router.route(Lead(id="Z", crm="hubspot"), TUESDAY_10AM)  # the id now exists: nothing known
+    assert router.store.outcomes(record_id + 1) is None
+
+
+def test_a_snapshot_answers_the_console_queries_as_the_live_store(make_router, store):
+    router = make_router(console_config_data())
+    fill_console_log(router, 20)
+    router.store.record_outcomes({3: {"contacted_at": TUESDAY_10AM.isoformat()}})
+    scratch = store.snapshot()
+    try:
+        for query in CONSOLE_QUERIES:
+            assert [r.id for r in scratch.assignments(query)] == [
+                r.id for r in store.assignments(query)
+            ]
+            assert list(scratch.facts(query)) == list(store.facts(query))
+        assert scratch.outcomes(3) == store.outcomes(3)
+    finally:
+        scratch.close()

@@ -19,6 +19,8 @@ Key layout:
     wb:<12-digit id>          WriteBack: write-back status of a log record
     sla:<12-digit id>         SlaState of a log record: deadline, terms, rotations, status,
                               and once settled its outcome and time to first touch
+    outcome:<12-digit id>     OutcomeTimes: when the CRM first showed the record's lead
+                              contacted, converted or disqualified, and when it last looked
     due:<UTC time>:<12-digit id>  the deadline index: one key per open SLA, sorted by
                               deadline (fixed-width UTC text), so a sweep range-scans only
                               what is due
@@ -33,13 +35,14 @@ from typing import Any, cast
 
 from workflows.model import AssignmentRecord, WritebackStatus
 from workflows.sla_clock import to_key
-from workflows.store import LeadHistory, SlaState, SlaTerms, SlaUpdate, WriteBack
+from workflows.store import LeadHistory, OutcomeTimes, SlaState, SlaTerms, SlaUpdate, WriteBack
 
 SEQ = "meta:seq"
 DUE = "due:"
 # Sorts after every key that starts with a given prefix (the highest code point).
 _AFTER = "\U0010ffff"
 _TO_WRITE = ("pending", "failed")
+_FIRST_TIMES = ("contacted_at", "converted_at", "disqualified_at")
 
 
 @dataclass
@@ -66,6 +69,10 @@ def writeback_key(log_id: int) -> str:
 
 def sla_key(log_id: int) -> str:
     return f"sla:{log_id:012d}"
+
+
+def outcome_key(log_id: int) -> str:
+    return f"outcome:{log_id:012d}"
 
 
 def due_key(deadline_key: str, log_id: int) -> str:
@@ -266,3 +273,50 @@ def settle_rows(updates: Mapping[int, SlaUpdate], states: Mapping[int, SlaState 
             rows.writes[due_key(merged["due_key"], record_id)] = record_id
         rows.writes[sla_key(record_id)] = merged
     return rows
+
+
+def outcome_rows(
+    updates: Mapping[int, OutcomeTimes],
+    previous: Mapping[int, OutcomeTimes | None],
+    known: Collection[int],
+) -> Rows:
+    """Merge what a CRM showed about routed records into the outcome times read
+    (``previous``): each ``*_at`` is kept from the first update that names it, ``checked_at``
+    takes the newest time. Ids not in ``known`` (the log ids that exist) are ignored."""
+    rows = Rows()
+    for record_id, update in updates.items():
+        if record_id not in known:
+            continue
+        merged = merge_outcomes(previous.get(record_id), update)
+        if merged != previous.get(record_id):
+            rows.writes[outcome_key(record_id)] = merged
+    return rows
+
+
+def merge_outcomes(before: OutcomeTimes | None, update: OutcomeTimes) -> OutcomeTimes:
+    """``update`` merged into ``before`` (times as UTC ISO text; one without a zone is UTC)."""
+    merged = dict(cast(Mapping[str, str], before or {}))
+    given = cast(Mapping[str, str], update)
+    for name in _FIRST_TIMES:
+        value = given.get(name)
+        if value and name not in merged:
+            merged[name] = _utc_iso(value)
+    checked = update.get("checked_at")
+    if checked:
+        checked = _utc_iso(checked)
+        if "checked_at" not in merged or _moment(checked) > _moment(merged["checked_at"]):
+            merged["checked_at"] = checked
+    return cast(OutcomeTimes, merged)
+
+
+def _moment(iso: str) -> datetime:
+    moment = datetime.fromisoformat(iso)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _utc_iso(iso: str) -> str:
+    """ValueError naming the text when it is not an ISO time."""
+    try:
+        return stamp(_moment(iso))
+    except (TypeError, ValueError):
+        raise ValueError(f"not an ISO time: {iso!r}") from None

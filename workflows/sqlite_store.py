@@ -31,11 +31,11 @@ from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlitedict import SqliteDict
 
-from workflows import ledger
+from workflows import ledger, log_projection, sqlite_projection, sqlite_queries
 from workflows.errors import ConfigError, StoreError
 from workflows.model import AssignmentRecord, WritebackStatus
 from workflows.private_files import create_private, make_private_dirs, open_private
@@ -62,6 +62,7 @@ from workflows.store import (
 
 log = logging.getLogger("leadrelay.store")
 _PAGE = 500
+_FACTS_PAGE = 2000
 
 
 def sqlite_path(url: str) -> Path:
@@ -158,6 +159,11 @@ class SqliteStore:
         self._conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")
         self._conn.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
         self._checkpointer = WalCheckpointer(self.path, self._routing_lock)
+        sqlite_projection.ensure(self._conn)  # under the flock: built once, by one process
+        self._reader = sqlite3.connect(
+            str(self.path), check_same_thread=False, isolation_level=None
+        )
+        self._read_lock = threading.Lock()
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteTransaction]:
@@ -205,23 +211,94 @@ class SqliteStore:
                 page = []
         yield from self._with_sla(page)
 
-    # Interim: the query side of the store lands with its indexes (issue 11).
     def assignments(
         self, query: AssignmentQuery, *, before: int | None = None, limit: int = 50
     ) -> list[AssignmentRecord]:
-        raise NotImplementedError
+        """A page of records matching ``query``, newest first below the cursor ``before``,
+        from the projection's indexes (``workflows.sqlite_queries``)."""
+        with self._reading() as conn:
+            ids = sqlite_queries.page_ids(conn, query, before, limit)
+            return self._records(conn, ids)
 
     def assignment(self, record_id: int) -> AssignmentRecord | None:
-        raise NotImplementedError
+        """One record by its log id, with its SLA state in ``extra["sla"]``."""
+        with self._reading() as conn:
+            found = self._records(conn, [record_id])
+        return found[0] if found else None
 
     def facts(self, query: AssignmentQuery) -> Iterator[AssignmentFacts]:
-        raise NotImplementedError
+        """Stream the facts of matching records oldest first, a page per read: from the
+        projection alone, no decision decoded."""
+        after = 0
+        while True:
+            with self._reading() as conn:
+                page = sqlite_queries.facts_page(conn, query, after, _FACTS_PAGE)
+            for row in page:
+                yield log_projection.facts_of(row)
+            if len(page) < _FACTS_PAGE:
+                return
+            after = page[-1]["id"]
 
     def record_outcomes(self, updates: dict[int, OutcomeTimes]) -> None:
-        raise NotImplementedError
+        """Merge outcome times into the records' ``outcome:`` rows, in one commit."""
+        if not updates:
+            return
+        with self.transaction() as tx:
+            known = tx.existing({ledger.log_key(i): i for i in updates})
+            tx.prefetch_keys(map(ledger.outcome_key, known))
+            previous = {i: tx.get(ledger.outcome_key(i)) for i in known}
+            tx.apply(ledger.outcome_rows(updates, previous, known))
 
     def outcomes(self, record_id: int) -> OutcomeTimes | None:
-        raise NotImplementedError
+        """What is known of a record's outcomes, if anything."""
+        with self._reading() as conn:
+            value = sqlite_projection.values(conn, [ledger.outcome_key(record_id)])
+        found = value.get(ledger.outcome_key(record_id))
+        return cast(OutcomeTimes, found) if found else None
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The reader connection in one read transaction (a consistent view), off the
+        routing lock: a console query never holds up a decision."""
+        if os.getpid() != self._pid:
+            raise StoreError("store opened in another process; open it again after fork")
+        with self._read_lock:
+            self._reader.execute("BEGIN")
+            try:
+                if sqlite_projection.stale(self._reader):  # an older leadrelay wrote rows
+                    self._reader.execute("COMMIT")
+                    self._catch_up()
+                    self._reader.execute("BEGIN")
+                yield self._reader
+            finally:
+                self._reader.execute("COMMIT")
+
+    def _catch_up(self) -> None:
+        """Project what writers that do not project left noted, under the routing lock."""
+        with self._routing_lock():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                sqlite_projection.project_commit(self._conn, {}, ())
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _records(conn: sqlite3.Connection, ids: list[int]) -> list[AssignmentRecord]:
+        keys = [ledger.log_key(i) for i in ids] + [ledger.sla_key(i) for i in ids]
+        values = sqlite_projection.values(conn, keys)
+        records = []
+        for log_id in ids:
+            row = values.get(ledger.log_key(log_id))
+            if row is None:
+                continue
+            record = AssignmentRecord.from_dict(row)
+            state = values.get(ledger.sla_key(log_id))
+            if state is not None:
+                record.extra["sla"] = state
+            records.append(record)
+        return records
 
     def _with_sla(self, records: list[AssignmentRecord]) -> list[AssignmentRecord]:
         # The SLA state lives beside the log row; a view of it rides along in ``extra``.
@@ -336,6 +413,7 @@ class SqliteStore:
         self._checkpointer.close()
         self._db.close()
         self._conn.close()
+        self._reader.close()
         self._lock_file.close()
         self._shared.close()
         if self._discard is not None:

@@ -7,40 +7,23 @@ applied in one SQLite transaction when the decision ends. What to write is the l
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import orjson
-
 from workflows import ledger
 from workflows.errors import StoreError
 from workflows.model import AssignmentRecord, WritebackStatus
+from workflows.sqlite_projection import project_commit
+from workflows.sqlite_values import TABLE, decode, encode
 from workflows.store import LeadHistory, SlaState, SlaTerms, WriteBack
 
-TABLE = "leadrelay"
+__all__ = ["TABLE", "SqliteTransaction", "decode", "encode"]
+
 _MAX_ROWS_PER_STATEMENT = 400  # SQLite allows 32,766 parameters per statement
 _MISSING = object()  # read, and absent from the store
 _UNREAD = object()
-
-
-def encode(value: Any) -> str:
-    # orjson: a logged decision's JSON is most of its Python cost with the json module.
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:
-        # What orjson refuses but JSON can carry: a lone surrogate a CRM let through (JSON's
-        # "\ud800" escape), an integer beyond 64 bits. Stored, never lost to a 500.
-        return json.dumps(value, separators=(",", ":"))
-
-
-def decode(value: str | bytes) -> Any:
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return json.loads(value)  # what encode's fallback wrote (or NaN from older stores)
 
 
 class SqliteTransaction:
@@ -62,6 +45,16 @@ class SqliteTransaction:
         # Only a read that succeeded may say a key is absent: a failed one leaves no trace.
         for key in wanted:
             self._cache[key] = found.get(key, _MISSING)
+
+    def existing(self, keys: dict[str, int]) -> set[int]:
+        """The ids whose key (``keys``: key -> id) is in the store, no value decoded."""
+        found: set[int] = set()
+        names = list(keys)
+        for start in range(0, len(names), _MAX_ROWS_PER_STATEMENT):
+            chunk = names[start : start + _MAX_ROWS_PER_STATEMENT]
+            sql = f'SELECT key FROM "{TABLE}" WHERE key IN ({",".join("?" * len(chunk))})'
+            found.update(keys[key] for (key,) in self._conn.execute(sql, chunk))
+        return found
 
     def scan_keys(self, low: str, high: str, limit: int) -> list[str]:
         """Up to ``limit`` keys strictly between ``low`` and ``high``, in order."""
@@ -208,9 +201,9 @@ class SqliteTransaction:
         # Applied on the plain connection, not through sqlitedict: its worker thread dies on a
         # failed COMMIT (sqlitedict 2.1.0) and every caller then waits on it forever, holding
         # the routing lock. Here a failure rolls back and raises, and the store stays usable.
-        items = list(self._writes.items())
-        gone = sorted(self._deletes)
-        self._writes.clear()
+        writes, gone = self._writes, sorted(self._deletes)
+        items = list(writes.items())
+        self._writes = {}
         self._deletes.clear()
         conn = self._conn
         try:
@@ -227,15 +220,12 @@ class SqliteTransaction:
                 )
                 for chunk in _chunks(items)
             ]
-            if len(statements) == 1:
-                # One statement outside BEGIN is its own atomic transaction: two fewer calls
-                # into SQLite (each releases and retakes the GIL) on the common path.
-                conn.execute(*statements[0])
-            else:
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in statements:
-                    conn.execute(*statement)
-                conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in statements:
+                conn.execute(*statement)
+            # The log's projection (the console's table) changes in this same commit.
+            project_commit(conn, writes, set(gone))
+            conn.execute("COMMIT")
         except BaseException as exc:
             self._cache.clear()  # it holds the writes that were just refused
             if conn.in_transaction:
