@@ -19,7 +19,7 @@ from workflows.errors import StoreError
 from workflows.postgres_rows import LOG, STATE, TABLES, table_of, write_statements
 from workflows.postgres_schema import schema_problem
 from workflows.postgres_transaction import ROUTING_LOCK, Connection, store_error
-from workflows.sqlite_transaction import TABLE, decode, encode
+from workflows.sqlite_values import TABLE, decode, encode
 
 _PAGE = 2000
 

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflows import ledger
-from workflows.sqlite_transaction import decode, encode
+from workflows.log_projection import (
+    COLUMNS,
+    OUTCOME_COLUMNS,
+    SLA_COLUMNS,
+    WRITEBACK_COLUMNS,
+    project,
+)
+from workflows.sqlite_values import decode, encode
 
 Statement = tuple[str, tuple[Any, ...]]
 
@@ -52,13 +59,12 @@ TABLES = (
     Table("idem:", "idempotency_keys", "key", False, "log_id", False),
     Table("wb:", "writebacks", "log_id", True, "state", True),
     Table("sla:", "sla_states", "log_id", True, "state", True),
+    Table("outcome:", "outcomes", "log_id", True, "times", True),
     Table(ledger.DUE, "sla_deadlines", "due_key", False, "log_id", False),
 )
-# Log columns derived from each record, in the table's order after ``id``.
-LOG_COLUMNS = (
-    "decided_at", "crm", "object_type", "lead_id", "source", "rule", "outcome",
-    "previous_owner", "new_owner",
-)  # fmt: skip
+# The SQL type of each projection column (workflows/log_projection.COLUMNS).
+_COLUMN_TYPES = {"id": "bigint", "ttft_s": "float8", "rotations": "integer"}
+_LATER_GROUPS = (SLA_COLUMNS, WRITEBACK_COLUMNS, OUTCOME_COLUMNS)
 
 
 def safe(text: str) -> str:
@@ -133,9 +139,12 @@ def write_statements(writes: Mapping[str, Any], deletes: Iterable[str]) -> list[
     put: dict[Table, list[tuple[str, Any]]] = {}
     for key, value in writes.items():
         put.setdefault(table_of(key), []).append((key, value))
+    projection = project(writes, ())  # log deletes are the DELETE above: the row is gone
     log_rows = put.pop(LOG, None)
     if log_rows:
-        statements.append(_log_insert([value for _, value in log_rows]))
+        statements.append(_log_insert(projection.inserts, dict(log_rows)))
+    if projection.updates:
+        statements.append(_projection_update(projection.updates))
     for table, rows in put.items():
         statements.append(_upsert(table, rows))
     return statements
@@ -161,32 +170,47 @@ def _upsert(table: Table, rows: list[tuple[str, Any]]) -> Statement:
     return sql, (parts, values)
 
 
-def log_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The log columns of a record as the ledger wrote it (``AssignmentRecord.to_dict``)."""
-    decision = record["decision"]
-    texts = (
-        record["crm"], record["object_type"], record["lead_id"], record["source"],
-        decision["rule"], decision["outcome"],
-    )  # fmt: skip
-    owners = (record.get("previous_owner"), record.get("new_owner"))
-    return (
-        record["id"],
-        record["decided_at"],
-        *(safe(str(text)) for text in texts),
-        *(safe(owner) if owner is not None else None for owner in owners),
-    )
+def _column(name: str, value: Any) -> Any:
+    return safe(value) if isinstance(value, str) else value
 
 
-def _log_insert(records: list[Any]) -> Statement:
-    columns = ("id", *LOG_COLUMNS, "record")
-    types = ("bigint", "timestamptz", *["text"] * 8, "text")
-    rows = [(*log_row(record), encode(record)) for record in records]
-    arrays = tuple(list(column) for column in zip(*rows, strict=True))
-    unnest = ", ".join(f"%s::{kind}[]" for kind in types)
+def _log_insert(rows: Mapping[int, dict[str, Any]], records: Mapping[str, Any]) -> Statement:
+    """Insert new log rows: every projection column, and the record's JSON."""
+    ids = list(rows)
+    columns = [*COLUMNS, "record"]
+    arrays = [[_column(c, rows[i][c]) for i in ids] for c in COLUMNS]
+    arrays.append([encode(records[ledger.log_key(i)]) for i in ids])
+    unnest = ", ".join(f"%s::{_COLUMN_TYPES.get(c, 'text')}[]" for c in columns)
     names = ", ".join(columns)
-    selected = ", ".join([*columns[:-1], "record::json"])
+    selected = ", ".join([*COLUMNS, "record::json"])
     sql = (
         f"INSERT INTO assignment_log ({names}) "
         f"SELECT {selected} FROM unnest({unnest}) AS t({names})"
     )
-    return sql, arrays
+    return sql, tuple(arrays)
+
+
+def _projection_update(updates: Mapping[int, dict[str, Any]]) -> Statement:
+    """Set the later columns (SLA, write-back, outcomes) of records logged before, in one
+    UPDATE: a record may get columns of several kinds in one commit."""
+    ids = list(updates)
+    sets: list[str] = []
+    arrays: list[list[Any]] = [ids]
+    names = ["id"]
+    for n, group in enumerate(_LATER_GROUPS):
+        arrays.append([group[0] in updates[i] for i in ids])
+        names.append(f"set{n}")
+        for column in group:
+            arrays.append([_column(column, updates[i].get(column)) for i in ids])
+            names.append(column)
+            sets.append(f"{column} = CASE WHEN u.set{n} THEN u.{column} ELSE a.{column} END")
+    types = ["bigint"] + [
+        "boolean" if name.startswith("set") else _COLUMN_TYPES.get(name, "text")
+        for name in names[1:]
+    ]
+    unnest = ", ".join(f"%s::{kind}[]" for kind in types)
+    sql = (
+        f"UPDATE assignment_log a SET {', '.join(sets)} "
+        f"FROM unnest({unnest}) AS u({', '.join(names)}) WHERE a.id = u.id"
+    )
+    return sql, tuple(arrays)

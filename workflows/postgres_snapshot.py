@@ -13,7 +13,7 @@ from workflows.postgres_rows import STATE, TABLES
 from workflows.postgres_transaction import Connection
 from workflows.private_files import create_private
 from workflows.sqlite_store import SqliteStore
-from workflows.sqlite_transaction import TABLE
+from workflows.sqlite_values import TABLE
 
 _BATCH = 2000
 

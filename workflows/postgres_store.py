@@ -12,7 +12,6 @@ drops a dead connection when it is returned and opens new ones by itself.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -26,19 +25,19 @@ from workflows import ledger
 from workflows.errors import StoreError
 from workflows.model import AssignmentRecord, WritebackStatus
 from workflows.postgres_queries import (
-    FACTS_SELECT,
     RECORD_SELECT,
-    assignment_where,
-    facts_of,
+    facts_page,
+    facts_row,
     log_where,
+    page_ids,
     record_of,
-    where_sql,
 )
 from workflows.postgres_schema import schema_problem
 from workflows.postgres_shared import PostgresSharedValues, SharedRow, advisory_lock
 from workflows.postgres_snapshot import empty_snapshot, snapshot_of_database
 from workflows.postgres_transaction import Connection, PostgresTransaction, store_error
 from workflows.postgres_url import PostgresUrl, parse_url
+from workflows.sqlite_values import decode
 from workflows.store import (
     ALL,
     AssignmentFacts,
@@ -54,16 +53,7 @@ from workflows.store import (
 
 log = logging.getLogger("leadrelay.store")
 _PAGE = 500
-_MERGE_OUTCOMES = """
-INSERT INTO outcomes (log_id, times)
-SELECT l.id, u.times FROM unnest(%s::bigint[], %s::jsonb[]) AS u(id, times)
-JOIN assignment_log l ON l.id = u.id
-ON CONFLICT (log_id) DO UPDATE SET times = (excluded.times || outcomes.times) || coalesce(
-    CASE WHEN (excluded.times ->> 'checked_at')::timestamptz
-              >= coalesce((outcomes.times ->> 'checked_at')::timestamptz, '-infinity')
-         THEN jsonb_build_object('checked_at', excluded.times -> 'checked_at') END,
-    '{}'::jsonb)
-"""
+_FACTS_PAGE = 2000
 
 
 def connect(url: PostgresUrl) -> Connection:
@@ -142,10 +132,10 @@ class PostgresStore:
 
     def log(self, query: LogQuery = ALL) -> Iterator[AssignmentRecord]:
         """Stream the log oldest first, a page at a time (memory stays flat on big logs)."""
-        clauses, params = log_where(query)
+        where, params = log_where(query)
         last = 0
         while True:
-            sql = f"{RECORD_SELECT}{where_sql([*clauses, 'l.id > %s'])} ORDER BY l.id LIMIT %s"
+            sql = f"{RECORD_SELECT} WHERE {where} AND l.id > %s ORDER BY l.id LIMIT %s"
             page = self._rows(sql, [*params, last, _PAGE], "could not read the log")
             for _, record, sla in page:
                 yield record_of(record, sla)
@@ -156,12 +146,12 @@ class PostgresStore:
     def assignments(
         self, query: AssignmentQuery, *, before: int | None = None, limit: int = 50
     ) -> list[AssignmentRecord]:
-        clauses, params = assignment_where(query)
-        if before is not None:
-            clauses.append("l.id < %s")
-            params.append(before)
-        sql = f"{RECORD_SELECT}{where_sql(clauses)} ORDER BY l.id DESC LIMIT %s"
-        rows = self._rows(sql, [*params, limit], "could not read the assignments")
+        """A page of records matching ``query``, newest first below the cursor ``before``."""
+        if limit <= 0:
+            return []
+        ids_sql, params = page_ids(query, before, limit)
+        sql = f"{RECORD_SELECT} WHERE l.id IN ({ids_sql}) ORDER BY l.id DESC"
+        rows = self._rows(sql, params, "could not read the assignments")
         return [record_of(record, sla) for _, record, sla in rows]
 
     def assignment(self, record_id: int) -> AssignmentRecord | None:
@@ -170,30 +160,35 @@ class PostgresStore:
         return record_of(rows[0][1], rows[0][2]) if rows else None
 
     def facts(self, query: AssignmentQuery) -> Iterator[AssignmentFacts]:
-        clauses, params = assignment_where(query)
-        last = 0
+        """The facts of matching records oldest first, from the projection columns alone."""
+        after = 0
         while True:
-            sql = f"{FACTS_SELECT}{where_sql([*clauses, 'l.id > %s'])} ORDER BY l.id LIMIT %s"
-            page = self._rows(sql, [*params, last, _PAGE], "could not read the facts")
-            for _, *row in page:
-                yield facts_of(*row)
-            if len(page) < _PAGE:
+            sql, params = facts_page(query, after, _FACTS_PAGE)
+            page = self._rows(sql, params, "could not read the facts")
+            for row in page:
+                yield facts_row(row)
+            if len(page) < _FACTS_PAGE:
                 return
-            last = page[-1][0]
+            after = page[-1][0]
 
     def record_outcomes(self, updates: dict[int, OutcomeTimes]) -> None:
+        """Merge outcome times into the records' ``outcome:`` rows (the ledger's rule), in
+        one commit."""
         if not updates:
             return
-        ids = list(updates)
-        times = [json.dumps(dict(updates[i])) for i in ids]
-        with self._connection("could not record outcomes") as conn:
-            conn.execute(_MERGE_OUTCOMES, (ids, times))
+        with self.transaction() as tx:
+            known = tx.existing({ledger.log_key(i): i for i in updates})
+            tx.prefetch_keys(map(ledger.outcome_key, known))
+            previous = {i: tx.get(ledger.outcome_key(i)) for i in known}
+            tx.apply(ledger.outcome_rows(updates, previous, known))
 
     def outcomes(self, record_id: int) -> OutcomeTimes | None:
         rows = self._rows(
-            "SELECT times FROM outcomes WHERE log_id = %s", [record_id], "could not read outcomes"
+            "SELECT times::text FROM outcomes WHERE log_id = %s",
+            [record_id],
+            "could not read outcomes",
         )
-        return cast(OutcomeTimes, dict(rows[0][0])) if rows else None
+        return cast(OutcomeTimes, decode(rows[0][0])) if rows else None
 
     def set_writebacks(
         self,

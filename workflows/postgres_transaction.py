@@ -83,6 +83,19 @@ class PostgresTransaction(SqliteTransaction):
         for key in wanted:
             self._cache.setdefault(key, _MISSING)
 
+    def existing(self, keys: dict[str, int]) -> set[int]:
+        """The ids whose log key (``keys``: key -> id) is in the log."""
+        log_ids = list(keys.values())
+        try:
+            with self._pg.pipeline():
+                self._begin()
+                cursor = self._pg.execute(
+                    "SELECT id FROM assignment_log WHERE id = ANY(%s)", (log_ids,)
+                )
+            return {log_id for (log_id,) in cursor.fetchall()}
+        except psycopg.Error as exc:
+            raise store_error("could not read the log", exc) from exc
+
     def scan_keys(self, low: str, high: str, limit: int) -> list[str]:
         """Up to ``limit`` deadline-index keys strictly between ``low`` and ``high``."""
         sql = (
