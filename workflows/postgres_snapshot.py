@@ -57,7 +57,8 @@ def snapshot_of_database(conn: Connection) -> SqliteStore:
                 rows = ledger_rows(conn)
                 scratch.executemany(f'INSERT INTO "{TABLE}" (key, value) VALUES (?, ?)', rows)
             finally:
-                conn.execute("ROLLBACK")
+                conn.execute("COMMIT")  # read only: nothing to keep (and no ROLLBACK:
+                # psycopg drops its prepared statements after one)
         return SqliteStore(path, discard=directory)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
