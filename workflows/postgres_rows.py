@@ -88,7 +88,7 @@ def read_statement(keys: Iterable[str]) -> Statement:
         by_table.setdefault(table, []).append(table.part_of(key))
     branches = [
         f"SELECT '{table.prefix}', {table.key}::text, {table.value}::text FROM {table.name} "
-        f"WHERE {table.key} = ANY(%s)"
+        f"WHERE {table.key} = ANY(%b)"
         for table in by_table
     ]
     params = list(by_table.values())
@@ -98,9 +98,9 @@ def read_statement(keys: Iterable[str]) -> Statement:
         # so they ride along with the key (one round trip, not three).
         branches += [
             "SELECT 'log:', l.id::text, l.record::text FROM idempotency_keys i "
-            "JOIN assignment_log l ON l.id = i.log_id WHERE i.key = ANY(%s)",
+            "JOIN assignment_log l ON l.id = i.log_id WHERE i.key = ANY(%b)",
             "SELECT 'wb:', w.log_id::text, w.state::text FROM idempotency_keys i "
-            "JOIN writebacks w ON w.log_id = i.log_id WHERE i.key = ANY(%s)",
+            "JOIN writebacks w ON w.log_id = i.log_id WHERE i.key = ANY(%b)",
         ]
         params += [by_table[idem]] * 2
     return " UNION ALL ".join(branches), tuple(params)
@@ -135,7 +135,7 @@ def write_statements(writes: Mapping[str, Any], deletes: Iterable[str]) -> list[
         table = table_of(key)
         gone.setdefault(table, []).append(table.part_of(key))
     for table, parts in gone.items():
-        statements.append((f"DELETE FROM {table.name} WHERE {table.key} = ANY(%s)", (parts,)))
+        statements.append((f"DELETE FROM {table.name} WHERE {table.key} = ANY(%b)", (parts,)))
     put: dict[Table, list[tuple[str, Any]]] = {}
     for key, value in writes.items():
         put.setdefault(table_of(key), []).append((key, value))
@@ -164,7 +164,7 @@ def _upsert(table: Table, rows: list[tuple[str, Any]]) -> Statement:
     )
     sql = (
         f"INSERT INTO {table.name} ({table.key}, {table.value}) "
-        f"SELECT k, v{cast} FROM unnest(%s::{key_type}[], %s::{value_type}[]) AS t(k, v) "
+        f"SELECT k, v{cast} FROM unnest(%b::{key_type}[], %b::{value_type}[]) AS t(k, v) "
         f"ON CONFLICT ({table.key}) {conflict}"
     )
     return sql, (parts, values)
@@ -180,7 +180,7 @@ def _log_insert(rows: Mapping[int, dict[str, Any]], records: Mapping[str, Any]) 
     columns = [*COLUMNS, "record"]
     arrays = [[_column(c, rows[i][c]) for i in ids] for c in COLUMNS]
     arrays.append([encode(records[ledger.log_key(i)]) for i in ids])
-    unnest = ", ".join(f"%s::{_COLUMN_TYPES.get(c, 'text')}[]" for c in columns)
+    unnest = ", ".join(f"%b::{_COLUMN_TYPES.get(c, 'text')}[]" for c in columns)
     names = ", ".join(columns)
     selected = ", ".join([*COLUMNS, "record::json"])
     sql = (
@@ -208,7 +208,7 @@ def _projection_update(updates: Mapping[int, dict[str, Any]]) -> Statement:
         "boolean" if name.startswith("set") else _COLUMN_TYPES.get(name, "text")
         for name in names[1:]
     ]
-    unnest = ", ".join(f"%s::{kind}[]" for kind in types)
+    unnest = ", ".join(f"%b::{kind}[]" for kind in types)
     sql = (
         f"UPDATE assignment_log a SET {', '.join(sets)} "
         f"FROM unnest({unnest}) AS u({', '.join(names)}) WHERE a.id = u.id"
