@@ -31,9 +31,11 @@ from connector.cli import main
 from workflows import postgres_schema
 from workflows.config_builder import build_config
 from workflows.errors import StoreError
+from workflows.postgres_rows import safe
 from workflows.postgres_schema import Migration
 from workflows.router import Router
 from workflows.sqlite_store import SqliteStore
+from workflows.store import AssignmentQuery, LogQuery
 from workflows.store_registry import open_store
 
 TEAM = [f"rep{i}" for i in range(5)]
@@ -185,6 +187,38 @@ def test_import_sqlite_of_a_missing_file_says_so(tmp_path, url):
     result = leadrelay(tmp_path, url, "db", "import-sqlite", str(tmp_path / "none.sqlite"))
     assert result.exit_code == 1
     assert "no embedded store at" in result.output
+
+
+# Hostile input a CRM may let through.
+
+
+@pytest.mark.parametrize(
+    ("lead_id", "email", "key"),
+    [
+        ("a\x00b", "pat\x00@acme.io", "key\x00"),  # PostgreSQL text cannot hold a NUL
+        ("\ud800z", "\udfff@acme.io", "key\ud800"),  # nor a lone surrogate
+        ("'; DROP TABLE assignment_log; --", "o'brien@acme.io", "k'\\"),
+        ("x" * 100_000, None, "y" * 10_000),
+    ],
+)
+def test_hostile_ids_are_logged_replayed_and_found(tmp_path, url, lead_id, email, key):
+    store = open_store(url)
+    try:
+        router = team_router(store, tmp_path)
+        first = router.route(lead(lead_id, email=email), TUESDAY_10AM, idempotency_key=key)
+        again = router.route(lead(lead_id, email=email), TUESDAY_10AM, idempotency_key=key)
+        assert again.replayed and again.record == first.record
+        assert [r.lead_id for r in store.log(LogQuery(lead=lead_id))] == [lead_id]
+        (found,) = store.assignments(AssignmentQuery(rep=first.decision.rep_id))
+        assert found.lead_id == lead_id
+        # Statistics see the key-safe text (a NUL as \u0000, a surrogate as \ud800).
+        assert [f.lead_id for f in store.facts(AssignmentQuery())] == [safe(lead_id)]
+        with store.transaction() as tx:
+            if email:
+                assert tx.previous_owner(email, None) == first.decision.rep_id
+            assert tx.lead_owners("none", lead_id) == [first.decision.rep_id]
+    finally:
+        store.close()
 
 
 # Locks, connection faults, concurrency.

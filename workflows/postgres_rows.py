@@ -68,9 +68,16 @@ _LATER_GROUPS = (SLA_COLUMNS, WRITEBACK_COLUMNS, OUTCOME_COLUMNS)
 
 
 def safe(text: str) -> str:
-    """``text`` as PostgreSQL can hold it: a NUL a CRM let through becomes ``\\u0000``
-    (the same input always maps to the same key)."""
+    """``text`` as PostgreSQL text can hold it: a lone surrogate becomes ``\\ud800`` (as in
+    the ledger's keys) and a NUL ``\\u0000``; the same input always maps to the same text."""
+    text = ledger.text(text)
     return text.replace("\x00", "\\u0000") if "\x00" in text else text
+
+
+def stored_key(key: str) -> str:
+    """The ledger key as it reads back from its table (``safe`` applied to its text part)."""
+    table = table_of(key)
+    return table.key_of(str(table.part_of(key)))
 
 
 def table_of(key: str) -> Table:

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from workflows.errors import StoreError
-from workflows.postgres_rows import decoded, read_statement, write_statement
+from workflows.postgres_rows import decoded, read_statement, stored_key, write_statement
 from workflows.postgres_url import redact
 from workflows.sqlite_transaction import _MISSING, SqliteTransaction
 
@@ -74,9 +74,12 @@ class PostgresTransaction(SqliteTransaction):
             with self._pg.pipeline():
                 self._begin()
                 cursor = self._pg.execute(sql, params)
-            found = dict(decoded(*row) for row in cursor.fetchall())
+            rows = [decoded(*row) for row in cursor.fetchall()]
         except psycopg.Error as exc:
             raise store_error("could not read the routing state", exc) from exc
+        # A key whose text PostgreSQL cannot hold as is reads back escaped: map it home.
+        home = {stored_key(key): key for key in wanted}
+        found = {home.get(key, key): value for key, value in rows}
         # With what rode along (a replay's decision); never over what this transaction wrote.
         for key, value in found.items():
             self._cache.setdefault(key, value)
