@@ -307,6 +307,7 @@ def test_a_flow_call_during_a_connection_fault_gets_a_retryable_503_then_routes(
     body = {"Id": "00Q5g0000000001EAA", "OwnerId": QUEUE_ID, "Company": "Acme", "Country": "US"}
     headers = {"Authorization": "Bearer flow-token"}
     try:
+        assert list(store.log()) == []  # the pool's one connection is open
         assert terminate_backends(server, application) == 1
         failed = client.post("/salesforce/route", json=body, headers=headers)
         assert failed.status_code == 503
