@@ -93,6 +93,16 @@ def test_text_a_column_cannot_store_is_made_key_safe_and_times_are_utc():
     (row,) = project({ledger.log_key(1): odd.to_dict()}).inserts.values()
     assert row["lead_id"] == "D\\ud800"
     row["lead_id"].encode("utf-8")  # storable
-    facts = facts_of(row)
+    facts = facts_of([row[column] for column in COLUMNS])
     assert facts.decided_at == TUESDAY_10AM and facts.decided_at.tzinfo == UTC
     assert (facts.rule, facts.new_owner, facts.rotations) == ("enterprise/na", "bob", 0)
+
+
+def test_a_value_with_no_columns_is_named_and_left_out():
+    projection = project(
+        {ledger.log_key(1): {"junk": 1}, ledger.sla_key(2): "not a state",
+         ledger.writeback_key(3): ledger.writeback_status("written", "", 1, TUESDAY_10AM)}
+    )  # fmt: skip
+    assert projection.unreadable == ["log:000000000001", "sla:000000000002"]
+    assert projection.inserts == {}
+    assert projection.updates == {3: {"writeback_status": "written"}}

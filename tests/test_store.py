@@ -16,9 +16,16 @@ import pytest
 from conftest import FIXTURES, TUESDAY_10AM, lead, owners
 from sqlitedict import SqliteDict
 from sweep_helpers import sla_config_data
-from test_store_contract import team_config
+from test_store_contract import (
+    CONSOLE_QUERIES,
+    console_config_data,
+    every_page,
+    fill_console_log,
+    newest_first,
+    team_config,
+)
 
-from workflows import sqlite_transaction
+from workflows import sqlite_queries, sqlite_transaction
 from workflows.config_builder import build_config
 from workflows.errors import StoreError
 from workflows.model import Lead
@@ -314,3 +321,34 @@ def test_what_an_older_leadrelay_writes_meanwhile_reaches_the_console_table(tmp_
     finally:
         current.close()
         older.close()
+
+
+@pytest.mark.parametrize("probe", [1, 3, 1000])
+def test_answers_stay_the_same_whichever_index_a_page_reads(make_router, monkeypatch, probe):
+    # How many rows a probe counts decides which index a page reads (a range read and
+    # sorted, an equality's index, the table in id order); the answer must not change.
+    monkeypatch.setattr(sqlite_queries, "_PROBE", probe)
+    router = make_router(console_config_data())
+    fill_console_log(router, 48)
+    for query in CONSOLE_QUERIES:
+        expected = newest_first(router.store, query)
+        assert every_page(router.store, query, limit=4) == expected
+        assert [f.id for f in router.store.facts(query)] == expected[::-1]
+
+
+def test_a_row_leadrelay_did_not_write_is_left_out_of_the_table_not_fatal(tmp_path, caplog):
+    path = tmp_path / "old.sqlite"
+    write_v1_rows(path)
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT OR REPLACE INTO leadrelay (key, value) VALUES (?, ?)",
+            [("log:000000000009", '{"junk": 1}'), ("sla:000000000002", '"not a state"'),
+             ("log:000000000010", '{"decided_at": "yesterday", "decision": {}}')],
+        )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="leadrelay.store"):
+        store = SqliteStore(path)
+    try:
+        assert "log:000000000009" in caplog.text and "sla:000000000002" in caplog.text
+        assert [r.id for r in store.assignments(AssignmentQuery())] == [5, 4, 3, 2, 1]
+    finally:
+        store.close()

@@ -585,11 +585,13 @@ def console_lead(i: int) -> Lead:
 
 
 def fill_console_log(router: Router, count: int, start: int = 0) -> list[int]:
-    """``count`` records an hour apart from TUESDAY_10AM, every source, rule and owner mix."""
+    """``count`` records an hour apart from TUESDAY_10AM, every source, rule and owner mix;
+    every fifth decided 20 hours before its neighbours (ids need not follow time)."""
     ids = []
     for i in range(start, start + count):
+        hours = i - 20 if i % 5 == 4 else i
         result = router.route(
-            console_lead(i), TUESDAY_10AM + timedelta(hours=i), source=SOURCES[i % len(SOURCES)]
+            console_lead(i), TUESDAY_10AM + timedelta(hours=hours), source=SOURCES[i % len(SOURCES)]
         )
         assert result.record is not None
         ids.append(result.record.id)
@@ -823,3 +825,18 @@ def test_a_snapshot_answers_the_console_queries_as_the_live_store(make_router, s
         assert scratch.outcomes(3) == store.outcomes(3)
     finally:
         scratch.close()
+
+
+def test_filter_values_are_compared_whole_never_as_patterns(make_router):
+    router = make_router(console_config_data())
+    fill_console_log(router, 10)
+    router.route(Lead(id="D\ud800", crm="hubspot", owner="x\ud800\x00%"), TUESDAY_10AM)
+    for hostile in ["%", "_", "*", "every%", "everyone/", "", "\x00", "' OR 1=1 --", "é" * 5000]:
+        assert router.store.assignments(AssignmentQuery(rule=hostile)) == []
+        assert router.store.assignments(AssignmentQuery(rep=hostile, source=hostile)) == []
+        assert list(router.store.facts(AssignmentQuery(object_type=hostile))) == []
+    (odd,) = router.store.assignments(AssignmentQuery(rep="x\ud800\x00%"))
+    assert (odd.lead_id, odd.previous_owner) == ("D\ud800", "x\ud800\x00%")
+    assert router.store.assignments(AssignmentQuery(), limit=0) == []
+    assert router.store.assignments(AssignmentQuery(), before=1) == []
+    assert router.store.assignments(AssignmentQuery(), before=-7) == []

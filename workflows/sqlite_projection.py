@@ -13,6 +13,7 @@ transaction. Reads catch up first whenever something is noted (``stale``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -116,9 +117,16 @@ def project_commit(
     projection = project(
         {**found, **writes}, [*(key for key in others if key not in found), *deletes]
     )
+    _warn_unreadable(projection.unreadable)
     apply_projection(conn, projection)
     if noted:
         conn.execute(f"DELETE FROM {STALE}")
+
+
+def _warn_unreadable(keys: list[str]) -> None:
+    if keys:
+        shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        log.warning("left out of the assignment index (not a record leadrelay wrote): %s", shown)
 
 
 def values(conn: sqlite3.Connection, keys: list[str]) -> dict[str, Any]:
@@ -148,10 +156,11 @@ def ensure(conn: sqlite3.Connection) -> None:
             conn.execute(_SCHEMA)
             for kind in _KINDS:
                 for page in _pages(conn, kind):
-                    apply_projection(conn, project(page))
+                    projection = project(page)
+                    _warn_unreadable(projection.unreadable)
+                    apply_projection(conn, projection)
             for statement in _INDEXES + _TRACKING:
                 conn.execute(statement)
-            conn.execute(f"ANALYZE {PROJECTION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -198,6 +207,7 @@ def apply_projection(conn: sqlite3.Connection, projection: Projection) -> None:
         conn.executemany(f"UPDATE {PROJECTION} SET {assignments} WHERE id = ?", params)
 
 
+@functools.cache
 def _insert_sql(count: int) -> str:
     row = f"({','.join('?' * len(COLUMNS))})"
     # A log row is written once; should it come again (a rebuild), its later columns are

@@ -62,7 +62,7 @@ from workflows.store import (
 
 log = logging.getLogger("leadrelay.store")
 _PAGE = 500
-_FACTS_PAGE = 2000
+_FACTS_PAGE = 5000
 
 
 def sqlite_path(url: str) -> Path:
@@ -230,14 +230,15 @@ class SqliteStore:
         """Stream the facts of matching records oldest first, a page per read: from the
         projection alone, no decision decoded."""
         after = 0
+        edges: sqlite_queries.Edges = {}
         while True:
             with self._reading() as conn:
-                page = sqlite_queries.facts_page(conn, query, after, _FACTS_PAGE)
+                page = sqlite_queries.facts_page(conn, query, after, _FACTS_PAGE, edges)
             for row in page:
                 yield log_projection.facts_of(row)
             if len(page) < _FACTS_PAGE:
                 return
-            after = page[-1]["id"]
+            after = page[-1][0]  # its id
 
     def record_outcomes(self, updates: dict[int, OutcomeTimes]) -> None:
         """Merge outcome times into the records' ``outcome:`` rows, in one commit."""
@@ -263,12 +264,10 @@ class SqliteStore:
         if os.getpid() != self._pid:
             raise StoreError("store opened in another process; open it again after fork")
         with self._read_lock:
+            if sqlite_projection.stale(self._reader):  # an older leadrelay wrote rows
+                self._catch_up()
             self._reader.execute("BEGIN")
             try:
-                if sqlite_projection.stale(self._reader):  # an older leadrelay wrote rows
-                    self._reader.execute("COMMIT")
-                    self._catch_up()
-                    self._reader.execute("BEGIN")
                 yield self._reader
             finally:
                 self._reader.execute("COMMIT")
