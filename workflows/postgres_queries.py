@@ -109,4 +109,5 @@ def record_of(record: str, sla: str | None) -> AssignmentRecord:
 
 
 def facts_row(row: tuple[Any, ...]) -> AssignmentFacts:
-    return facts_of(dict(zip(COLUMNS, row, strict=True)))
+    """A row of ``facts_page`` (the projection's ``COLUMNS``, in order) as facts."""
+    return facts_of(row)
