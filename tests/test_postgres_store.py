@@ -30,7 +30,7 @@ from connector.app import create_app
 from connector.cli import main
 from workflows import postgres_schema
 from workflows.config_builder import build_config
-from workflows.errors import StoreError
+from workflows.errors import ConfigErrors, StoreError
 from workflows.postgres_rows import safe
 from workflows.postgres_schema import Migration
 from workflows.router import Router
@@ -132,6 +132,20 @@ def test_a_password_in_the_url_never_appears_in_an_error(tmp_path, server):
     assert result.exit_code == 1
     assert "cannot connect to postgresql://leadrelay:***@127.0.0.1:1/nowhere" in result.output
     assert "s3cret-pw" not in result.output
+
+
+def test_app_yaml_accepts_a_postgresql_store_url_as_given(tmp_path):
+    url = "postgresql://leadrelay@db.internal:6432/leads?sslmode=require"
+    config = build_config({**team_data(), "store": url}, source=tmp_path / "app.yaml")
+    assert config.store_url == url
+
+
+def test_an_unsupported_store_url_is_refused_without_its_password(tmp_path):
+    with pytest.raises(ConfigErrors) as refused:
+        build_config({**team_data(), "store": "mysql://u:s3cret-pw@db/x"}, source=tmp_path / "a")
+    (error,) = refused.value.errors
+    assert "mysql://u:***@db/x" in str(error) and "s3cret-pw" not in str(error)
+    assert "postgresql://" in str(error)
 
 
 # Moving an embedded store into PostgreSQL.
