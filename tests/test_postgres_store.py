@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import uuid
 from collections import Counter
@@ -28,7 +29,7 @@ from sweep_helpers import sla_config_data
 
 from connector.app import create_app
 from connector.cli import main
-from workflows import postgres_schema
+from workflows import ledger, postgres_schema
 from workflows.config_builder import build_config
 from workflows.errors import ConfigErrors, StoreError
 from workflows.postgres_rows import safe
@@ -402,3 +403,29 @@ def test_a_routed_lead_costs_at_most_two_round_trips(tmp_path, url):
         store.close()
     assert fresh == [2] * 5  # the lock and every read; every write and the commit
     assert replays == [2] * 2  # the key, its decision and its write-back; the end
+
+
+def test_after_waiting_for_another_holder_a_process_takes_the_lock_first_then_goes_back(
+    tmp_path, url
+):
+    holder = open_store(url)
+    store = open_store(f"{url}&pool_size=1")
+    router = team_router(store, tmp_path)
+    trace = tmp_path / "libpq.trace"
+    try:
+        router.route(lead("warm-up"), TUESDAY_10AM, idempotency_key="warm-up")
+        with holder.transaction() as tx:
+            tx.get(ledger.SEQ)  # the read takes the routing lock
+            waiting = threading.Thread(target=lambda: router.route(lead("L1"), TUESDAY_10AM))
+            waiting.start()
+            waiting.join(timeout=0.5)
+            assert waiting.is_alive()  # it waits for the holder's commit
+        waiting.join(timeout=30)
+        # Contended last time: the lock first (so requests queued meanwhile join the batch),
+        # then the reads, then the writes; uncontended again, back to two round trips.
+        assert round_trips(store, trace, lambda: router.route(lead("L2"), TUESDAY_10AM)) == 3
+        assert round_trips(store, trace, lambda: router.route(lead("L3"), TUESDAY_10AM)) == 2
+        assert [r.lead_id for r in store.log()] == ["warm-up", "L1", "L2", "L3"]
+    finally:
+        store.close()
+        holder.close()
