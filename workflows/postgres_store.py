@@ -122,11 +122,11 @@ class PostgresStore:
         """Hold the routing lock (every process on this database) for one decision."""
         with self._connection("could not route") as conn:
             tx = PostgresTransaction(conn)
-            if self._contended:
-                # Another process held the lock last time: wait for it before the router
-                # takes its batch, so the requests queued meanwhile share this commit.
-                tx.lock_now()
             try:
+                if self._contended:
+                    # Another process held the lock last time: wait for it before the router
+                    # takes its batch, so the requests queued meanwhile share this commit.
+                    tx.lock_now()
                 yield tx
             except BaseException:
                 tx.abort()
