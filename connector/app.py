@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from connector import hubspot_action, ops, salesforce_flow, salesforce_outbound
+from connector import hubspot_action, metrics, ops, salesforce_flow, salesforce_outbound
+from connector.health import StoreProbe
+from connector.ops_auth import ops_guard
 from connector.services import build_services
 from connector.shared import EXTENSION
 from workflows.config import Config
@@ -38,10 +40,25 @@ def create_app(
     ):
         app.register_blueprint(blueprint)
     ops.register(app)
+    metrics.observe(services)
+    store_probe = StoreProbe(services.store)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
-        return jsonify(status="ok", config_version=config.version)
+        # No authentication: says only which dependency is down, never why in detail.
+        problem = store_probe.problem()
+        if problem is not None:
+            body = {"status": "unavailable", "failed": ["store"], "store": problem}
+            return jsonify(**body, config_version=config.version), 503
+        return jsonify(status="ok", store="ok", config_version=config.version)
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> ResponseReturnValue:
+        refused = ops_guard()  # the console's token: Prometheus sends it as a bearer token
+        if refused is not None:
+            return refused
+        body, content_type = metrics.exposition(request.headers.get("Accept"))
+        return Response(body, content_type=content_type)
 
     @app.errorhandler(LeadError)
     def bad_lead(exc: LeadError) -> ResponseReturnValue:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +15,12 @@ from adapters.hubspot import check as hubspot_check
 from adapters.salesforce import check as salesforce_check
 from connector.cli_time import TIME_HELP, TimeError, parse_cli_time
 from connector.db_cli import db
+from connector.demo_cli import demo, no_crm_hint
 from connector.hubspot_cli import hubspot
 from connector.json_body import parse_json_body
 from connector.log_redaction import redact_command_line_logs
+from connector.ops_auth import console_status
+from connector.outcomes_cli import outcomes
 from connector.output import print_distribution, print_log, result_line
 from connector.reassign_cli import reassign
 from connector.salesforce_cli import salesforce
@@ -100,6 +104,7 @@ def check(state: _State) -> None:
     _print_flow(config.flow.rules, indent=2)
     click.echo(f"fallback: {', '.join(t.describe() for t in config.fallback.chain())}")
     click.echo(f"store: {redact(config.store_url)}")
+    click.echo(console_status(os.environ)[0])
     for warning in [
         *hubspot_check.check_warnings(config),
         *salesforce_check.check_warnings(config),
@@ -232,7 +237,7 @@ def log_command(
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1))
 @pass_state
@@ -242,6 +247,8 @@ def serve(state: _State, host: str, port: int, workers: int, threads: int) -> No
 
     config = state.config
     _check_startup(config)  # fail fast on a bad app.yaml or store, before forking workers
+    if hint := no_crm_hint(os.environ):
+        click.echo(hint, err=True)
     webhook_envs = [hook.url_env for hook in config.notify if hook.url_env]
     run_server(state.config_path, host, port, workers, threads, secret_envs=webhook_envs)
 
@@ -250,6 +257,8 @@ main.add_command(hubspot)
 main.add_command(salesforce)
 main.add_command(sweep)
 main.add_command(reassign)
+main.add_command(outcomes)
+main.add_command(demo)
 main.add_command(db)
 
 

@@ -27,6 +27,7 @@ from gunicorn import glogging
 from gunicorn.config import Config as GunicornConfig
 
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, DEVELOPER_KEY_ENV
+from connector.ops_auth import OPS_TOKEN_ENV
 from connector.salesforce_flow import TOKEN_ENV as FLOW_TOKEN_ENV
 from connector.salesforce_outbound import TOKEN_ENV as OUTBOUND_TOKEN_ENV
 
@@ -37,6 +38,7 @@ _ON_ROOT: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
 SECRET_ENVS = (
     OUTBOUND_TOKEN_ENV,
     FLOW_TOKEN_ENV,
+    OPS_TOKEN_ENV,
     CLIENT_SECRET_ENV,
     ACCESS_TOKEN_ENV,
     DEVELOPER_KEY_ENV,
@@ -45,6 +47,8 @@ SECRET_ENVS = (
     "SALESFORCE_CONSUMER_SECRET",
     "SALESFORCE_PASSWORD",
     "SALESFORCE_SECURITY_TOKEN",
+    "LEADRELAY_OPS_TOKEN",
+    "LEADRELAY_OPS_SECRET",
 )
 # Shorter values would take ordinary words out of every line; no real secret is this short.
 MIN_SECRET_LENGTH = 4

@@ -131,14 +131,16 @@ def print_log(records: Iterable[AssignmentRecord], fmt: str) -> None:
             row = _row(record)
             writer.writerow([spreadsheet_cell(row[column]) for column in LOG_COLUMNS])
     else:
+        # Source and previous owner show a sweep's or an operator's move for what it is.
         click.echo(
-            f"{'id':>6}  {'time (UTC)':<19}  {'lead':<20} {'owner':<12} {'rule':<28} "
-            f"{'sla (ttft)':<24} reason"
+            f"{'id':>6}  {'time (UTC)':<19}  {'source':<15} {'lead':<20} {'from':<12} "
+            f"{'owner':<12} {'rule':<28} {'sla (ttft)':<24} reason"
         )
         for record in records:
             row = {k: well_formed(str(v)).translate(_CONTROLS) for k, v in _row(record).items()}
             click.echo(
-                f"{row['id']:>6}  {row['decided_at'][:19]:<19}  {row['lead_id'][:20]:<20} "
+                f"{row['id']:>6}  {row['decided_at'][:19]:<19}  {row['source'][:15]:<15} "
+                f"{row['lead_id'][:20]:<20} {(row['previous_owner'] or '-')[:12]:<12} "
                 f"{(row['new_owner'] or '-')[:12]:<12} {row['rule'][:28]:<28} "
                 f"{(row['sla'] or '-')[:24]:<24} {row['reason']}"
             )

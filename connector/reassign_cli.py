@@ -35,7 +35,7 @@ from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError, LeadError
 from workflows.model import Rep
-from workflows.reassign import Outcome, Owned, Reassignment
+from workflows.reassign import WHY_LIMIT, Outcome, Owned, Reassignment
 from workflows.router import Router
 
 # A command line can wait longer than a CRM's request: retry harder, still within search's
@@ -69,9 +69,18 @@ class Book:
 @click.option("--flow", "whole_flow", is_flag=True, help="Route through the whole flow (default).")
 @click.option("--only-open", is_flag=True, help="Leave converted and closed leads alone.")
 @click.option("--dry-run", is_flag=True, help="Change nothing; print what would happen.")
+@click.option(
+    "--why", metavar="TEXT", help=f"Why, for each moved lead's log row (up to {WHY_LIMIT} chars)."
+)
 @click.pass_obj
 def reassign(
-    state: Any, from_rep: str, to: str | None, whole_flow: bool, only_open: bool, dry_run: bool
+    state: Any,
+    from_rep: str,
+    to: str | None,
+    whole_flow: bool,
+    only_open: bool,
+    dry_run: bool,
+    why: str | None,
 ) -> None:
     """Route every lead the CRMs show FROM owning again without them, and write the owners."""
     config: Config = state.config
@@ -83,6 +92,10 @@ def reassign(
         choices = ", ".join(config.entry_points())
         message = f"{to!r} is not a pool or top-level rule ({choices})"
         raise click.BadParameter(message, param_hint="--to")
+    if why is not None and len(why) > WHY_LIMIT:
+        raise click.BadParameter(
+            f"at most {WHY_LIMIT} characters, got {len(why)}", param_hint="--why"
+        )
     rep = config.reps[from_rep]
     if rep.active and not dry_run:
         note = f"note: {from_rep} is still active in app.yaml: new leads still reach them"
@@ -94,7 +107,7 @@ def reassign(
         work = store.snapshot() if dry_run else store
         try:
             router = Router(config, work) if dry_run else services.router
-            status = _run(services, router, rep, to, only_open, dry_run)
+            status = _run(services, router, rep, to, only_open, dry_run, why)
         finally:
             if work is not store:
                 work.close()
@@ -105,7 +118,13 @@ def reassign(
 
 
 def _run(
-    services: Services, router: Router, rep: Rep, to: str | None, only_open: bool, dry: bool
+    services: Services,
+    router: Router,
+    rep: Rep,
+    to: str | None,
+    only_open: bool,
+    dry: bool,
+    why: str | None = None,
 ) -> int:
     """Reassign every CRM's book of ``rep`` through ``router``; the exit status."""
     notifier = services.notifier
@@ -122,6 +141,7 @@ def _run(
         dry_run=dry,
         notify=lambda ds: notifier.deliveries("reassigned", ds),
         stopping=lambda: stop.requested,
+        why=why,
     )
     counts: Counter[str] = Counter()
     complete = True

@@ -1,9 +1,12 @@
 """Serve the app with gunicorn, a production WSGI server (never Flask's development server),
-and run the SLA sweep on APScheduler inside each worker (one sweeps at a time)."""
+and run the SLA sweep on APScheduler inside each worker (one sweeps at a time, each run leaving
+one line in the log). The workers share their metrics through prometheus_client's
+multiprocess directory (``connector.metrics``)."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +16,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from connector import metrics
 from connector.log_redaction import redacting_logger
+from connector.sandbox import SANDBOX_ENV
 from connector.shared import services_of
 
 log = logging.getLogger("leadrelay.serve")
@@ -42,6 +47,7 @@ class LeadRelayServer(BaseApplication):
         app = create_app(config_path=self.config_path)
         if self.sweep:
             start_sweeper(app)  # here, in the worker, after the fork
+            start_outcome_watcher(app)
         return app
 
 
@@ -63,12 +69,17 @@ def start_sweeper(app: Flask) -> BackgroundScheduler | None:
 
     def run() -> None:
         try:
-            summary = locked_sweep(services.router, readers, datetime.now(UTC), services.notifier)
+            done = locked_sweep(services.router, readers, datetime.now(UTC), services.notifier)
         except Exception:  # a failed sweep is logged; the next run tries again
             log.exception("SLA sweep failed")
+            metrics.sweep_not_done("failed")
             return
-        if summary is not None and summary.total:
-            log.info("SLA sweep: %s", summary.describe())
+        if done is None:
+            log.info("SLA sweep skipped: another worker is sweeping")
+            metrics.sweep_not_done("skipped")
+            return
+        log.info("SLA sweep: %s", done.describe())
+        metrics.sweep_done(done.summary, done.seconds)
 
     scheduler = BackgroundScheduler(daemon=True, timezone=UTC)
     scheduler.add_job(
@@ -82,6 +93,49 @@ def start_sweeper(app: Flask) -> BackgroundScheduler | None:
     )
     scheduler.start()
     app.extensions["leadrelay.scheduler"] = scheduler
+    return scheduler
+
+
+def start_outcome_watcher(app: Flask) -> BackgroundScheduler | None:
+    """Start this process's outcome watcher (every ``outcomes.every``); None without an
+    ``outcomes:`` section. Like the sweep: every worker schedules it, the watcher's lock lets
+    one pass run at a time, and it runs on the scheduler's thread, never a request's."""
+    from connector.outcomes_cli import locked_watch, no_credentials
+
+    services = services_of(app)
+    settings = services.config.outcomes
+    if settings is None:
+        return None
+    readers = services.readers()
+    told: set[str] = set()  # CRMs without credentials, said once per process
+
+    def skipped(crm: str, leads: int) -> None:
+        if crm not in told:
+            told.add(crm)
+            reason = no_credentials(services, crm)
+            log.warning("outcome watch: skipping %s leads (%d now): %s", crm, leads, reason)
+
+    def run() -> None:
+        try:
+            summary = locked_watch(services, readers, settings, datetime.now(UTC), on_skip=skipped)
+        except Exception:  # a failed pass is logged; the next one tries again
+            log.exception("outcome watch failed")
+            return
+        if summary is not None and (summary.read or summary.failed):
+            log.info("outcome watch: %s", summary.describe())
+
+    scheduler = BackgroundScheduler(daemon=True, timezone=UTC)
+    scheduler.add_job(
+        run,
+        "interval",
+        seconds=settings.every.total_seconds(),
+        id="outcome-watch",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.start()
+    app.extensions["leadrelay.outcome_scheduler"] = scheduler
     return scheduler
 
 
@@ -100,6 +154,16 @@ def serve(
 ) -> None:
     """Run until stopped. Every log line is redacted of leadrelay's secrets and of
     ``secret_envs`` (the variables holding webhook URLs): see log_redaction.py."""
+    # Before the fork: every worker inherits the multiprocess mode and the directory.
+    private_dir = metrics.use_multiprocess_dir()
+
+    def child_exit(server: Any, worker: Any) -> None:
+        metrics.worker_exited(worker.pid)
+
+    def on_exit(server: Any) -> None:
+        if private_dir is not None:
+            metrics.remove_dir(private_dir)
+
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -110,5 +174,9 @@ def serve(
         "accesslog": "-",
         "logger_class": redacting_logger(secret_envs),
         "preload_app": False,
+        "child_exit": child_exit,
+        "on_exit": on_exit,
     }
+    if os.environ.get(SANDBOX_ENV):
+        log.warning("SANDBOX: the CRMs are local stand-ins started by `leadrelay demo`")
     LeadRelayServer(config_path, options).run()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from adapters.hubspot.client import HubSpotApi, api_base, budget_limiter
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV
 from adapters.hubspot.limits import RateLimiter, RetryPolicy
-from adapters.hubspot.links import contact_link
+from adapters.hubspot.links import APP_BASE_ENV, contact_link
 from adapters.hubspot.read import HubSpotReader
 from adapters.salesforce.auth import SalesforceConnection, auth_mode
 from adapters.salesforce.links import lead_link
@@ -152,7 +152,7 @@ def record_link(config: Config, env: Mapping[str, str]) -> Link:
 
     def link(crm: str, lead_id: str) -> str | None:
         if crm == "hubspot":
-            return contact_link(config, lead_id)
+            return contact_link(config, lead_id, env.get(APP_BASE_ENV))
         if crm == "salesforce":
             return lead_link(env, lead_id)
         return None

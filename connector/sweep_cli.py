@@ -1,26 +1,58 @@
 """``leadrelay sweep --once``: run the SLA sweep now (or preview it), and what ``serve``
-shares with it: a sweep under the sweep lock. The CRM readers come from ``connector.services``."""
+shares with it: a sweep under the sweep lock, timed, its summary kept in the store's shared
+value ``sweep:last`` for the console. The CRM readers come from ``connector.services``."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import click
+import orjson
 
 from connector.cli_time import TIME_HELP
 from connector.services import build_services
 from workflows.config import Config
+from workflows.errors import LeadRelayError
 from workflows.notify import Notifier
 from workflows.router import Router
+from workflows.store import Store
 from workflows.sweep import LeadReader, SweepAction, SweepSummary
 from workflows.sweep import sweep as run_sweep
 from workflows.sweep_lock import sweep_lock
 
 log = logging.getLogger("leadrelay.sweep")
+LAST_SWEEP = "sweep:last"  # the store's shared value holding the last sweep's summary
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One sweep that ran: what it did, when it started (wall clock) and how long it took."""
+
+    summary: SweepSummary
+    started_at: datetime
+    seconds: float
+
+    def describe(self) -> str:
+        """One line for the server log."""
+        return f"{self.summary.describe()} in {self.seconds:.2f} s"
+
+    def to_json(self) -> bytes:
+        """What ``sweep:last`` holds (read by the console's health page)."""
+        return orjson.dumps(
+            {
+                "started_at": self.started_at.isoformat(),
+                "seconds": round(self.seconds, 3),
+                "counts": dict(sorted(self.summary.counts.items())),
+                "by": f"pid {os.getpid()}",
+            }
+        )
 
 
 def locked_sweep(
@@ -29,13 +61,27 @@ def locked_sweep(
     now: datetime,
     notifier: Notifier,
     on_action: Callable[[SweepAction], None] | None = None,
-) -> SweepSummary | None:
-    """Sweep unless another sweep (any process) runs: then None, at once."""
+) -> SweepRun | None:
+    """Sweep unless another sweep (any process) runs: then None, at once. A sweep that ran
+    is recorded in ``sweep:last``."""
     with sweep_lock(router.store) as held:
         if not held:
-            log.info("another process is sweeping; skipping this run")
             return None
-        return run_sweep(router, readers, now, notify=notifier.deliveries, on_action=on_action)
+        started_at, started = datetime.now(UTC), time.perf_counter()
+        summary = run_sweep(router, readers, now, notify=notifier.deliveries, on_action=on_action)
+        run = SweepRun(summary, started_at, time.perf_counter() - started)
+        record_last_sweep(router.store, run)
+        return run
+
+
+def record_last_sweep(store: Store, run: SweepRun) -> None:
+    """Keep ``run`` as the store's last sweep; a failure to is logged, never raised (the
+    sweep itself is done and recorded)."""
+    try:
+        with store.shared_value(LAST_SWEEP) as value:
+            value.write(run.to_json())
+    except (OSError, LeadRelayError) as exc:
+        log.warning("could not record the last sweep in %s: %s", LAST_SWEEP, exc)
 
 
 EXIT_HELP = """\b
@@ -82,7 +128,7 @@ def sweep(state: Any, once: bool, dry_run: bool, now_text: str | None) -> None:
             if found is None:
                 click.echo("error: another sweep is running; try again later", err=True)
                 sys.exit(EXIT_NOT_RUN)
-            summary = found
+            summary = found.summary
     finally:
         services.close()
     prefix = "dry run, nothing changed: " if dry_run else ""

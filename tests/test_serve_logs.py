@@ -25,6 +25,7 @@ SECRETS = {
     # URL-special characters: the access log shows the token as the request carried it.
     "LEADRELAY_OUTBOUND_TOKEN": "ob+Tok/3n=Out&bound-7f3a",
     "LEADRELAY_FLOW_TOKEN": "flow-token-5c1d9e7b2a",
+    "LEADRELAY_OPS_TOKEN": "ops-console-t0ken-3e5f",
     "HUBSPOT_CLIENT_SECRET": "hs-client-secret-0b6e4d",
     "HUBSPOT_ACCESS_TOKEN": "pat-na1-11aa22bb-33cc-44dd-55ee-66ff77889900",
     "HUBSPOT_DEVELOPER_API_KEY": "hs-dev-key-9e8d7c",
@@ -103,6 +104,10 @@ def send_everything(base: str, port: int) -> None:
             "X-HubSpot-Request-Timestamp": stamp,
         },
     )
+    # Prometheus scraping /metrics with the ops token, and the token where no name says so.
+    ops = SECRETS["LEADRELAY_OPS_TOKEN"]
+    scraped = requests.get(f"{base}/metrics?ref={ops}", headers={"Authorization": f"Bearer {ops}"})
+    assert scraped.status_code == 200
     # A request line gunicorn refuses, which its error log quotes.
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         token = SECRETS["LEADRELAY_OUTBOUND_TOKEN"]  # not even URL-encoded
@@ -119,6 +124,7 @@ def test_no_secret_appears_in_any_log_line_of_a_served_request(tmp_path):
     assert "POST /salesforce/outbound?token=[redacted] HTTP/1.1" in output  # the access log
     assert "/x?token=[redacted]" in output and "agent [redacted]" in output
     assert "POST /salesforce/route HTTP/1.1" in output
+    assert "GET /metrics?ref=[redacted] HTTP/1.1" in output
     # gunicorn's error log, quoting the request line it refused:
     assert "Invalid HTTP request line: 'POST /salesforce/outbound?token=[redacted]'" in output
     assert "Flow route of lead 00Q5g00000AbCdEAAZ: owner not written" in output

@@ -34,7 +34,7 @@ def test_locked_sweep_skips_while_another_sweep_runs(make_config, tmp_path):
         ran = sweep_cli.locked_sweep(
             router, {"hubspot": MemoryCrm()}, TUESDAY_10AM, Notifier.from_config(config)
         )
-        assert ran is not None and ran.total == 0
+        assert ran is not None and ran.summary.total == 0
     finally:
         store.close()
 

@@ -71,6 +71,15 @@ class SlaSettings:
 
 
 @dataclass(frozen=True)
+class OutcomeSettings:
+    """``outcomes:``: leads decided within ``watch_for`` are read from their CRM again, each
+    at most once per ``every``, until they convert or are disqualified."""
+
+    watch_for: timedelta = timedelta(days=30)
+    every: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
 class RuleSla:
     """A rule's ``sla:``: only the keys it sets, to lay over the global settings."""
 
@@ -125,6 +134,7 @@ class Config:
     sla: SlaSettings | None = None  # None: no SLA sweep unless a rule sets its own
     sweep_every: timedelta = timedelta(minutes=2)
     notify: tuple[NotifySpec, ...] = ()
+    outcomes: OutcomeSettings | None = None  # None: no outcome watcher in ``serve``
 
     def sla_for(self, rule_path: str) -> SlaSettings | None:
         """The SLA for an assignment made by the rule at ``rule_path`` (``a/b``), or None.

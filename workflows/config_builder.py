@@ -16,9 +16,18 @@ from pydantic import ValidationError
 
 from workflows.availability import Requirement
 from workflows.conditions import compile_condition
-from workflows.config import Config, Pool, Rule, RuleSla, SlaSettings, Target
+from workflows.config import (
+    Config,
+    OutcomeSettings,
+    Pool,
+    Rule,
+    RuleSla,
+    SlaSettings,
+    Target,
+)
 from workflows.config_schema import (
     AppSpec,
+    OutcomesSpec,
     PoolSpec,
     RepSpec,
     RuleSlaSpec,
@@ -87,6 +96,7 @@ class _Builder:
             problem = url_problem(hook.url) if hook.url is not None else None
             if problem:
                 self._fail(f"notify[{i}].url", problem)
+        outcomes = self._outcomes(spec.outcomes) if spec.outcomes else None
         if not spec.store.startswith(SUPPORTED_STORES):
             self._fail(
                 "store",
@@ -110,7 +120,13 @@ class _Builder:
             sla=sla,
             sweep_every=spec.sla.sweep_every if spec.sla else timedelta(minutes=2),
             notify=tuple(spec.notify),
+            outcomes=outcomes,
         )
+
+    def _outcomes(self, spec: OutcomesSpec) -> OutcomeSettings | None:
+        if spec.every > spec.watch_for:
+            self._fail("outcomes.every", "must not be longer than outcomes.watch_for")
+        return OutcomeSettings(spec.watch_for, spec.every) if spec.enabled else None
 
     def _fail(self, path: str, message: str) -> None:
         self.errors.append(ConfigError(path, message))

@@ -158,6 +158,11 @@ class HubSpotSpec(Strict):
     )
     uncontacted_statuses: list[str] = Field(default_factory=lambda: ["", "NEW"])
     disqualified_statuses: list[str] = Field(default_factory=lambda: ["UNQUALIFIED"])
+    # Lifecycle stages (internal names) that count as converted: past "lead", sales already
+    # works the contact as a deal or a customer.
+    converted_stages: list[str] = Field(
+        default_factory=lambda: ["opportunity", "customer", "evangelist"]
+    )
 
 
 class SalesforceSpec(Strict):
@@ -174,6 +179,15 @@ class SalesforceSpec(Strict):
     disqualified_statuses: list[str] = Field(default_factory=lambda: ["Closed - Not Converted"])
 
 
+class OutcomesSpec(Strict):
+    """``outcomes:`` in app.yaml: how long after its decision a lead's CRM record is watched
+    for contact, conversion or disqualification, and how often it is read again."""
+
+    watch_for: Duration = timedelta(days=30)
+    every: Duration = timedelta(minutes=15)
+    enabled: bool = True
+
+
 class AppSpec(Strict):
     store: str = "sqlite:///leadrelay.sqlite"
     timezone: str = "UTC"
@@ -185,6 +199,7 @@ class AppSpec(Strict):
     salesforce: SalesforceSpec = Field(default_factory=SalesforceSpec)
     sla: SlaSpec | None = None
     notify: list[NotifySpec] = Field(default_factory=list)
+    outcomes: OutcomesSpec | None = None
 
 
 def error_path(location: tuple[int | str, ...]) -> str:

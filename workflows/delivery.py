@@ -34,6 +34,7 @@ class Inbound:
     entry: str | None = None  # a pool or top-level rule to route from, instead of the flow
     exclude: frozenset[str] = frozenset()  # reps who must not get it (previous owners)
     must_move: bool = False  # True: a decision that leaves the lead where it is records nothing
+    why: str | None = None  # why the caller moves it: leads the decision's reason when it does
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def deliver(
             exclude=item.exclude,
             writes_back=write is not None,
             must_move=item.must_move,
+            why=item.why,
             aliases=tuple(aliases[item.lead.id]),
         )
         for item in unique.values()
@@ -116,6 +118,8 @@ def deliver(
         if error is not None and error.is_final:
             final.add(result.record.id)
     router.store.set_writebacks(updates, router.clock(), final=final)
+    for lead, _ in to_write:
+        router.written(lead, errors.get(lead.id))
 
     deliveries: dict[str, Delivery] = {}
     for item, result in zip(unique.values(), results, strict=True):

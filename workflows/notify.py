@@ -32,6 +32,9 @@ log = logging.getLogger("leadrelay.notify")
 EVENTS = ("assigned", "reassigned", "escalated")
 MAX_QUEUED = 10_000  # beyond this, new messages are counted as failed rather than held
 MAX_BACKOFF = 300.0
+# Told of each change to ``stats`` (the counter's name, by how much): how the edge exports
+# them as metrics. Called on the notifier's own thread; must be quick and must not raise.
+StatsListener = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ class Notifier:
         self._send = send
         self.link = link
         self._stats = {"queued": 0, "sent": 0, "retried": 0, "failed": 0}
+        self.stats_listeners: list[StatsListener] = []
         self._heap: list[tuple[float, int, _Job]] = []
         self._seq = itertools.count()
         self._busy = 0
@@ -237,11 +241,11 @@ class Notifier:
     def _queue(self, job: _Job) -> None:
         with self._cond:
             if self._closed or len(self._heap) >= MAX_QUEUED:
-                self._stats["failed"] += 1
+                self._add("failed")
                 why = "notifier closed" if self._closed else f"{MAX_QUEUED} already queued"
                 log.error("webhook to %s dropped (%s): %s lost", job.hook.host, why, job.what)
                 return
-            self._stats["queued"] += 1
+            self._add("queued")
             heapq.heappush(self._heap, (time.monotonic(), next(self._seq), job))
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -294,13 +298,22 @@ class Notifier:
         )
         log.warning("webhook to %s %s; retrying in %.1f s", hook.host, result.problem, delay)
         with self._cond:
-            self._stats["retried"] += 1
+            self._add("retried")
             heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), job))
             self._cond.notify()
 
     def _count(self, name: str) -> None:
         with self._cond:
-            self._stats[name] += 1
+            self._add(name)
+
+    def _add(self, name: str, amount: int = 1) -> None:
+        # Callers hold self._cond.
+        self._stats[name] += amount
+        for listener in self.stats_listeners:
+            try:
+                listener(name, amount)
+            except Exception:  # counting must never stop a webhook
+                log.exception("a notifier stats listener failed")
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (up to ``timeout``, retries no longer waiting) and stop.
@@ -315,7 +328,8 @@ class Notifier:
                 self._cond.wait(max(deadline - time.monotonic(), 0.0))
             left = len(self._heap)
             self._heap.clear()
-            self._stats["failed"] += left
+            if left:
+                self._add("failed", left)
         if left:
             log.error("notifier closed with %d webhook(s) unsent; they are lost", left)
 

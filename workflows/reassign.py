@@ -70,6 +70,15 @@ class Reassignment:
     batch_size: int = BATCH_SIZE
     notify: Callable[[Sequence[Delivery]], None] | None = None
     stopping: Callable[[], bool] = lambda: False  # asked to stop: decide no further batch
+    why: str | None = None  # the operator's reason, for each moved lead's log row
+
+    @property
+    def why_moved(self) -> str:
+        """What leads the reason of every decision that moves a lead: ``reassigned by an
+        operator from jo: jo left the team``."""
+        text = f"reassigned by an operator from {self.from_rep}"
+        note = one_line(self.why or "")
+        return f"{text}: {note}" if note else text
 
     def run(self, owned: Iterable[Owned], write: OwnerWriter | None) -> Iterator[Outcome]:
         """Reassign each lead of ``owned`` (one CRM), batch by batch, yielding outcomes."""
@@ -113,7 +122,13 @@ class Reassignment:
         with self.router.store.transaction() as tx:  # reads only: nothing is recorded here
             keys = [self._key(tx, item) for item in todo]
         inbound = [
-            Inbound(item.lead, key, entry=self.entry, exclude=frozenset({self.from_rep}))
+            Inbound(
+                item.lead,
+                key,
+                entry=self.entry,
+                exclude=frozenset({self.from_rep}),
+                why=self.why_moved,
+            )
             for item, key in zip(todo, keys, strict=True)
         ]
         deliveries = deliver(
@@ -166,3 +181,16 @@ def _moves(decision: Decision, from_rep: str) -> bool:
         and decision.rep_id not in (None, from_rep)
         and bool(decision.owner_crm_id)
     )
+
+
+WHY_LIMIT = 200  # characters of an operator's reason kept in a log row
+
+
+def one_line(text: str, limit: int = WHY_LIMIT) -> str:
+    """``text`` as one line of ASCII for a log row: whitespace runs (newlines too) as one
+    space, other control characters dropped, non-ASCII as ``\\u`` escapes, at most ``limit``
+    characters."""
+    flat = " ".join(text.split())
+    printable = "".join(c for c in flat if c.isprintable())
+    ascii_text = printable.encode("ascii", "backslashreplace").decode("ascii")
+    return ascii_text if len(ascii_text) <= limit else ascii_text[: limit - 3] + "..."

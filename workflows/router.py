@@ -14,19 +14,27 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from workflows.config import Config, Target
 from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
-from workflows.errors import LeadError
+from workflows.errors import CrmError, LeadError
 from workflows.model import AssignmentRecord, Decision, Lead, WritebackStatus
 from workflows.sla_clock import sla_terms
 from workflows.store import SlaTerms, Store, StoreTransaction, WriteBack
 
 log = logging.getLogger("leadrelay.router")
 ESCALATE = "sla-escalate:"  # entry prefix: route to the SLA's escalate_to of the rule path after it
+
+
+# Told of each new decision recorded and how long its caller waited for it (seconds), and of
+# each owner write-back tried (the error, None when written): how the edge counts metrics
+# without the core knowing of them. A listener must be quick and must not raise.
+DecisionListener = Callable[["RouteRequest", "RoutingResult", float], None]
+WriteListener = Callable[[Lead, CrmError | None], None]
 
 
 # How long a delivery may take to write an owner before a redelivery may try in its place.
@@ -71,6 +79,9 @@ class RouteRequest:
     # chosen) records nothing, so the log never shows a move the CRM never saw (the sweep).
     must_move: bool = False
     aliases: tuple[str, ...] = ()  # more keys naming this delivery of this lead
+    # Why the caller moves the lead (the sweep's missed SLA, an operator's reassignment): put
+    # before the decision's reason when the decision moves it, so the log row says why.
+    why: str | None = None
 
 
 @dataclass
@@ -93,6 +104,8 @@ class Router:
         self._queue: list[_Waiting] = []
         self._queue_lock = threading.Lock()
         self._leader_busy = False
+        self.decision_listeners: list[DecisionListener] = []
+        self.write_listeners: list[WriteListener] = []
 
     def route(
         self,
@@ -123,6 +136,7 @@ class Router:
         everyone who queued meanwhile in one transaction, then hands the lead to the first
         caller still waiting and returns; the others just wait for their own results.
         """
+        started = time.perf_counter()
         waiting = _Waiting(requests)
         with self._queue_lock:
             self._queue.append(waiting)
@@ -132,10 +146,36 @@ class Router:
             waiting.wake.wait()
         if not waiting.done:
             self._lead()
+        if self.decision_listeners:
+            self._tell_decided(requests, waiting.outcomes, time.perf_counter() - started)
         for outcome in waiting.outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
         return waiting.outcomes  # type: ignore[return-value]
+
+    def written(self, lead: Lead, error: CrmError | None) -> None:
+        """Tell the write listeners that ``lead``'s owner was written (``error``: or not)."""
+        for listener in self.write_listeners:
+            try:
+                listener(lead, error)
+            except Exception:  # counting must never fail a delivery
+                log.exception("a write-back listener failed")
+
+    def _tell_decided(
+        self,
+        requests: Sequence[RouteRequest],
+        outcomes: Sequence[RoutingResult | BaseException],
+        seconds: float,
+    ) -> None:
+        for request, outcome in zip(requests, outcomes, strict=True):
+            # Only decisions made and recorded now: not dry runs, not a CRM retry's replay.
+            if isinstance(outcome, BaseException) or outcome.record is None or outcome.replayed:
+                continue
+            for listener in self.decision_listeners:
+                try:
+                    listener(request, outcome, seconds)
+                except Exception:  # counting must never fail a decision
+                    log.exception("a decision listener failed")
 
     def _lead(self) -> None:
         batch: list[_Waiting] = []
@@ -246,6 +286,8 @@ class Router:
         else:
             decision = deciding.decide(rule, target)
         changes_owner = decision.outcome == "assigned" and decision.owner_crm_id != lead.owner
+        if request.why and changes_owner:
+            decision.reason = f"{request.why}; {decision.reason}"
         if request.dry_run or (request.must_move and not changes_owner):
             return RoutingResult(decision, None)
         previous = self.config.rep_by_crm_id(lead.crm, lead.owner)

@@ -20,7 +20,8 @@ from pathlib import Path
 from workflows.errors import StoreError
 from workflows.private_files import OWNER_ONLY, make_private_dirs, open_private
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# ":" for namespaced values such as "sweep:last" (a plain file-name character on POSIX).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 _MAX_VALUE = 64 * 1024  # a shared value is small: a few numbers, a short JSON document
 
 

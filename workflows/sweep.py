@@ -24,15 +24,17 @@ from workflows.crm_ids import same_id
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
 from workflows.model import Decision, NotifyEvent, SlaOutcome
+from workflows.outcome_watch import seen_outcomes, utc_text
 from workflows.router import ESCALATE, Router, RouteRequest
 from workflows.sla_clock import elapsed
-from workflows.store import DueAssignment, SlaUpdate, WriteBack
+from workflows.store import DueAssignment, OutcomeTimes, SlaUpdate, WriteBack
 from workflows.sweep_model import (
     LeadReader,
     LeadState,
     SweepAction,
     SweepActionKind,
     SweepSummary,
+    why_moved,
 )
 
 __all__ = ["LeadReader", "LeadState", "SweepAction", "SweepSummary", "sweep"]
@@ -142,6 +144,7 @@ class _Run:
                 if item.record.lead_id not in states:
                     self.report(_action(item, "failed", f"{crm} did not answer for this lead"))
         settled: dict[int, SlaUpdate] = {}
+        seen: dict[int, OutcomeTimes] = {}  # what each lead shows, for its record's outcomes
         rotate: list[tuple[DueAssignment, LeadState]] = []
         escalate: list[tuple[DueAssignment, LeadState]] = []
         for item in items:
@@ -153,6 +156,7 @@ class _Run:
                 continue
             try:
                 outcome = self.settle_outcome(item, state)
+                seen[item.record.id] = self._seen(item, state)
             except Exception as exc:  # one odd lead must not stop the sweep
                 log.exception("sweeping lead %s failed", item.record.lead_id)
                 self.report(_action(item, "failed", f"{type(exc).__name__}: {exc}"))
@@ -178,6 +182,7 @@ class _Run:
                 self.report(_action(item, "cap_reached", detail))
         if not self.dry_run:
             self.router.store.settle(settled)
+            self.router.store.record_outcomes(seen)
         # A lead every candidate has already owned escalates now, not after the cap.
         stranded = self.reroute(reader, rotate, escalated=False)
         self.reroute(reader, escalate + stranded, escalated=True)
@@ -194,6 +199,14 @@ class _Run:
             "settled_at": self.now.isoformat(),
             "ttft_s": ttft,
         }
+
+    def _seen(self, item: DueAssignment, state: LeadState) -> OutcomeTimes:
+        """The outcome times ``state`` shows for the record whose SLA ran out, and that it
+        was read now."""
+        assigned = datetime.fromisoformat(item.sla["assigned_at"])
+        times = seen_outcomes(state, assigned, self.now, self.config.timezone)
+        times["checked_at"] = utc_text(self.now)
+        return times
 
     def settle_outcome(self, item: DueAssignment, state: LeadState) -> SlaUpdate | None:
         """The settlement of one due assignment, or None when it must move on."""
@@ -260,14 +273,16 @@ class _Run:
         assert state.lead is not None
         lead = replace(state.lead, owner=state.owner)
         key = f"sweep:{item.record.id}"
+        why = why_moved(item.sla, escalated)
         # A decision that moves nothing records nothing: the log keeps matching the CRM.
         if escalated:
-            return Inbound(lead, key, entry=f"{ESCALATE}{item.record.rule}", must_move=True)
+            escalate = f"{ESCALATE}{item.record.rule}"
+            return Inbound(lead, key, entry=escalate, must_move=True, why=why)
         owners = frozenset(item.owners) | {item.record.new_owner or ""}
         entry = _entry(item.record.rule)
         if entry is not None and not self.config.accepts_entry(entry):
             entry = None  # the rule is gone from app.yaml since: route through the whole flow
-        return Inbound(lead, key, entry=entry, exclude=owners - {""}, must_move=True)
+        return Inbound(lead, key, entry=entry, exclude=owners - {""}, must_move=True, why=why)
 
     def _record(
         self,
@@ -305,7 +320,7 @@ class _Run:
                 updates[item.record.id] = {**self._settled("write_failed", detail)}
                 self.report(_action(item, "write_failed", detail))
                 continue
-            detail = f"{self._why(item, escalated)}; {decision.reason}"
+            detail = decision.reason  # the router put why it moved first
             updates[item.record.id] = {
                 **self._settled(verb, detail),
                 "next_record": new_id,
@@ -313,13 +328,6 @@ class _Run:
             self.report(_action(item, verb, detail, new_owner=decision.rep_id))
         self.router.store.settle(updates)
         return stranded
-
-    def _why(self, item: DueAssignment, escalated: bool) -> str:
-        if not escalated:
-            return "no first touch before the deadline"
-        if item.sla.get("rotations", 0) < item.sla["max_reassignments"]:
-            return "no first touch, and everyone it could rotate to has had it: escalated"
-        return "reassignment cap reached: escalated"
 
     def _stays(self, item: DueAssignment, escalated: bool, decision: Decision) -> str:
         owner = item.record.new_owner
@@ -337,7 +345,7 @@ class _Run:
         stranded: list[tuple[DueAssignment, LeadState]] = []
         requests = [
             RouteRequest(i.lead, self.now, source="sweep", dry_run=True, exclude=i.exclude,
-                         entry=i.entry)
+                         entry=i.entry, why=i.why)
             for i in inbound
         ]  # fmt: skip
         verb: SlaOutcome = "escalated" if escalated else "rotated"
@@ -349,8 +357,7 @@ class _Run:
                 continue
             decision = result.decision
             if decision.outcome == "assigned" and decision.owner_crm_id != request.lead.owner:
-                detail = f"{self._why(item, escalated)}; {decision.reason}"
-                self.report(_action(item, verb, detail, new_owner=decision.rep_id))
+                self.report(_action(item, verb, decision.reason, new_owner=decision.rep_id))
             elif not escalated and self._escalation_target(item):
                 stranded.append((item, state))
             else:

@@ -11,6 +11,7 @@ from typing import Literal, Protocol
 
 from workflows.delivery import OwnerWriter
 from workflows.model import Lead, SlaOutcome
+from workflows.store import SlaState
 
 # What the sweep did with one due assignment: how its SLA ended (``untracked``: it has none
 # to judge), or why it is still due (failed, waiting, skipped).
@@ -90,3 +91,37 @@ def duration_text(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+def why_moved(sla: SlaState, escalated: bool) -> str:
+    """Why the sweep moves a lead, for the new decision's reason: ``first touch missed: 15 min
+    on the working-hours clock, 2nd rotation``. Made of config values only: one ASCII line."""
+    clock = "working-hours" if sla["clock"] == "working_hours" else "wall"
+    window = f"{span_text(sla['first_touch_s'])} on the {clock} clock"
+    missed = f"first touch missed: {window}"
+    rotations = sla.get("rotations", 0)
+    cap = sla["max_reassignments"]
+    if not escalated:
+        return f"{missed}, {ordinal(rotations + 1)} rotation"
+    if rotations < cap:  # a rotation found nobody it had not already been given to
+        return f"stranded: {missed}, and everyone it could rotate to has had it: escalated"
+    if rotations == 0:
+        return f"escalated: {missed}, and max_reassignments is 0"
+    times = "1 rotation" if rotations == 1 else f"{rotations} rotations"
+    each = "" if rotations == 1 else " each"
+    return f"escalated after {times} without first touch ({window}{each})"
+
+
+def span_text(seconds: float) -> str:
+    """``15 min``, ``2 h``, ``1 h 30 min``, ``1 d``: an SLA's length as a person writes it."""
+    minutes, rest = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (rest, "s")]
+    return " ".join(f"{n} {unit}" for n, unit in parts if n) or "0 s"
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

@@ -30,6 +30,7 @@ from hubspot.crm.companies import ApiException as CompaniesApiError
 from hubspot.crm.contacts import ApiException as ContactsApiError
 from hubspot.crm.owners import ApiException as OwnersApiError
 
+from adapters.crm_metrics import budget_waited, rate_limited
 from adapters.hubspot.pause import (
     DAILY_PAUSE,
     MAX_PAUSE,
@@ -199,6 +200,7 @@ class RateLimiter:
                 )
             bucket.tokens -= 1  # reserved now, so callers waiting in parallel queue up fairly
         if wait > 0:
+            budget_waited("hubspot", wait)
             self._sleep(wait)
 
     def pause(self, asked: float | None, *, daily: bool = False, what: str = "") -> Pause | None:
@@ -308,6 +310,7 @@ def call(
                 ) from None
             wait, pause = retry_after(exc), None
             if status == 429:
+                rate_limited("hubspot")
                 daily = is_daily_limit(exc)
                 pause = limiter.pause(wait, daily=daily, what=what)
                 wait = pause_length(wait, daily=daily) or None

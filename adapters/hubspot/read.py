@@ -30,8 +30,6 @@ from workflows.sweep_model import LeadState
 
 STATUS_PROPERTY = "hs_lead_status"
 LIFECYCLE_PROPERTY = "lifecyclestage"
-# Lifecycle stages past "lead": sales already works the contact as a deal or a customer.
-CONVERTED_STAGES = frozenset({"opportunity", "customer", "evangelist"})
 
 
 class HubSpotReader:
@@ -46,6 +44,8 @@ class HubSpotReader:
         spec = config.hubspot
         wanted = {*contact_properties(config), *spec.contacted_properties}
         self.properties = sorted(wanted | {OWNER_PROPERTY, STATUS_PROPERTY, LIFECYCLE_PROPERTY})
+        # app.yaml's stages by their internal names, which HubSpot sends in lower case.
+        self.converted_stages = frozenset(stage.lower() for stage in spec.converted_stages)
         # HubSpotApi's own batch client (built once; hubspot.Client builds one per access).
         self._batch = api.contacts_batch
 
@@ -115,7 +115,7 @@ class HubSpotReader:
         return LeadState(
             lead,
             owner=props.get(OWNER_PROPERTY) or None,
-            converted=str(props.get(LIFECYCLE_PROPERTY) or "").lower() in CONVERTED_STAGES,
+            converted=str(props.get(LIFECYCLE_PROPERTY) or "").lower() in self.converted_stages,
             disqualified=bool(status) and status in spec.disqualified_statuses,
             status=status or None,
             status_contacted=status not in spec.uncontacted_statuses,

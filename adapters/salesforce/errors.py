@@ -11,6 +11,7 @@ from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
 )
 
+from adapters.crm_metrics import rate_limited
 from workflows.errors import CrmError
 
 # Per-record or per-call error codes that can succeed when tried again later.
@@ -41,6 +42,8 @@ def crm_error(exc: BaseException, doing: str) -> CrmError:
     if isinstance(exc, SalesforceError):
         code, message = _error_detail(exc.content)
         status = int(exc.status)
+        if code == "REQUEST_LIMIT_EXCEEDED" or status == 429:
+            rate_limited("salesforce")  # every Salesforce error passes here, once
         return CrmError(
             f"{doing}: Salesforce answered {status} {code}: {message}".rstrip(": "),
             retryable=status >= 500 or code in RETRYABLE_CODES,

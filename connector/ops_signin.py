@@ -1,0 +1,52 @@
+"""``/ops/sign-in`` and ``/ops/sign-out``: the console's session cookie for people.
+
+The form takes the console's token, or the user name and password of ``LEADRELAY_OPS_USER``.
+Both forms carry a CSRF token (checked by ``ops_guard``). Signing in starts a fresh session,
+so a session planted before sign-in is never the one that gets signed in.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+
+from connector.ops_auth import access_of, safe_next
+from connector.ops_blueprints import pages
+
+
+@pages.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> ResponseReturnValue:
+    access = access_of(current_app)
+    assert access is not None  # ops_guard answers 404 while the console is off
+    target = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("ops/sign_in.html", next=target, users=access.user is not None)
+    token = request.form.get("token", "")
+    user = request.form.get("user", "").strip()
+    password = request.form.get("password", "")
+    who = None
+    if token and access.token_ok(token):
+        who = "token"
+    elif user and access.password_ok(user, password):
+        who = f"user:{user}"
+    if who is None:
+        current_app.logger.warning("ops console: a sign-in was refused (from %s)", _client())
+        problem = "That token, or that user name and password, is not right."
+        return render_template(
+            "ops/sign_in.html", next=target, users=access.user is not None, problem=problem
+        ), 401
+    session.clear()
+    session.permanent = True
+    session["ops_who"] = who
+    session["ops_mark"] = access.mark(who)
+    return redirect(target)
+
+
+@pages.post("/sign-out")
+def sign_out() -> ResponseReturnValue:
+    session.clear()
+    return redirect(url_for("ops.sign_in"))
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
