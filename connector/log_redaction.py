@@ -56,6 +56,9 @@ MIN_SECRET_LENGTH = 4
 _SECRET_NAME = r"[^=&#\s\"']*(?:token|secret|passw|pwd|key|sig|auth|session|code)[^=&#\s\"']*"
 _QUERY_SECRET = re.compile(rf"(?i)([?&;]{_SECRET_NAME}=)[^&#\s\"']+")
 _CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)(\s+)[^\s\"',;]+")
+# A password inside a URL (``postgresql://user:password@host/db``): a store URL from
+# LEADRELAY_STORE or app.yaml may carry one, and a driver's error message may quote the URL.
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(@)")
 
 
 class Redactor:
@@ -83,6 +86,7 @@ class Redactor:
         if self._values is not None:
             text = self._values.sub(REDACTED, text)
         text = _QUERY_SECRET.sub(rf"\g<1>{REDACTED}", text)
+        text = _URL_PASSWORD.sub(rf"\g<1>{REDACTED}\g<2>", text)
         return _CREDENTIALS.sub(rf"\g<1>\g<2>{REDACTED}", text)
 
 
