@@ -27,7 +27,6 @@ from gunicorn import glogging
 from gunicorn.config import Config as GunicornConfig
 
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, DEVELOPER_KEY_ENV
-from connector.ops_auth import OPS_TOKEN_ENV
 from connector.salesforce_flow import TOKEN_ENV as FLOW_TOKEN_ENV
 from connector.salesforce_outbound import TOKEN_ENV as OUTBOUND_TOKEN_ENV
 
@@ -38,7 +37,6 @@ _ON_ROOT: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
 SECRET_ENVS = (
     OUTBOUND_TOKEN_ENV,
     FLOW_TOKEN_ENV,
-    OPS_TOKEN_ENV,
     CLIENT_SECRET_ENV,
     ACCESS_TOKEN_ENV,
     DEVELOPER_KEY_ENV,
