@@ -38,6 +38,9 @@ SESSION_LIFETIME = timedelta(hours=12)
 # Endpoints anyone may reach: the way in and out, and the stylesheet the sign-in page uses.
 PUBLIC_ENDPOINTS = frozenset({"ops.sign_in", "ops.sign_out", "ops.static"})
 _HASH_METHODS = ("scrypt", "pbkdf2")
+# A shorter token is guessable (the sign-in form has no throttle) and too short for the log
+# redaction to take out of log lines: the console stays off rather than open with it.
+MIN_TOKEN_LENGTH = 16
 
 csrf = CSRFProtect()
 
@@ -53,11 +56,11 @@ class OpsAccess:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OpsAccess | None:
-        """The console's credentials, or None when it is off (no token)."""
-        token = env.get(OPS_TOKEN_ENV) or None
+        """The console's credentials, or None when it is off (no token, or a guessable one)."""
+        token = _usable_token(env)
         if token is None:
             return None
-        own_secret = env.get(OPS_SECRET_ENV)
+        own_secret = _set(env, OPS_SECRET_ENV)
         secret = (
             own_secret.encode()
             if own_secret
@@ -100,6 +103,18 @@ class OpsAccess:
         return who if hmac.compare_digest(mark, self.mark(who)) else None
 
 
+def _set(env: Mapping[str, str], name: str) -> str | None:
+    """``name``'s value, or None when unset or only blanks: ``LEADRELAY_OPS_TOKEN=" "`` in an
+    env file must leave the console off, not open it to anyone who types a space."""
+    value = env.get(name)
+    return value if value and value.strip() else None
+
+
+def _usable_token(env: Mapping[str, str]) -> str | None:
+    token = _set(env, OPS_TOKEN_ENV)
+    return token if token is not None and len(token.strip()) >= MIN_TOKEN_LENGTH else None
+
+
 @cache
 def _dummy_hash() -> str:
     # Checked when no user is configured, so that a sign-in attempt always costs one hash.
@@ -114,8 +129,13 @@ def _looks_like_hash(value: str) -> bool:
 def console_status(env: Mapping[str, str]) -> tuple[str, bool]:
     """One line for ``leadrelay check`` and the server's start-up log, and whether all is
     well (False: the console is off, or a half-set password sign-in is ignored)."""
-    if not env.get(OPS_TOKEN_ENV):
+    if _set(env, OPS_TOKEN_ENV) is None:
         return f"ops console: off (set {OPS_TOKEN_ENV} to serve /ops and /api)", False
+    if _usable_token(env) is None:
+        return (
+            f"ops console: off ({OPS_TOKEN_ENV} is shorter than {MIN_TOKEN_LENGTH} characters: "
+            "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        ), False
     user, password_hash = env.get(OPS_USER_ENV), env.get(OPS_PASSWORD_HASH_ENV)
     problem = None
     if user and not password_hash:
