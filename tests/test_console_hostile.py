@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -32,6 +35,7 @@ from ops_helpers import (
 )
 from werkzeug.datastructures import MultiDict
 
+from connector.app import create_app
 from connector.cli import main
 from connector.ops_filters import PARAMETERS
 
@@ -309,3 +313,36 @@ def test_no_answer_carries_a_secret_of_the_deployment(delivered, caplog):
     for secret in (TOKEN, SECRET, PASSWORD_HASH, PASSWORD_HASH.split("$")[1]):
         assert secret not in everything
     assert not re.search(r"scrypt:\d+", everything)
+
+
+# --- /healthz under load ---------------------------------------------------------------------
+
+
+def test_a_health_check_asked_while_another_runs_is_not_told_the_store_is_down(make_config, store):
+    # A decision holds the routing lock for a moment (normal), and two load balancers (or a
+    # flood of anonymous callers) ask at once: none of them may be told the store is down.
+    client = create_app(make_config(), store).test_client()
+    holding, release = threading.Event(), threading.Event()
+
+    def deciding() -> None:
+        with store.transaction():
+            holding.set()
+            release.wait(5)
+
+    decider = threading.Thread(target=deciding)
+    decider.start()
+    holding.wait(5)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        asked = [pool.submit(client.get, "/healthz") for _ in range(4)]
+        time.sleep(0.3)
+        release.set()
+        statuses = [answer.result().status_code for answer in asked]
+    decider.join()
+    assert statuses == [200, 200, 200, 200]
+
+
+def test_a_flood_of_anonymous_health_checks_never_reports_a_healthy_store_down(make_config, store):
+    client = create_app(make_config(), store).test_client()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: client.get("/healthz").status_code, range(200)))
+    assert set(statuses) == {200}
