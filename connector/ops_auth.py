@@ -19,14 +19,13 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 OPS_TOKEN_ENV = "LEADRELAY_OPS_TOKEN"
 OPS_SECRET_ENV = "LEADRELAY_OPS_SECRET"
@@ -81,11 +80,16 @@ class OpsAccess:
 
     def password_ok(self, user: str, password: str) -> bool:
         """Whether ``user`` and ``password`` are the configured ones (the hash is always
-        checked, so the time taken does not tell whether the user name was right)."""
-        known = self.user is not None and self.password_hash is not None
-        name_ok = hmac.compare_digest(user.encode(), (self.user or "").encode())
-        password_right = check_password_hash(self.password_hash or _dummy_hash(), password)
-        return known and name_ok and password_right
+        checked, so the time taken does not tell whether the user name was right).
+
+        Without a configured user nothing is hashed: the sign-in page already says password
+        sign-in is off, and a hash per anonymous POST (a scrypt costs ~100 ms of CPU) would
+        let anyone keep the workers busy."""
+        if self.user is None or self.password_hash is None:
+            return False
+        name_ok = hmac.compare_digest(user.encode(), self.user.encode())
+        password_right = check_password_hash(self.password_hash, password)
+        return name_ok and password_right
 
     def mark(self, who: str) -> str:
         """What a session opened by ``who`` (``token`` or ``user:<name>``) must carry: it
@@ -113,12 +117,6 @@ def _set(env: Mapping[str, str], name: str) -> str | None:
 def _usable_token(env: Mapping[str, str]) -> str | None:
     token = _set(env, OPS_TOKEN_ENV)
     return token if token is not None and len(token.strip()) >= MIN_TOKEN_LENGTH else None
-
-
-@cache
-def _dummy_hash() -> str:
-    # Checked when no user is configured, so that a sign-in attempt always costs one hash.
-    return generate_password_hash("leadrelay-not-a-password")
 
 
 def _looks_like_hash(value: str) -> bool:

@@ -346,3 +346,16 @@ def test_a_flood_of_anonymous_health_checks_never_reports_a_healthy_store_down(m
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(lambda _: client.get("/healthz").status_code, range(200)))
     assert set(statuses) == {200}
+
+
+def test_an_anonymous_password_sign_in_costs_no_hash_when_no_user_is_configured(
+    ops_app, monkeypatch
+):
+    hashed = []
+    monkeypatch.setattr(
+        "connector.ops_auth.check_password_hash", lambda *args: hashed.append(args) or False
+    )
+    client = ops_app.test_client()
+    for _ in range(3):
+        assert sign_in(client, user="admin", password="guess").status_code == 401
+    assert hashed == []
