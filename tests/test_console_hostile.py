@@ -38,6 +38,7 @@ from werkzeug.datastructures import MultiDict
 from connector.app import create_app
 from connector.cli import main
 from connector.ops_filters import PARAMETERS
+from connector.sandbox.run import Secrets, server_env
 
 PUBLIC = {"ops.sign_in", "ops.sign_out", "ops.static"}
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
@@ -359,3 +360,15 @@ def test_an_anonymous_password_sign_in_costs_no_hash_when_no_user_is_configured(
     for _ in range(3):
         assert sign_in(client, user="admin", password="guess").status_code == 401
     assert hashed == []
+
+
+# --- the demo ----------------------------------------------------------------------------------
+
+
+def test_the_demo_server_never_empties_the_real_servers_metrics_directory(tmp_path):
+    # serve empties PROMETHEUS_MULTIPROC_DIR at start: the demo must not get the real one.
+    real = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prod-metrics"), "PATH": "/usr/bin"}
+    env = server_env(
+        real, "http://127.0.0.1:1", "https://127.0.0.1:2", Secrets.generate(), tmp_path
+    )
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env
