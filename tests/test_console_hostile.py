@@ -136,6 +136,17 @@ def test_a_head_request_carrying_the_token_opens_no_session_without_a_csrf_token
     assert client.get("/api/reps").status_code == 401
 
 
+def test_a_session_planted_before_sign_in_is_not_the_one_signed_in(ops_app):
+    planted = ops_app.test_client()
+    planted.get("/ops/sign-in")  # the attacker's own cookie, with its CSRF token
+    cookie = planted.get_cookie("leadrelay_ops").value
+    victim = ops_app.test_client()
+    victim.set_cookie("leadrelay_ops", cookie)
+    assert sign_in(victim).status_code == 302
+    assert victim.get_cookie("leadrelay_ops").value != cookie
+    assert planted.get("/api/reps").status_code == 401
+
+
 @pytest.mark.parametrize(
     "next_",
     [
@@ -228,14 +239,14 @@ def test_a_log_filter_given_twice_is_400_naming_it(ops_app, path):
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-def test_no_query_makes_a_server_error_and_a_refusal_names_the_parameter(ops_app, data):
+def test_no_query_makes_a_server_error_and_a_refusal_names_the_parameter(delivered, data):
     path = data.draw(st.sampled_from(sorted(QUERY_ROUTES)), label="path")
     names = st.sampled_from([*QUERY_ROUTES[path], "unknown"])
     value = st.one_of(
         st.sampled_from(EXTREMES), st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
     )
     query = data.draw(st.lists(st.tuples(names, value), max_size=4), label="query")
-    answer = ops_app.test_client().get(path, query_string=MultiDict(query), headers=BEARER)
+    answer = delivered.get(path, query_string=MultiDict(query), headers=BEARER)
     text = answer.get_data(as_text=True)
     assert answer.status_code in (200, 400), (answer.status_code, text[:300])
     if answer.status_code == 400 and path.startswith("/api"):
@@ -244,8 +255,8 @@ def test_no_query_makes_a_server_error_and_a_refusal_names_the_parameter(ops_app
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-def test_no_try_a_lead_form_makes_a_server_error(ops_app, data):
-    client = ops_app.test_client()
+def test_no_try_a_lead_form_makes_a_server_error(delivered, data):
+    client = delivered.application.test_client()
     sign_in(client)
     fields = ("id", "crm", "object_type", "email", "employees", "annual_revenue", "score", "at")
     value = st.one_of(
