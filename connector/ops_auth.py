@@ -37,8 +37,10 @@ SESSION_LIFETIME = timedelta(hours=12)
 # Endpoints anyone may reach: the way in and out, and the stylesheet the sign-in page uses.
 PUBLIC_ENDPOINTS = frozenset({"ops.sign_in", "ops.sign_out", "ops.static"})
 _HASH_METHODS = ("scrypt", "pbkdf2")
-# A shorter token is guessable (the sign-in form has no throttle) and too short for the log
-# redaction to take out of log lines: the console stays off rather than open with it.
+# A shorter token is guessable: the sign-in form has no throttle, and without
+# LEADRELAY_OPS_SECRET the cookie key derives from the token, so the signed cookie the sign-in
+# page gives anyone lets them test guesses offline. The console stays off rather than open
+# with one.
 MIN_TOKEN_LENGTH = 16
 
 csrf = CSRFProtect()
