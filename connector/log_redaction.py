@@ -27,7 +27,6 @@ from gunicorn import glogging
 from gunicorn.config import Config as GunicornConfig
 
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, DEVELOPER_KEY_ENV
-from connector.ops_auth import OPS_TOKEN_ENV
 from connector.salesforce_flow import TOKEN_ENV as FLOW_TOKEN_ENV
 from connector.salesforce_outbound import TOKEN_ENV as OUTBOUND_TOKEN_ENV
 
@@ -38,7 +37,6 @@ _ON_ROOT: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
 SECRET_ENVS = (
     OUTBOUND_TOKEN_ENV,
     FLOW_TOKEN_ENV,
-    OPS_TOKEN_ENV,
     CLIENT_SECRET_ENV,
     ACCESS_TOKEN_ENV,
     DEVELOPER_KEY_ENV,
@@ -56,6 +54,9 @@ MIN_SECRET_LENGTH = 4
 _SECRET_NAME = r"[^=&#\s\"']*(?:token|secret|passw|pwd|key|sig|auth|session|code)[^=&#\s\"']*"
 _QUERY_SECRET = re.compile(rf"(?i)([?&;]{_SECRET_NAME}=)[^&#\s\"']+")
 _CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)(\s+)[^\s\"',;]+")
+# A password inside a URL (``postgresql://user:password@host/db``): a store URL from
+# LEADRELAY_STORE or app.yaml may carry one, and a driver's error message may quote the URL.
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(@)")
 
 
 class Redactor:
@@ -83,6 +84,7 @@ class Redactor:
         if self._values is not None:
             text = self._values.sub(REDACTED, text)
         text = _QUERY_SECRET.sub(rf"\g<1>{REDACTED}", text)
+        text = _URL_PASSWORD.sub(rf"\g<1>{REDACTED}\g<2>", text)
         return _CREDENTIALS.sub(rf"\g<1>\g<2>{REDACTED}", text)
 
 

@@ -27,6 +27,9 @@ CSV_BATCH = 500
 
 def _filters(*, default_limit: int = 50) -> LogFilters:
     services = leadrelay()
+    for name, values in request.args.lists():
+        if len(values) > 1:  # rep=a&rep=b would quietly answer for a alone
+            abort(400, description=f"{name}: given {len(values)} times; give it once")
     try:
         return read_filters(
             request.args, services.config, datetime.now(UTC), default_limit=default_limit

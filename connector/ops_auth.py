@@ -19,14 +19,13 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 OPS_TOKEN_ENV = "LEADRELAY_OPS_TOKEN"
 OPS_SECRET_ENV = "LEADRELAY_OPS_SECRET"
@@ -38,6 +37,11 @@ SESSION_LIFETIME = timedelta(hours=12)
 # Endpoints anyone may reach: the way in and out, and the stylesheet the sign-in page uses.
 PUBLIC_ENDPOINTS = frozenset({"ops.sign_in", "ops.sign_out", "ops.static"})
 _HASH_METHODS = ("scrypt", "pbkdf2")
+# A shorter token is guessable: the sign-in form has no throttle, and without
+# LEADRELAY_OPS_SECRET the cookie key derives from the token, so the signed cookie the sign-in
+# page gives anyone lets them test guesses offline. The console stays off rather than open
+# with one.
+MIN_TOKEN_LENGTH = 16
 
 csrf = CSRFProtect()
 
@@ -53,11 +57,11 @@ class OpsAccess:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OpsAccess | None:
-        """The console's credentials, or None when it is off (no token)."""
-        token = env.get(OPS_TOKEN_ENV) or None
+        """The console's credentials, or None when it is off (no token, or a guessable one)."""
+        token = _usable_token(env)
         if token is None:
             return None
-        own_secret = env.get(OPS_SECRET_ENV)
+        own_secret = _set(env, OPS_SECRET_ENV)
         secret = (
             own_secret.encode()
             if own_secret
@@ -78,11 +82,16 @@ class OpsAccess:
 
     def password_ok(self, user: str, password: str) -> bool:
         """Whether ``user`` and ``password`` are the configured ones (the hash is always
-        checked, so the time taken does not tell whether the user name was right)."""
-        known = self.user is not None and self.password_hash is not None
-        name_ok = hmac.compare_digest(user.encode(), (self.user or "").encode())
-        password_right = check_password_hash(self.password_hash or _dummy_hash(), password)
-        return known and name_ok and password_right
+        checked, so the time taken does not tell whether the user name was right).
+
+        Without a configured user nothing is hashed: the sign-in page already says password
+        sign-in is off, and a hash per anonymous POST (a scrypt costs ~100 ms of CPU) would
+        let anyone keep the workers busy."""
+        if self.user is None or self.password_hash is None:
+            return False
+        name_ok = hmac.compare_digest(user.encode(), self.user.encode())
+        password_right = check_password_hash(self.password_hash, password)
+        return name_ok and password_right
 
     def mark(self, who: str) -> str:
         """What a session opened by ``who`` (``token`` or ``user:<name>``) must carry: it
@@ -100,10 +109,16 @@ class OpsAccess:
         return who if hmac.compare_digest(mark, self.mark(who)) else None
 
 
-@cache
-def _dummy_hash() -> str:
-    # Checked when no user is configured, so that a sign-in attempt always costs one hash.
-    return generate_password_hash("leadrelay-not-a-password")
+def _set(env: Mapping[str, str], name: str) -> str | None:
+    """``name``'s value, or None when unset or only blanks: ``LEADRELAY_OPS_TOKEN=" "`` in an
+    env file must leave the console off, not open it to anyone who types a space."""
+    value = env.get(name)
+    return value if value and value.strip() else None
+
+
+def _usable_token(env: Mapping[str, str]) -> str | None:
+    token = _set(env, OPS_TOKEN_ENV)
+    return token if token is not None and len(token.strip()) >= MIN_TOKEN_LENGTH else None
 
 
 def _looks_like_hash(value: str) -> bool:
@@ -114,8 +129,13 @@ def _looks_like_hash(value: str) -> bool:
 def console_status(env: Mapping[str, str]) -> tuple[str, bool]:
     """One line for ``leadrelay check`` and the server's start-up log, and whether all is
     well (False: the console is off, or a half-set password sign-in is ignored)."""
-    if not env.get(OPS_TOKEN_ENV):
+    if _set(env, OPS_TOKEN_ENV) is None:
         return f"ops console: off (set {OPS_TOKEN_ENV} to serve /ops and /api)", False
+    if _usable_token(env) is None:
+        return (
+            f"ops console: off ({OPS_TOKEN_ENV} is shorter than {MIN_TOKEN_LENGTH} characters: "
+            "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        ), False
     user, password_hash = env.get(OPS_USER_ENV), env.get(OPS_PASSWORD_HASH_ENV)
     problem = None
     if user and not password_hash:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -36,6 +36,28 @@ pages = Blueprint(
 api = Blueprint("ops_api", __name__, url_prefix="/api")
 pages.before_request(ops_guard)
 api.before_request(ops_guard)
+# Every answer is a lead's personal data or a form: no other site may frame a page (a click
+# on "sign out" or "try a lead" under a decoy), and no browser or proxy keeps a copy that
+# outlives the session (the back button after signing out, a shared cache).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _page_headers(answer: Response) -> Response:
+    for name, value in PAGE_HEADERS.items():
+        answer.headers.setdefault(name, value)
+    return answer
+
+
+pages.after_request(_page_headers)
+api.after_request(_page_headers)
 
 
 @pages.context_processor

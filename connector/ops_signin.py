@@ -19,7 +19,7 @@ def sign_in() -> ResponseReturnValue:
     access = access_of(current_app)
     assert access is not None  # ops_guard answers 404 while the console is off
     target = safe_next(request.values.get("next"))
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and Flask's HEAD: a look at the form, not an attempt
         return render_template("ops/sign_in.html", next=target, users=access.user is not None)
     token = request.form.get("token", "")
     user = request.form.get("user", "").strip()

@@ -153,3 +153,14 @@ def test_the_filter_redacts_message_arguments_and_tracebacks():
     assert "s3cret" not in line and "abc123" not in line and "dXNlcjpwYXNz" not in line
     assert "sent [redacted] with Basic [redacted]" in line
     assert "?hapikey=[redacted] failed" in line
+
+
+def test_a_password_inside_a_url_never_reaches_a_log_line():
+    # A store URL (LEADRELAY_STORE or app.yaml) may carry a password; a driver's error may
+    # quote it whole.
+    redact = Redactor([])
+    line = 'connection to "postgresql://leadrelay:pa55-word@db.internal:5432/leads" failed'
+    assert redact(line) == (
+        'connection to "postgresql://leadrelay:[redacted]@db.internal:5432/leads" failed'
+    )
+    assert redact("sqlite:///var/lib/leadrelay.sqlite") == "sqlite:///var/lib/leadrelay.sqlite"

@@ -36,9 +36,10 @@ from connector.sandbox.tls import server_context, write_ca_bundle, write_identit
 
 SALESFORCE_TOKEN_ENV = "SALESFORCE_ACCESS_TOKEN"  # adapters.salesforce.auth: the direct mode
 # Variables of the caller's own deployment the sandboxed server must not see: real CRM
-# credentials, another store or config, another CA bundle.
+# credentials, another store or config, another CA bundle, the real server's metrics
+# directory (serve empties it at start: the live server's counters would be lost).
 _NOT_PASSED = ("HUBSPOT_", "SALESFORCE_", "LEADRELAY_")
-_NOT_PASSED_EXACT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PORT")
+_NOT_PASSED_EXACT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PORT", "PROMETHEUS_MULTIPROC_DIR")
 
 
 class SandboxError(Exception):
