@@ -31,6 +31,8 @@ from workflows.postgres_queries import (
     log_where,
     page_ids,
     record_of,
+    tallies_of,
+    tallies_select,
 )
 from workflows.postgres_schema import schema_problem
 from workflows.postgres_shared import PostgresSharedValues, SharedRow, advisory_lock
@@ -43,11 +45,13 @@ from workflows.store import (
     AssignmentFacts,
     AssignmentQuery,
     DueAssignment,
+    FactTally,
     LogQuery,
     OutcomeTimes,
     SlaState,
     SlaUpdate,
     Store,
+    TallyQuery,
     WriteBack,
 )
 
@@ -179,6 +183,13 @@ class PostgresStore:
             if len(page) < _FACTS_PAGE:
                 return
             after = page[-1][0]
+
+    def fact_tallies(self, query: TallyQuery) -> list[FactTally]:
+        """The statistics counted by one GROUP BY of the projection columns."""
+        sql, params = tallies_select(query)
+        with self._connection("could not count the statistics") as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return tallies_of(rows, len(query.starts))
 
     def record_outcomes(self, updates: dict[int, OutcomeTimes]) -> None:
         """Merge outcome times into the records' ``outcome:`` rows (the ledger's rule), in
