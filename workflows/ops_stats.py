@@ -1,8 +1,10 @@
 """The console's statistics: distribution against target shares, SLA per rep, and outcomes
 per rep, rule and source with confidence intervals. Pure: facts and ``now`` in, numbers out.
 
-Every figure is computed from ``AssignmentFacts`` streamed once (``console_stats`` feeds one
-stream to every view), and only records that *assigned* a lead to a rep count: a ``kept``
+Every figure is computed either from ``AssignmentFacts`` streamed once (``console_stats`` feeds
+one stream to every view: the reference) or, the same figures, from what a store counted per
+(rep, rule, source) group (``Store.fact_tallies``; ``console_stats_of_tallies``, ``feed_tallies``,
+which the console uses). Only records that *assigned* a lead to a rep count: a ``kept``
 decision moved nothing and an ``unassigned`` one gave nobody anything. Sweep rotations and
 reassignments are assignments too: the rep who receives a rotated lead has to work it.
 """
