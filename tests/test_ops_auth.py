@@ -556,3 +556,24 @@ def test_a_signed_out_id_is_forgotten_once_no_copy_of_its_cookie_can_last(ops_ap
         sign_in_and_out(ops_app)
         with store.shared_value(ops_sessions.SIGNED_OUT) as value:
             assert len(yaml.safe_load(value.read())["ids"]) == 1
+
+
+def test_a_damaged_signed_out_record_ends_cookie_sessions_until_the_next_sign_in(
+    ops_app, signed_in, store
+):
+    with store.shared_value(ops_sessions.SIGNED_OUT) as value:
+        value.write(b"\x00not json")
+    assert signed_in.get("/api/reps").status_code == 401  # no signed-out id can be told apart
+    fresh = ops_app.test_client()
+    assert sign_in(fresh).status_code == 302
+    assert fresh.get("/api/reps").status_code == 200
+    assert signed_in.get("/api/reps").status_code == 401
+
+
+@pytest.mark.parametrize("damage", [b"\x00not json", b"[1, 2]", b'{"203.0.113.9": "x"}'])
+def test_a_damaged_failure_count_is_read_as_no_failures(ops_app, store, damage):
+    with store.shared_value(ops_throttle.FAILURES) as value:
+        value.write(damage)
+    client = from_address(ops_app, "203.0.113.9")
+    fail(client, ops_throttle.PER_ADDRESS)
+    assert sign_in(client, token=TOKEN).status_code == 429
