@@ -9,7 +9,9 @@ server is never open to the world by omission. Every comparison is constant-time
 The cookie is Flask's session (itsdangerous-signed), keyed by ``LEADRELAY_OPS_SECRET`` or,
 without it, by an HMAC of the token: every gunicorn worker derives the same key, and a new
 token signs everyone out. A session also carries a mark of the credential it was given for,
-so changing the password (or the token) ends the sessions it opened.
+so changing the password (or the token) ends the sessions it opened, and an id that signing
+out records (``connector.ops_sessions``), so a copy of a signed-out cookie opens nothing.
+Failed sign-ins are throttled (``connector.ops_throttle``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, jsonify, redirect, request, session, url_for
@@ -27,21 +28,25 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash
 
+from connector import ops_sessions
+from connector.ops_sessions import SESSION_LIFETIME
+from connector.shared import leadrelay
+
 OPS_TOKEN_ENV = "LEADRELAY_OPS_TOKEN"
 OPS_SECRET_ENV = "LEADRELAY_OPS_SECRET"
 OPS_USER_ENV = "LEADRELAY_OPS_USER"
 OPS_PASSWORD_HASH_ENV = "LEADRELAY_OPS_PASSWORD_HASH"
 ACCESS_EXTENSION = "leadrelay.ops_access"
-# A session lasts this long after its last request (Flask re-signs the cookie on each one).
-SESSION_LIFETIME = timedelta(hours=12)
 # Endpoints anyone may reach: the way in and out, and the stylesheet the sign-in page uses.
 PUBLIC_ENDPOINTS = frozenset({"ops.sign_in", "ops.sign_out", "ops.static"})
 _HASH_METHODS = ("scrypt", "pbkdf2")
-# A shorter token is guessable: the sign-in form has no throttle, and without
+# A shorter token is guessable: the sign-in form's throttle slows guesses online, but without
 # LEADRELAY_OPS_SECRET the cookie key derives from the token, so the signed cookie the sign-in
 # page gives anyone lets them test guesses offline. The console stays off rather than open
 # with one.
 MIN_TOKEN_LENGTH = 16
+# What every 401 asks for (RFC 6750): the console's token as a bearer token.
+CHALLENGE = 'Bearer realm="leadrelay ops"'
 
 csrf = CSRFProtect()
 
@@ -202,6 +207,10 @@ def ops_guard() -> ResponseReturnValue | None:
         csrf.protect()
         return None
     who = access.signed_in()
+    if who is not None and ops_sessions.ended(
+        leadrelay().store, session.get("ops_sid"), session.get("ops_since")
+    ):
+        who = None
     if who is None:
         return _refused("sign in: send Authorization: Bearer <LEADRELAY_OPS_TOKEN>")
     csrf.protect()  # every form posted with the cookie carries its CSRF token
@@ -214,7 +223,7 @@ def _refused(message: str, browser: bool = True) -> ResponseReturnValue:
         # A person's browser: to the sign-in form, then back here.
         return redirect(url_for("ops.sign_in", next=request.full_path.rstrip("?")))
     answer = jsonify(error=message)
-    answer.headers["WWW-Authenticate"] = 'Bearer realm="leadrelay ops"'
+    answer.headers["WWW-Authenticate"] = CHALLENGE
     return answer, 401
 
 

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -39,24 +40,38 @@ def serving(
     """Serve ``config`` until the block ends (then SIGTERM); yields once /healthz answers."""
     served = Served(port or free_port())
     cli = Path(sys.executable).with_name("leadrelay")
-    server = subprocess.Popen(
-        [str(cli), "--config", str(config), "serve", "--port", str(served.port),
-         "--workers", str(workers)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**env, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
+    # The server writes into a file, not a pipe: nobody reads a pipe until the server stops,
+    # and once its ~64 KB buffer is full (an access log line per request) every worker blocks
+    # on its next log line and requests time out. Opened for appending, so reading it never
+    # moves where the server writes.
+    with tempfile.TemporaryDirectory(prefix="leadrelay-served-") as folder:
+        printed = Path(folder) / "output.log"
+        with printed.open("ab") as sink:
+            server = subprocess.Popen(
+                [str(cli), "--config", str(config), "serve", "--port", str(served.port),
+                 "--workers", str(workers)],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env={**env, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{served.base}/healthz", timeout=2):
+                        break
+                except OSError:
+                    assert server.poll() is None, _text(printed)
+                    assert time.monotonic() < deadline, "leadrelay serve did not answer"
+                    time.sleep(0.1)
+            yield served
+        finally:
+            server.send_signal(signal.SIGTERM)
             try:
-                with urllib.request.urlopen(f"{served.base}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-                assert time.monotonic() < deadline, "leadrelay serve did not answer"
-                time.sleep(0.1)
-        yield served
-    finally:
-        server.send_signal(signal.SIGTERM)
-        served.output = server.communicate(timeout=30)[0].decode()
+                server.wait(timeout=30)
+            finally:
+                served.output = _text(printed)
+
+
+def _text(printed: Path) -> str:
+    return printed.read_bytes().decode(errors="replace")

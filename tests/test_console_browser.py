@@ -2,10 +2,11 @@
 real ``leadrelay serve`` (gunicorn) over a populated store.
 
 Sign in, filter the log by rep, open a decision, try a lead, sign out, and read the log with
-JavaScript off: each step checks what is on the screen. Two gunicorn workers serve it, so the
-session cookie one signs is read by the other. The run saves a screenshot of the log
-(``docs/console.png`` for the README when ``LEADRELAY_SCREENSHOT`` is set, or when that file
-is missing).
+JavaScript off; read the distribution chart's numbers and one fact from each statistics page:
+each step checks what is on the screen against what the test itself routed. Two gunicorn
+workers serve it, so the session cookie one signs is read by the other. The run saves a
+screenshot of the log (``docs/console.png`` for the README when ``LEADRELAY_SCREENSHOT`` is
+set, or when that file is missing).
 
 Chromium comes from Debian (``make test`` installs it as root when missing), never from
 Playwright's own download. Without it the test is skipped on a developer's machine and fails
@@ -15,14 +16,18 @@ in CI (``CI=true``), so a green CI run has really driven a browser.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from conftest import REPO, TUESDAY_10AM, lead, rep
+from conftest import REPO, lead, rep
 from served import serving
 
 from connector.services import build_services
@@ -70,6 +75,9 @@ TEAM = {
     # A first-touch SLA far in the future: every row has SLA state, and no sweep moves them.
     "sla": {"first_touch": "3650d", "clock": "wall"},
 }
+NEW_YORK = ZoneInfo("America/New_York")
+LEADS = 24
+SPACING = timedelta(minutes=17)  # 24 leads from 10:00 to 16:31, all in one New York day
 COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne"]
 
 
@@ -85,14 +93,33 @@ def chromium_or_skip() -> str:
     pytest.skip(message)
 
 
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[str]:
-    """A served leadrelay with 24 decisions in its log; yields its base URL."""
-    path = tmp_path / "app.yaml"
+@dataclass(frozen=True)
+class Console:
+    """The served console: its base URL, and who the test's routing gave each lead, when."""
+
+    base: str
+    routed: list[tuple[str, datetime]]
+
+
+def first_lead_at(now: datetime) -> datetime:
+    """10:00 in New York on the latest day whose leads are all decided by ``now`` (today from
+    17:00, else yesterday): recent, so the statistics pages (today, this week, the last 30
+    days) count them, and all in one day, so a daily cap fills."""
+    local = now.astimezone(NEW_YORK)
+    day = local.date() if local.hour >= 17 else local.date() - timedelta(days=1)
+    return datetime.combine(day, time(10), NEW_YORK)
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """A served leadrelay with 24 decisions in its log."""
+    path = tmp_path_factory.mktemp("console") / "app.yaml"
     path.write_text(yaml.safe_dump(TEAM, sort_keys=False))
     services = build_services(load_config(path), env={})
+    first = first_lead_at(datetime.now(UTC))
+    routed = []
     try:
-        for n in range(24):
+        for n in range(LEADS):
             spanish = n % 5 == 0
             one = lead(
                 f"{9100 + n}",
@@ -103,16 +130,19 @@ def console(tmp_path: Path) -> Iterator[str]:
                 employees=5000 if n % 7 == 3 else 40,
                 language="es" if spanish else None,
             )
-            services.router.route(one, TUESDAY_10AM + timedelta(minutes=17 * n), source="hubspot")
+            when = first + SPACING * n
+            result = services.router.route(one, when, source="hubspot")
+            assert result.decision.rep_id is not None
+            routed.append((result.decision.rep_id, when))
         failed = {3: ("failed", "HubSpot answered 503; retrying")}
-        services.store.set_writebacks(failed, TUESDAY_10AM)
+        services.store.set_writebacks(failed, first)
     finally:
         services.close()
     env = {**os.environ, "LEADRELAY_OPS_TOKEN": TOKEN}
     env.pop("LEADRELAY_SANDBOX", None)
     # Two workers: a session signed by one is read by the other, as behind any real server.
     with serving(path, env, workers=2) as served:
-        yield served.base
+        yield Console(served.base, routed)
     assert "ops console: on at /ops (sign in with LEADRELAY_OPS_TOKEN)" in served.output
     assert TOKEN not in served.output
 
@@ -128,7 +158,7 @@ def test_an_ops_person_signs_in_filters_opens_a_decision_and_tries_a_lead(consol
             page.set_default_timeout(15_000)
 
             # Not signed in: the console sends the browser to its sign-in form.
-            page.goto(f"{console}/ops/reps")
+            page.goto(f"{console.base}/ops/reps")
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
             page.get_by_label("Console token").fill("not the token")
             page.get_by_role("button", name="Sign in").click()
@@ -188,14 +218,14 @@ def test_an_ops_person_signs_in_filters_opens_a_decision_and_tries_a_lead(consol
             # Signing out ends it: the console asks to sign in again.
             page.get_by_role("button", name="Sign out").click()
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-            page.goto(f"{console}/ops")
+            page.goto(f"{console.base}/ops")
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
             # With JavaScript off, the log still reads and a decision still opens.
             plain = browser.new_context(java_script_enabled=False).new_page()
-            plain.goto(f"{console}/ops/sign-in")
+            plain.goto(f"{console.base}/ops/sign-in")
             plain.get_by_label("Console token").fill(TOKEN)
             plain.get_by_role("button", name="Sign in").click()
-            plain.goto(f"{console}/ops?source=hubspot&rule=enterprise")
+            plain.goto(f"{console.base}/ops?source=hubspot&rule=enterprise")
             rows = plain.locator("li.assignment")
             assert rows.count() > 0
             rows.first.locator("summary").click()
@@ -204,3 +234,105 @@ def test_an_ops_person_signs_in_filters_opens_a_decision_and_tries_a_lead(consol
             browser.close()
     if os.environ.get("LEADRELAY_SCREENSHOT") or not SCREENSHOT.exists():
         shutil.copyfile(tmp_path / "console.png", SCREENSHOT)
+
+
+PERIODS = ("today", "week", "month")  # the distribution table's columns, in order
+NAMES = {spec["id"]: spec["name"] for spec in TEAM["reps"]}
+NA_SMB = TEAM["pools"]["na-smb"]["members"]
+
+
+def counts_by_period(routed: list[tuple[str, datetime]], now: datetime) -> dict[str, Counter[str]]:
+    """Each rep's leads decided today, this week (from Monday) and this month, in New York."""
+    local = now.astimezone(NEW_YORK)
+    today = datetime.combine(local.date(), time(0), NEW_YORK)
+    starts = {
+        "today": today,
+        "week": today - timedelta(days=local.weekday()),
+        "month": today.replace(day=1),
+    }
+    return {
+        period: Counter(rep_id for rep_id, when in routed if when >= start)
+        for period, start in starts.items()
+    }
+
+
+def test_an_ops_person_reads_the_distribution_and_every_statistics_page(console, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = chromium_or_skip()
+    expected = counts_by_period(console.routed, datetime.now(UTC))
+    everything = Counter(rep_id for rep_id, _ in console.routed)
+    # The chart shows one period: the shortest that holds every lead (on the 1st of a month
+    # before 17:00 in New York, none does, and this month's zeros are what must show).
+    period = next((p for p in PERIODS if sum(expected[p].values()) == LEADS), "month")
+    shown = expected[period]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(15_000)
+            page.goto(f"{console.base}/ops/sign-in")
+            page.get_by_label("Console token").fill(TOKEN)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("heading", name="Assignments")).to_be_visible()
+
+            # Distribution, from the nav, for the chosen period.
+            page.get_by_role("link", name="Distribution").click()
+            expect(page.get_by_role("heading", name="Distribution")).to_be_visible()
+            page.get_by_label("Chart period").select_option(period)
+            page.get_by_role("button", name="Show").click()
+            expect(page.get_by_label("Chart period")).to_have_value(period)
+
+            # The chart of every rep: each bar's label names the rep, its value label the count.
+            chart = page.locator('svg.chart[aria-label^="Leads per rep"]')
+            expect(chart.locator("g.bar")).to_have_count(len(NAMES))
+            for rep_id, name in NAMES.items():
+                bar = chart.locator(f'g.bar[data-label="{name}"]')
+                expect(bar.locator("text").first).to_have_text(name)
+                expect(bar.locator("text.value")).to_have_text(str(shown[rep_id]))
+
+            # The table: every rep's count in every period, and the totals.
+            for rep_id in NAMES:
+                cells = page.locator(f'#reps tbody tr[data-rep="{rep_id}"] td')
+                counts = [str(expected[p][rep_id]) for p in PERIODS]
+                expect(cells).to_have_text([NAMES[rep_id], *counts])
+            totals = [str(sum(expected[p].values())) for p in PERIODS]
+            expect(page.locator("#reps tfoot th")).to_have_text(["All", *totals])
+
+            # The na-smb pool's chart: each member's count and share of the members' leads,
+            # against a round robin's equal target.
+            pool_total = sum(shown[m] for m in NA_SMB)
+            pool_chart = page.locator('svg.chart[aria-label^="Pool na-smb"]')
+            for member in NA_SMB:
+                share = f"{shown[member] * 100 / pool_total:.0f}%" if pool_total else "-"
+                value = pool_chart.locator(f'g.bar[data-label="{NAMES[member]}"] text.value')
+                expect(value).to_have_text(f"{shown[member]} leads, {share} (target 33%)")
+            page.screenshot(path=str(tmp_path / "distribution.png"))
+
+            # SLA: every lead of the last 30 days, each under the first-touch SLA.
+            page.get_by_role("link", name="SLA", exact=True).click()
+            expect(page.get_by_role("heading", name="First-touch SLA")).to_be_visible()
+            for rep_id in NAMES:
+                row = page.locator(f'#sla tr[data-rep="{rep_id}"] td')
+                expect(row.nth(1)).to_have_text(str(everything[rep_id]))
+                expect(row.nth(2)).to_have_text(str(everything[rep_id]))
+
+            # Outcomes: the leads per rep (nothing contacted yet).
+            page.get_by_role("link", name="Outcomes").click()
+            expect(page.get_by_role("heading", name="Outcomes")).to_be_visible()
+            chen = page.locator('#outcomes tr[data-key="chen"] td')
+            expect(chen.nth(1)).to_have_text(str(everything["chen"]))
+
+            # Health: the one write-back the fixture marked failed.
+            page.get_by_role("link", name="Health").click()
+            expect(page.get_by_role("heading", name="Health")).to_be_visible()
+            failed = page.locator('#health tr[data-key="writeback_failures"] td')
+            expect(failed).to_have_text(re.compile(r"^\s*1\s"))
+
+            # Who can take leads: Chen's count today against the daily cap.
+            page.get_by_role("link", name="Who can take leads").click()
+            expect(page.get_by_role("heading", name="Who can take leads now")).to_be_visible()
+            today = page.locator("#rep-chen td").nth(5)
+            expect(today).to_have_text(f"{expected['today']['chen']} / 4")
+        finally:
+            browser.close()

@@ -24,9 +24,11 @@ from ops_helpers import (
 )
 from werkzeug.security import generate_password_hash
 
+from connector import ops_sessions, ops_throttle
 from connector.cli import main
 
 PUBLIC = {"ops.sign_in", "ops.sign_out", "ops.static"}
+CHALLENGE = 'Bearer realm="leadrelay ops"'  # RFC 6750
 
 
 def console_routes(app: Flask) -> list[tuple[str, str, str]]:
@@ -92,7 +94,7 @@ def assert_refused(answer, method, endpoint, path, bearer=False):
         assert answer.headers["Location"].startswith("/ops/sign-in?next=")
     else:
         assert answer.status_code == 401, (method, path, answer.status_code)
-        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+        assert answer.headers["WWW-Authenticate"] == CHALLENGE
         assert set(answer.json) == {"error"}
 
 
@@ -373,3 +375,205 @@ def test_the_console_secrets_are_taken_out_of_every_log_line():
     env = {"LEADRELAY_OPS_TOKEN": TOKEN, "LEADRELAY_OPS_SECRET": "cookie-secret-123"}
     redact = Redactor.from_environment(SECRET_ENVS, env)
     assert redact(f"got {TOKEN} and cookie-secret-123") == "got [redacted] and [redacted]"
+
+
+# --- the 401 challenge (RFC 6750) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-the-token"}])
+def test_metrics_refused_say_how_to_authenticate(ops_app, headers):
+    answer = ops_app.test_client().get("/metrics", headers=headers)
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"] == CHALLENGE
+
+
+def test_a_refused_sign_in_says_how_to_authenticate(ops_app):
+    answer = sign_in(ops_app.test_client(), token="not the token")
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"] == CHALLENGE
+
+
+# --- the sign-in throttle ---------------------------------------------------------------------
+
+
+def from_address(app: Flask, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def fail(client, times: int) -> None:
+    for n in range(times):
+        assert sign_in(client, token=f"guess {n}").status_code == 401, n
+
+
+def test_the_eleventh_failed_sign_in_from_one_address_in_a_minute_waits(ops_app):
+    client = from_address(ops_app, "203.0.113.9")
+    fail(client, ops_throttle.PER_ADDRESS)
+    answer = sign_in(client, token=TOKEN)  # even the right token, from the guessing address
+    assert answer.status_code == 429
+    assert 1 <= int(answer.headers["Retry-After"]) <= 60
+    assert "Too many failed sign-ins from your address: try again in" in answer.text
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert client.get("/api/reps").status_code == 401  # and no session came of it
+
+
+def test_another_address_signs_in_while_one_is_throttled(ops_app):
+    fail(from_address(ops_app, "203.0.113.9"), ops_throttle.PER_ADDRESS)
+    assert sign_in(from_address(ops_app, "203.0.113.9"), token=TOKEN).status_code == 429
+    assert sign_in(from_address(ops_app, "198.51.100.7"), token=TOKEN).status_code == 302
+
+
+def test_a_throttled_address_signs_in_a_minute_after_its_first_failure(ops_app):
+    client = from_address(ops_app, "203.0.113.9")
+    with time_machine.travel(TUESDAY_10AM, tick=False):
+        fail(client, ops_throttle.PER_ADDRESS)
+    with time_machine.travel(TUESDAY_10AM + timedelta(seconds=45), tick=False):
+        answer = sign_in(client, token=TOKEN)
+        assert answer.status_code == 429
+        assert answer.headers["Retry-After"] == "15"
+    with time_machine.travel(TUESDAY_10AM + timedelta(seconds=61), tick=False):
+        assert sign_in(client, token=TOKEN).status_code == 302
+
+
+def test_right_sign_ins_never_count_against_an_address(ops_app):
+    client = from_address(ops_app, "203.0.113.9")
+    for _ in range(ops_throttle.PER_ADDRESS + 5):
+        assert sign_in(client, token=TOKEN).status_code == 302
+    fail(client, ops_throttle.PER_ADDRESS)  # all ten failures still allowed
+
+
+def test_failed_sign_ins_from_everywhere_are_capped_overall(ops_app, store):
+    addresses = ops_throttle.OVERALL // ops_throttle.PER_ADDRESS
+    for n in range(addresses):
+        fail(from_address(ops_app, f"198.51.100.{n + 1}"), ops_throttle.PER_ADDRESS)
+    newcomer = from_address(ops_app, "192.0.2.200")
+    answer = sign_in(newcomer, token=TOKEN)
+    assert answer.status_code == 429
+    assert "Too many failed sign-ins to this console from everywhere" in answer.text
+    assert 1 <= int(answer.headers["Retry-After"]) <= 60
+    # Nothing more is recorded once the cap is reached: the value stays small.
+    for n in range(50):
+        assert sign_in(from_address(ops_app, f"192.0.2.{n + 1}"), token="x").status_code == 429
+    with store.shared_value(ops_throttle.FAILURES) as value:
+        recorded = yaml.safe_load(value.read())
+    assert sum(len(times) for times in recorded.values()) == ops_throttle.OVERALL
+    assert "192.0.2.1" not in recorded
+
+
+def test_ipv6_addresses_of_one_64_network_count_together(ops_app):
+    for n in range(ops_throttle.PER_ADDRESS):
+        fail(from_address(ops_app, f"2001:db8:1:2::{n + 1:x}"), 1)
+    assert sign_in(from_address(ops_app, "2001:db8:1:2:ffff::9"), token=TOKEN).status_code == 429
+    assert sign_in(from_address(ops_app, "2001:db8:1:3::1"), token=TOKEN).status_code == 302
+
+
+def test_every_gunicorn_worker_counts_the_same_failed_sign_ins(tmp_path):
+    import os
+
+    import requests
+    from served import serving
+
+    config = tmp_path / "app.yaml"
+    config.write_text(yaml.safe_dump(config_data(store="sqlite:///state.sqlite")))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
+    env["LEADRELAY_OPS_TOKEN"] = TOKEN
+    statuses = []
+    with serving(config, env, workers=2) as served:
+        for n in range(ops_throttle.PER_ADDRESS + 4):
+            # A new connection each time: the two workers take turns answering.
+            with requests.Session() as http:
+                form = http.get(f"{served.base}/ops/sign-in", timeout=10)
+                data = {"csrf_token": csrf_of(form.text), "token": f"guess {n}"}
+                answer = http.post(f"{served.base}/ops/sign-in", data=data, timeout=10)
+                statuses.append(answer.status_code)
+    assert statuses == [401] * ops_throttle.PER_ADDRESS + [429] * 4
+
+
+# --- signing out ------------------------------------------------------------------------------
+
+
+def test_a_signed_out_cookie_replayed_opens_nothing(ops_app, signed_in):
+    copy = carry_cookie(signed_in, ops_app.test_client())
+    assert copy.get("/api/reps").status_code == 200
+    page = signed_in.get("/ops/reps")
+    assert (
+        signed_in.post("/ops/sign-out", data={"csrf_token": csrf_of(page.text)}).status_code == 302
+    )
+    answer = copy.get("/api/reps")
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"] == CHALLENGE
+    assert copy.get("/ops/reps").status_code == 302
+    assert copy.get("/metrics").status_code == 401
+
+
+def test_signing_out_leaves_other_sessions_signed_in(ops_app, signed_in):
+    other = ops_app.test_client()
+    assert sign_in(other).status_code == 302
+    page = signed_in.get("/ops/reps")
+    signed_in.post("/ops/sign-out", data={"csrf_token": csrf_of(page.text)})
+    assert other.get("/api/reps").status_code == 200
+
+
+def test_a_session_cookie_without_a_session_id_opens_nothing(ops_app):
+    # Signed with the console's key and the right mark, but never given an id at sign-in.
+    access = ops_app.extensions["leadrelay.ops_access"]
+    data = {"ops_who": "token", "ops_mark": access.mark("token")}
+    client = ops_app.test_client()
+    client.set_cookie("leadrelay_ops", foreign_cookie(ops_app, ops_app.secret_key, data))
+    assert client.get("/api/reps").status_code == 401
+
+
+def sign_in_and_out(app: Flask):
+    """A signed-in client signed out, and a copy of its cookie taken before."""
+    client = app.test_client()
+    assert sign_in(client).status_code == 302
+    copy = carry_cookie(client, app.test_client())
+    page = client.get("/ops/reps")
+    client.post("/ops/sign-out", data={"csrf_token": csrf_of(page.text)})
+    return copy
+
+
+def test_the_signed_out_record_stays_small_and_still_ends_every_copy(ops_app, store, monkeypatch):
+    monkeypatch.setattr(ops_sessions, "MAX_SIGNED_OUT", 3)
+    still_on = ops_app.test_client()
+    assert sign_in(still_on).status_code == 302
+    copies = [sign_in_and_out(ops_app) for _ in range(7)]
+    for copy in copies:
+        assert copy.get("/api/reps").status_code == 401
+    with store.shared_value(ops_sessions.SIGNED_OUT) as value:
+        assert len(yaml.safe_load(value.read())["ids"]) <= 3
+    # The overflow ends the sessions signed in before it (they sign in again) ...
+    assert still_on.get("/api/reps").status_code == 401
+    # ... and a new sign-in works.
+    assert sign_in(ops_app.test_client()).status_code == 302
+
+
+def test_a_signed_out_id_is_forgotten_once_no_copy_of_its_cookie_can_last(ops_app, store):
+    with time_machine.travel(TUESDAY_10AM, tick=False):
+        sign_in_and_out(ops_app)
+    with time_machine.travel(TUESDAY_10AM + timedelta(hours=12, minutes=1), tick=False):
+        sign_in_and_out(ops_app)
+        with store.shared_value(ops_sessions.SIGNED_OUT) as value:
+            assert len(yaml.safe_load(value.read())["ids"]) == 1
+
+
+def test_a_damaged_signed_out_record_ends_cookie_sessions_until_the_next_sign_in(
+    ops_app, signed_in, store
+):
+    with store.shared_value(ops_sessions.SIGNED_OUT) as value:
+        value.write(b"\x00not json")
+    assert signed_in.get("/api/reps").status_code == 401  # no signed-out id can be told apart
+    fresh = ops_app.test_client()
+    assert sign_in(fresh).status_code == 302
+    assert fresh.get("/api/reps").status_code == 200
+    assert signed_in.get("/api/reps").status_code == 401
+
+
+@pytest.mark.parametrize("damage", [b"\x00not json", b"[1, 2]", b'{"203.0.113.9": "x"}'])
+def test_a_damaged_failure_count_is_read_as_no_failures(ops_app, store, damage):
+    with store.shared_value(ops_throttle.FAILURES) as value:
+        value.write(damage)
+    client = from_address(ops_app, "203.0.113.9")
+    fail(client, ops_throttle.PER_ADDRESS)
+    assert sign_in(client, token=TOKEN).status_code == 429
