@@ -84,6 +84,7 @@ class Options:
     store: str = "postgresql"
     instances: int = 2
     kill: bool = True  # SIGKILL the last instance mid-run (with 2 instances)
+    kill_at: float = KILL_AT  # of the duration
     db_fault: str = "none"  # none, terminate (pg_terminate_backend) or restart
     postgres: str = field(default_factory=lambda: os.environ.get(
         "LEADRELAY_TEST_POSTGRES_URL", DEFAULT_POSTGRES))  # fmt: skip
@@ -273,7 +274,7 @@ def run_load(options: Options, directory: Path, say: Any = print) -> Outcome:
         )
 
         def during(elapsed: float) -> None:
-            if kill and not killed and elapsed >= KILL_AT * options.duration:
+            if kill and not killed and elapsed >= options.kill_at * options.duration:
                 killed["offset"] = len(instances[0].output())
                 killed["at"] = time.monotonic()
                 instances[-1].kill()
@@ -290,8 +291,16 @@ def run_load(options: Options, directory: Path, say: Any = print) -> Outcome:
         problems: list[str] = []
         if fault is not None:
             fault.join()
+            begin, end = fault.window or (0.0, 0.0)
+            refused = sum(
+                1
+                for lead in load.leads
+                for answer in lead.answers
+                if begin <= answer.sent_at <= end + 0.5 and not 200 <= answer.status < 300
+            )
             notes.append(
-                f"database fault: {options.db_fault}, {fault.terminated} connections ended"
+                f"database fault: {options.db_fault}, {fault.terminated} connections ended,"
+                f" {refused} retryable answers during it"
             )
         if killed:
             # The survivor sweeps at its next run once the dead one's lock went with it.

@@ -35,15 +35,18 @@ def nginx() -> str:
 
 @pytest.mark.timeout(240)
 def test_two_instances_route_as_one_through_a_kill_and_a_database_fault(tmp_path):
+    """About 70 s: the leads the killed instance was writing wait out their 60 s write lease
+    before a retry writes them on the survivor."""
     url = server_url()
     nginx()
     with fresh_schema(url) as schema_url:
         outcome = run_load(
             Options(
-                duration=12,
-                rate=25,
+                duration=10,
+                rate=20,
                 instances=2,
                 kill=True,
+                kill_at=0.2,
                 db_fault="terminate",
                 postgres=url,
                 postgres_schema_url=schema_url,
@@ -57,7 +60,7 @@ def test_two_instances_route_as_one_through_a_kill_and_a_database_fault(tmp_path
     assert "instance1 swept after the kill" in outcome.notes
     ended = next(n for n in outcome.notes if n.startswith("database fault"))
     assert " 0 connections" not in ended
-    assert outcome.figures.accepted >= 12 * 25
+    assert "200 leads" in " ".join(outcome.notes)
 
 
 def test_nginx_keeps_answering_health_probes_while_slow_clients_trickle_headers(tmp_path):
