@@ -304,10 +304,12 @@ def run_load(options: Options, directory: Path, say: Callable[[str], None] = pri
                 for answer in lead.answers
                 if begin <= answer.sent_at <= end + 0.5 and not 200 <= answer.status < 300
             )
-            notes.append(
-                f"database fault: {options.db_fault}, {fault.terminated} connections ended,"
-                f" {refused} retryable answers during it"
+            what = (
+                f"the server restarted in {end - begin:.1f} s"
+                if options.db_fault == "restart"
+                else f"{fault.terminated} connections ended"
             )
+            notes.append(f"database fault: {what}, {refused} retryable answers during it")
         if killed:
             # The dead instance's sweep lock went with its connection: the survivor sweeps at
             # its next run, within one sweep interval (and a second of gunicorn's stamps).

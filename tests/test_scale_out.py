@@ -59,7 +59,7 @@ def test_two_instances_route_as_one_through_a_kill_and_a_database_fault(tmp_path
     assert outcome.figures.failures, outcome.notes
     assert any(note.startswith("instance1 swept ") for note in outcome.notes), outcome.notes
     ended = next(n for n in outcome.notes if n.startswith("database fault"))
-    assert " 0 connections" not in ended
+    assert " 0 connections" not in ended, ended
     assert "200 leads" in " ".join(outcome.notes)
 
 
