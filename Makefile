@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Where `make run` serves: `PORT=8080 make run` or `make run PORT=8080`.
 PORT ?= 8000
 
-.PHONY: run demo test lint bench clean chromium
+.PHONY: run demo test lint bench clean chromium nginx
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,20 +38,34 @@ chromium:
 	  fi; \
 	fi
 
+# The scale-out test and bench/load.py put Debian's nginx in front of two instances. Installed
+# here like chromium; without it the test is skipped on a developer's machine, fails in CI.
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's nginx for the scale-out test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  else \
+	    echo "note: no nginx; as root: apt-get install -y nginx (the scale-out test needs it)"; \
+	  fi; \
+	fi
+
 # The machine's PostgreSQL (trust auth): its tests make a schema per test there and drop it.
 test: export LEADRELAY_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 test: export LEADRELAY_TEST_STORE_POSTGRESQL ?= $(LEADRELAY_TEST_POSTGRES_URL)
-test: $(STAMP) chromium
+test: $(STAMP) chromium nginx
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: export LEADRELAY_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+bench: $(STAMP) nginx
 	$(BIN)/python bench/route_bench.py
 	$(BIN)/python bench/hubspot_bench.py
 	$(BIN)/python bench/sweep_bench.py
+	$(BIN)/python bench/load.py --store postgresql --instances 2 --db-fault terminate
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
