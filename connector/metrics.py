@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess, values
 from prometheus_client.exposition import choose_encoder
@@ -170,13 +171,36 @@ def current(name: str) -> dict[frozenset[tuple[str, str]], float]:
     return totals
 
 
+# A value file starts with an 8-byte count of the bytes it uses (prometheus_client's mmap_dict).
+_HEADER_BYTES = 8
+
+
 def _registry() -> CollectorRegistry:
     if not os.environ.get(MULTIPROC_ENV):
         return REGISTRY
     # A fresh registry per scrape, as prometheus_client's multiprocess mode requires.
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    _SettledFilesCollector(registry)  # type: ignore[no-untyped-call]
     return registry
+
+
+class _SettledFilesCollector(multiprocess.MultiProcessCollector):
+    """prometheus_client's multiprocess collector, minus value files still being created.
+
+    A worker creates its file empty and only then sizes it: a scrape that reads it in between
+    fails on the empty header (``struct.error``), and the whole scrape answers 500. Such a
+    file holds no value yet, so leaving it out loses nothing.
+    """
+
+    def collect(self) -> Iterable[Any]:
+        files = []
+        for path in Path(self._path).glob("*.db"):
+            try:
+                if path.stat().st_size >= _HEADER_BYTES:
+                    files.append(str(path))
+            except FileNotFoundError:  # a dead worker's file, removed meanwhile
+                continue
+        return self.merge(files, accumulate=True)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def use_multiprocess_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path | None:

@@ -453,3 +453,11 @@ def test_only_prometheus_value_files_are_emptied_from_the_operators_directory(tm
 
         values.ValueClass = values.get_value_class()  # this test process stays single-process
     assert sorted(p.name for p in directory.iterdir()) == ["keep.db", "notes"]
+
+
+def test_a_scrape_while_a_worker_creates_its_value_file_still_answers(tmp_path, monkeypatch):
+    # A worker creates its value file empty and sizes it a moment later; a scrape that lands
+    # in between used to fail whole (struct.error from prometheus_client: a 500).
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    (tmp_path / "counter_4242.db").touch()
+    assert metrics.current("leadrelay_assignments_total") == {}
