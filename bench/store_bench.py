@@ -7,7 +7,7 @@ latency percentiles of one decision, and the PostgreSQL / embedded ratio (target
 
     python bench/store_bench.py [--processes 2] [--threads 4] [--leads 4000]
         [--postgres postgresql://postgres@127.0.0.1:5432/test]
-        [--pg-option -csynchronous_commit=off]
+        [--pg-option=-csynchronous_commit=off] [--embedded-synchronous full]
 
 The PostgreSQL store runs on a new schema of the database named (default:
 $LEADRELAY_TEST_POSTGRES_URL), dropped afterwards. Figures vary with the machine's load: the
@@ -117,12 +117,21 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=4000)
     parser.add_argument("--postgres", default=os.environ.get("LEADRELAY_TEST_POSTGRES_URL"))
     parser.add_argument("--pg-option", help="a libpq -c option, e.g. -csynchronous_commit=off")
+    parser.add_argument(
+        "--embedded-synchronous",
+        choices=("normal", "full"),
+        default="normal",
+        help="the embedded store's durability: normal (the default: survives a crash of the "
+        "process) or full (an fsync per commit, survives power loss, as PostgreSQL's default)",
+    )
     args = parser.parse_args()
     if not args.postgres:
         parser.error("name a PostgreSQL database: --postgres or $LEADRELAY_TEST_POSTGRES_URL")
     shape = (args.processes, args.threads, args.leads)
     with tempfile.TemporaryDirectory() as tmp:
-        embedded = measure(f"sqlite:///{tmp}/bench.sqlite", *shape)
+        embedded = measure(
+            f"sqlite:///{tmp}/bench.sqlite?synchronous={args.embedded_synchronous}", *shape
+        )
     schema = f"lr_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(args.postgres, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
