@@ -318,20 +318,9 @@ def console_stats_of_tallies(
     window: timedelta = DEFAULT_WINDOW,
 ) -> ConsoleStats:
     """``console_stats`` from groups counted for ``console_tally_query`` (the same result)."""
-    distribution = DistributionCounter(config, now)
-    sla = SlaCounter(now, since, (r.id for r in config.reps.values() if r.active))
-    outcomes = OutcomeCounter(now, since, window)
-    writebacks = WritebackCounter(since)
-    feed_tallies(tallies, distribution, sla, outcomes, writebacks)
-    return ConsoleStats(
-        now=now,
-        since=since,
-        window=window,
-        distribution=distribution.result(),
-        sla=sla.result(),
-        outcomes={g: outcomes.result(g) for g in GROUPINGS},
-        writebacks=writebacks.result(),
-    )
+    counters = _Counters.of(config, now, since, window)
+    feed_tallies(tallies, *counters.all())
+    return counters.stats(now, since, window)
 
 
 def console_stats(
@@ -345,17 +334,39 @@ def console_stats(
     """Every statistic of the console from one pass over ``facts`` (every fact decided since
     ``facts_since(now, since, config.timezone)``). SLA, outcomes and write-backs cover the
     decisions since ``since``; the distribution covers today, this week and this month."""
-    distribution = DistributionCounter(config, now)
-    sla = SlaCounter(now, since, (r.id for r in config.reps.values() if r.active))
-    outcomes = OutcomeCounter(now, since, window)
-    writebacks = WritebackCounter(since)
-    feed(facts, distribution, sla, outcomes, writebacks)
-    return ConsoleStats(
-        now=now,
-        since=since,
-        window=window,
-        distribution=distribution.result(),
-        sla=sla.result(),
-        outcomes={g: outcomes.result(g) for g in GROUPINGS},
-        writebacks=writebacks.result(),
-    )
+    counters = _Counters.of(config, now, since, window)
+    feed(facts, *counters.all())
+    return counters.stats(now, since, window)
+
+
+@dataclass(frozen=True)
+class _Counters:
+    """The console's four counters, fed from facts or from the store's tallies alike."""
+
+    distribution: DistributionCounter
+    sla: SlaCounter
+    outcomes: OutcomeCounter
+    writebacks: WritebackCounter
+
+    @classmethod
+    def of(cls, config: Config, now: datetime, since: datetime, window: timedelta) -> _Counters:
+        return cls(
+            DistributionCounter(config, now),
+            SlaCounter(now, since, (r.id for r in config.reps.values() if r.active)),
+            OutcomeCounter(now, since, window),
+            WritebackCounter(since),
+        )
+
+    def all(self) -> tuple[Counter, ...]:
+        return (self.distribution, self.sla, self.outcomes, self.writebacks)
+
+    def stats(self, now: datetime, since: datetime, window: timedelta) -> ConsoleStats:
+        return ConsoleStats(
+            now=now,
+            since=since,
+            window=window,
+            distribution=self.distribution.result(),
+            sla=self.sla.result(),
+            outcomes={g: self.outcomes.result(g) for g in GROUPINGS},
+            writebacks=self.writebacks.result(),
+        )
