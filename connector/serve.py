@@ -17,6 +17,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from connector import metrics
+from connector.hubspot_flusher import start_flusher
 from connector.log_redaction import redacting_logger
 from connector.sandbox import SANDBOX_ENV
 from connector.shared import services_of
@@ -45,6 +46,7 @@ class LeadRelayServer(BaseApplication):
         from connector.app import create_app
 
         app = create_app(config_path=self.config_path)
+        start_flusher(app)  # HubSpot's batch mode: every worker, one flushing at a time
         if self.sweep:
             start_sweeper(app)  # here, in the worker, after the fork
             start_outcome_watcher(app)

@@ -7,16 +7,21 @@ into ``CrmError``. Nothing here logs a token.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import hubspot
+from hubspot.automation.actions import (
+    BatchInputCallbackCompletionBatchRequest,
+    CallbackCompletionBatchRequest,
+)
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
     SimplePublicObjectBatchInput,
@@ -35,6 +40,12 @@ from workflows.store import SharedValues, Store
 from workflows.store_registry import open_shared_values
 
 BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs
+# The batch callback completion's limit is not stated on its reference page; 100 is HubSpot's
+# limit for its batch endpoints, and a batch of 100 keeps a flush at two calls per 100.
+CALLBACK_BATCH_LIMIT = 100
+# Seconds every HubSpot call made for one action request may take together: with the store's
+# commit and the answer itself, HubSpot hears back within 5 s whatever the load.
+ACTION_BUDGET = 4.0
 T = TypeVar("T")
 _BUDGET = "hubspot-"  # the store's shared values named hubspot-<digest>.budget
 
@@ -147,8 +158,20 @@ class HubSpotApi:
         self.contacts_search = client.crm.contacts.search_api  # public: reassign searches
         self._companies = client.crm.companies.basic_api
         self._owners = client.crm.owners.owners_api
+        self._callbacks = client.automation.actions.callbacks_api
         self.limiter = limiter or RateLimiter()
         self.policy = policy or RetryPolicy()
+
+    def for_action(self, budget_wait: float) -> HubSpotApi:
+        """This client (same connections, same budget) paced for answering HubSpot: every
+        call made for one request ends within ``ACTION_BUDGET`` s, and none waits longer
+        than ``budget_wait`` s for a token (BudgetExhausted instead: answer 429)."""
+        policy = replace(self.policy, budget=ACTION_BUDGET, budget_wait=budget_wait)
+        if policy == self.policy:
+            return self
+        paced = copy.copy(self)
+        paced.policy = policy
+        return paced
 
     def deadline(self) -> float:
         """A deadline for the calls made while answering one request."""
@@ -224,11 +247,19 @@ class HubSpotApi:
     def _write_chunk(
         self, chunk: Sequence[tuple[Lead, Decision]], deadline: float
     ) -> dict[str, CrmError | None]:
+        pairs = [(lead.id, decision.owner_crm_id or "") for lead, decision in chunk]
+        return self.set_owners(pairs, deadline)
+
+    def set_owners(
+        self, owners: Sequence[tuple[str, str]], deadline: float
+    ) -> dict[str, CrmError | None]:
+        """Set ``hubspot_owner_id`` of up to 100 (contact id, owner id) in one batch call;
+        per contact: None when written, else why not. A contact HubSpot refuses (deleted,
+        merged away, an owner it does not know) fails alone, for good; a failed call fails
+        every contact in it (retryable when a retry may help)."""
         inputs = [
-            SimplePublicObjectBatchInput(
-                id=lead.id, properties={OWNER_PROPERTY: decision.owner_crm_id}
-            )
-            for lead, decision in chunk
+            SimplePublicObjectBatchInput(id=contact, properties={OWNER_PROPERTY: owner})
+            for contact, owner in owners
         ]
         try:
             answer = self._call(
@@ -236,11 +267,11 @@ class HubSpotApi:
                     BatchInputSimplePublicObjectBatchInput(inputs=inputs),
                     _request_timeout=timeout,
                 ),
-                f"setting the owners of {len(chunk)} contacts",
+                f"setting the owners of {len(owners)} contacts",
                 deadline,
             )
         except CrmError as exc:
-            return {lead.id: exc for lead, _ in chunk}
+            return {contact: exc for contact, _ in owners}
         written = {str(result.id) for result in answer.results or ()}
         refused: dict[str, CrmError] = {}
         for error in getattr(answer, "errors", None) or ():  # a 207 names the ids it refused
@@ -251,9 +282,26 @@ class HubSpotApi:
                 )
         unconfirmed = CrmError("HubSpot did not confirm the owner update", retryable=True)
         return {
-            lead.id: None if lead.id in written else refused.get(lead.id, unconfirmed)
-            for lead, _ in chunk
+            contact: None if contact in written else refused.get(contact, unconfirmed)
+            for contact, _ in owners
         }
+
+    def complete_callbacks(
+        self, completions: Sequence[tuple[str, dict[str, str]]], deadline: float
+    ) -> None:
+        """Complete up to ``CALLBACK_BATCH_LIMIT`` blocked executions (callback id, output
+        fields) in one call; CrmError when HubSpot refuses or fails the call."""
+        inputs = [
+            CallbackCompletionBatchRequest(callback_id=callback, output_fields=fields)
+            for callback, fields in completions
+        ]
+        self._call(
+            lambda timeout: self._callbacks.complete_batch(
+                BatchInputCallbackCompletionBatchRequest(inputs=inputs), _request_timeout=timeout
+            ),
+            f"completing {len(completions)} workflow executions",
+            deadline,
+        )
 
     def owner_writer(self, deadline: float) -> OwnerWriter:
         """``write_owners`` bound to a deadline, in the shape ``deliver`` takes."""
