@@ -105,7 +105,7 @@ class Flusher:
                 return None
             results = []
             while True:
-                result = flush_once(store, self._api(), self._clock())
+                result = flush_once(store, self._api(), self._clock)
                 results.append(result)
                 if result.claimed:
                     log.info("HubSpot outbox flush: %s", result.describe())
@@ -114,7 +114,8 @@ class Flusher:
                     return results
                 if result.calls and not result.retry:
                     clear_stop(store)
-                if result.claimed < BATCH_LIMIT or result.completed == 0:
+                more = result.claimed >= BATCH_LIMIT or result.deferred > 0
+                if not more or result.completed == 0:
                     return results
 
     def _halt(self, store: Store, reason: str) -> None:

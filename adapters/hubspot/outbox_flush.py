@@ -17,7 +17,7 @@ to the next flush, in any process, once their claim lapses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +47,7 @@ class FlushResult:
     refused: int = 0  # owners HubSpot refused for good (their executions complete as failed)
     completed: int = 0  # executions completed (items done)
     retry: int = 0  # items left for a later flush
+    deferred: int = 0  # of which, items for a contact already in this batch: free at once
     calls: int = 0  # HubSpot API calls made
     stopped: str | None = None  # 401/403: why the flusher must stop
     errors: list[str] = field(default_factory=list)
@@ -59,23 +60,26 @@ class FlushResult:
         return f"{text}; stopped: {self.stopped}" if self.stopped else text
 
 
-def flush_once(store: Store, api: HubSpotApi, now: datetime) -> FlushResult:
-    """Claim up to 100 outbox items, write their owners, complete their executions."""
+def flush_once(store: Store, api: HubSpotApi, clock: Callable[[], datetime]) -> FlushResult:
+    """Claim up to 100 outbox items, write their owners, complete their executions.
+
+    ``clock`` is read at the claim and after each call (back-offs count from then)."""
+    now = clock()
     items = store.outbox_claim(min(BATCH_LIMIT, CALLBACK_BATCH_LIMIT), LEASE, now)
     result = FlushResult(claimed=len(items))
     if not items:
         return result
     changes: dict[int, OutboxChange] = {}
-    ready = _write_owners(store, api, items, now, result, changes)
+    ready = _write_owners(store, api, items, clock, result, changes)
     if result.stopped is None and ready:
-        done = _complete(api, ready, now, result, changes)
+        done = _complete(api, ready, clock, result, changes)
     else:
         done = set()
         for item_id in ready:  # the owner is written: only the completion is left to do
             changes.setdefault(item_id, {"payload": ready[item_id]})
     result.completed = len(done)
     result.retry = len(items) - len(done)
-    store.outbox_update(done, now, changes)
+    store.outbox_update(done, clock(), changes)
     return result
 
 
@@ -83,11 +87,12 @@ def _write_owners(
     store: Store,
     api: HubSpotApi,
     items: Mapping[int, OutboxItem],
-    now: datetime,
+    clock: Callable[[], datetime],
     result: FlushResult,
     changes: dict[int, OutboxChange],
 ) -> dict[int, dict[str, Any]]:
     """Write the owners the items still need; the payloads now ready to complete, by id."""
+    now = clock()
     ready: dict[int, dict[str, Any]] = {}
     to_write: dict[str, int] = {}  # contact id -> item id (one write per contact a call)
     for item_id, item in items.items():
@@ -99,6 +104,7 @@ def _write_owners(
             # Two executions for one contact: the later decision is written next flush,
             # so HubSpot ends with the newest owner and a batch never names a contact twice.
             changes[item_id] = {"retry_at": stamp(now), "error": "waits for contact"}
+            result.deferred += 1
         else:
             to_write[contact] = item_id
     if not to_write:
@@ -106,6 +112,7 @@ def _write_owners(
     owners = [(c, str(items[i]["payload"]["owner_id"])) for c, i in to_write.items()]
     outcome = api.set_owners(owners, api.deadline())
     result.calls += 1
+    now = clock()
     writebacks: dict[int, tuple[WritebackStatus, str]] = {}
     final: set[int] = set()
     for contact, item_id in to_write.items():
@@ -138,7 +145,7 @@ def _write_owners(
 def _complete(
     api: HubSpotApi,
     ready: Mapping[int, dict[str, Any]],
-    now: datetime,
+    clock: Callable[[], datetime],
     result: FlushResult,
     changes: dict[int, OutboxChange],
 ) -> set[int]:
@@ -155,27 +162,27 @@ def _complete(
         result.stopped = str(error)
     elif not error.retryable and len(ready) > 1:
         # One callback HubSpot no longer knows (expired) must not hold back the others.
-        return _complete_one_by_one(api, ready, now, result, changes)
+        return _complete_one_by_one(api, ready, clock, result, changes)
     elif not error.retryable:
         (item_id,) = ready
         log.error("callback %s: HubSpot refused its completion for good: %s",
                   ready[item_id]["callback_id"], error)  # fmt: skip
         return {item_id}
     for item_id, payload in ready.items():
-        changes[item_id] = {"payload": payload, **_retry_change(0, error, now)}
+        changes[item_id] = {"payload": payload, **_retry_change(0, error, clock())}
     return set()
 
 
 def _complete_one_by_one(
     api: HubSpotApi,
     ready: Mapping[int, dict[str, Any]],
-    now: datetime,
+    clock: Callable[[], datetime],
     result: FlushResult,
     changes: dict[int, OutboxChange],
 ) -> set[int]:
     done: set[int] = set()
     for item_id, payload in ready.items():
-        done |= _complete(api, {item_id: payload}, now, result, changes)
+        done |= _complete(api, {item_id: payload}, clock, result, changes)
         if result.stopped:
             break
     for item_id, payload in ready.items():
