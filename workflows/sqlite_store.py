@@ -355,14 +355,20 @@ class SqliteStore:
 
     def outbox_claim(self, limit: int, lease: timedelta, now: datetime) -> dict[int, OutboxItem]:
         """Claim up to ``limit`` free outbox items, oldest first, in one commit."""
+        claimed: dict[int, OutboxItem] = {}
         with self.transaction() as tx:
-            # Items other flushers hold are skipped: read a margin past ``limit``.
-            keys = tx.scan_keys(*ledger.outbox_range(), limit * 4 + 100)
-            tx.prefetch_keys(keys)
-            items = {ledger.outbox_id(key): tx.get(key) for key in keys}
-            claimed = ledger.outbox_claims(items, limit, lease, now)
+            low, high = ledger.outbox_range()
+            while len(claimed) < limit:
+                # Items other flushers hold, or waiting to retry, are skipped: read on past them.
+                keys = tx.scan_keys(low, high, _PAGE)
+                tx.prefetch_keys(keys)
+                items = {ledger.outbox_id(key): tx.get(key) for key in keys}
+                claimed.update(ledger.outbox_claims(items, limit - len(claimed), lease, now))
+                if len(keys) < _PAGE:
+                    break
+                low = keys[-1]
             tx.apply(ledger.Rows({ledger.outbox_key(i): item for i, item in claimed.items()}))
-            return claimed
+        return claimed
 
     def outbox_update(
         self,
