@@ -171,6 +171,10 @@ def serve(
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
+        # A worker takes no more connections than it has threads: the rest wait in the
+        # listen queue for whichever worker frees a thread first, never behind one busy
+        # worker's requests (each may wait hubspot.budget_wait for the API budget).
+        "worker_connections": threads,
         # HubSpot gives an action about 30 s; never hold a worker longer than that.
         "timeout": 30,
         "accesslog": "-",
