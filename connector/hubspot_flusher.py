@@ -21,8 +21,12 @@ from flask import Flask
 from adapters.hubspot.client import BATCH_LIMIT, HubSpotApi
 from adapters.hubspot.flush_state import clear_stop, record_stop
 from adapters.hubspot.outbox_flush import FlushResult, flush_once
+from connector.services import Services
 from connector.shared import services_of
-from workflows.errors import LeadRelayError
+from workflows.delivery import Delivery
+from workflows.errors import CrmError, LeadRelayError
+from workflows.model import Lead
+from workflows.router import RoutingResult
 from workflows.store import Store
 
 log = logging.getLogger("leadrelay.hubspot.flush")
@@ -42,8 +46,10 @@ class Flusher:
         api: Callable[[], HubSpotApi],
         every: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_written: Callable[[dict[int, CrmError | None]], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_written = on_written
         self._api = api
         self.every = every
         self._clock = clock
@@ -109,6 +115,11 @@ class Flusher:
                 results.append(result)
                 if result.claimed:
                     log.info("HubSpot outbox flush: %s", result.describe())
+                if result.owners and self._on_written is not None:
+                    try:
+                        self._on_written(result.owners)
+                    except Exception:  # telling others must never stop the flusher
+                        log.exception("announcing %d owner writes failed", len(result.owners))
                 if result.stopped is not None:
                     self._halt(store, result.stopped)
                     return results
@@ -132,6 +143,25 @@ class Flusher:
             log.exception("could not record that the HubSpot flusher stopped")
 
 
+def announce_written(services: Services, owners: dict[int, CrmError | None]) -> None:
+    """Tell what api mode tells once owners are written: the write listeners (metrics) of
+    each write, and the notifier (webhooks) of each new owner."""
+    router, notifier = services.router, services.notifier
+    if not router.write_listeners and not notifier.hooks:
+        return
+    deliveries = []
+    for record_id, error in owners.items():
+        record = services.store.assignment(record_id)
+        if record is None:
+            continue
+        lead = Lead(record.lead_id, record.crm, record.object_type, email=record.lead_email)
+        router.written(lead, error)
+        if error is None:
+            result = RoutingResult(record.decision, record)
+            deliveries.append(Delivery(lead, result, "written"))
+    notifier.deliveries("assigned", deliveries)
+
+
 def start_flusher(app: Flask) -> Flusher | None:
     """Start this process's flusher when ``hubspot.write_owner`` is ``batch``; None else
     (or without a token: ``leadrelay check`` and the endpoint say that is missing)."""
@@ -144,6 +174,7 @@ def start_flusher(app: Flask) -> Flusher | None:
         lambda: services.store,
         lambda: services.hubspot_api(token),
         config.hubspot.batch.flush_every.total_seconds(),
+        on_written=lambda owners: announce_written(services, owners),
     )
     app.extensions[ENQUEUED] = flusher.enqueued
     app.extensions[FLUSHER] = flusher

@@ -18,7 +18,7 @@ from fakes.hubspot_requests import (
 )
 
 from adapters.hubspot.flush_state import read_stop
-from connector.hubspot_flusher import ENQUEUED, Flusher, start_flusher
+from connector.hubspot_flusher import ENQUEUED, Flusher, announce_written, start_flusher
 from connector.shared import services_of
 
 BATCH = {"write_owner": "batch"}
@@ -342,3 +342,23 @@ def test_check_names_the_missing_token_in_batch_mode(tmp_path, monkeypatch):
     problems = missing_credentials(config, {})
     assert any("write_owner: batch" in p for p in problems)
     assert CliRunner  # (the CLI's check prints these; see test_cli)
+
+
+def test_written_owners_are_told_to_the_write_listeners_as_in_api_mode(
+    hubspot_app, fake_hubspot, store
+):
+    add_contacts(fake_hubspot, 3)
+    del fake_hubspot.contacts["7001"]
+    client = hubspot_app(hubspot=BATCH)
+    services = services_of(client.application)
+    told = []
+    services.router.write_listeners.append(lambda lead, error: told.append((lead.id, error)))
+    for number in range(3):
+        post_action(client, execution(number))
+    assert told == []  # nothing is written while answering
+    Flusher(lambda: services.store, lambda: services.hubspot_api(services.hubspot_token()),
+            1.0, on_written=lambda owners: announce_written(services, owners)).flush()  # fmt: skip
+    assert sorted(lead for lead, _ in told) == ["7000", "7001", "7002"]
+    errors = dict(told)
+    assert errors["7000"] is None and errors["7002"] is None
+    assert "7001" in str(errors["7001"])

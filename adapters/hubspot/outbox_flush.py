@@ -50,7 +50,9 @@ class FlushResult:
     deferred: int = 0  # of which, items for a contact already in this batch: free at once
     calls: int = 0  # HubSpot API calls made
     stopped: str | None = None  # 401/403: why the flusher must stop
-    errors: list[str] = field(default_factory=list)
+    # The owner writes that ended, by outbox item (= log record) id: None written, else why
+    # HubSpot refused it for good.
+    owners: dict[int, CrmError | None] = field(default_factory=dict)
 
     def describe(self) -> str:
         text = (
@@ -120,6 +122,7 @@ def _write_owners(
         payload = item["payload"]
         if error is None:
             result.written += 1
+            result.owners[item_id] = None
             writebacks[item_id] = ("written", "")
             ready[item_id] = {**payload, "owner_id": None, "owner_written": True}
         elif error.setup:
@@ -127,6 +130,7 @@ def _write_owners(
             changes[item_id] = {"error": str(error), "retry_at": stamp(now)}
         elif not error.retryable:
             result.refused += 1
+            result.owners[item_id] = error
             log.warning(
                 "callback %s: HubSpot refused owner %s for contact %s: %s; completing it as "
                 "failed", payload["callback_id"], payload["owner_id"], contact, error,
