@@ -34,6 +34,7 @@ log = logging.getLogger("leadrelay.hubspot.flush")
 ENQUEUED = "leadrelay.hubspot_enqueued"  # app.extensions: told of each new outbox item
 FLUSHER = "leadrelay.hubspot_flusher"
 FLUSH_LOCK = "hubspot-flush"
+LAST_FLUSH = "hubspot-flush.last"  # shared value: when any process last flushed (epoch s)
 _LOOK = 0.2  # seconds between looks at the outbox's size while waiting
 
 
@@ -89,10 +90,13 @@ class Flusher:
                 log.exception("HubSpot outbox flush failed")
 
     def _wait(self) -> None:
-        """Until ``every`` passed, 100 wait, or ``enqueued`` saw 100."""
-        end = time.monotonic() + self.every
-        while (left := end - time.monotonic()) > 0 and not self._stop.is_set():
-            if self._wake.wait(min(left, _LOOK)):
+        """Until ``every`` passed since any process last flushed, 100 wait, or ``enqueued``
+        saw 100. (Each worker has a timer; were they not set by the shared time, they would
+        flush in turn, ``every`` / workers apart, spending more API calls on smaller batches.)"""
+        mine = time.monotonic() + self.every
+        while not self._stop.is_set():
+            left = self._left(mine - time.monotonic())
+            if left <= 0 or self._wake.wait(min(left, _LOOK)):
                 break
             try:
                 if self._store().outbox_size() >= BATCH_LIMIT:
@@ -103,12 +107,32 @@ class Flusher:
         with self._lock:
             self._waiting = 0
 
+    def _left(self, mine: float) -> float:
+        """Seconds to the next flush: ``every`` after any process's last one, else ``mine``."""
+        try:
+            with self._store().shared_value(LAST_FLUSH) as value:
+                data = value.read()
+        except (OSError, LeadRelayError):
+            return mine
+        try:
+            return float(data) + self.every - time.time() if data else mine
+        except ValueError:
+            return mine
+
+    def _flushed(self, store: Store) -> None:
+        try:
+            with store.shared_value(LAST_FLUSH) as value:
+                value.write(repr(time.time()).encode())
+        except (OSError, LeadRelayError):
+            log.exception("could not record the HubSpot flush time")
+
     def flush(self) -> list[FlushResult] | None:
         """Flush until fewer than 100 are free to take; None when another process flushes."""
         store = self._store()
         with store.lock(FLUSH_LOCK) as held:
             if not held:
                 return None
+            self._flushed(store)
             results = []
             while True:
                 result = flush_once(store, self._api(), self._clock)
