@@ -362,3 +362,32 @@ def test_written_owners_are_told_to_the_write_listeners_as_in_api_mode(
     errors = dict(told)
     assert errors["7000"] is None and errors["7002"] is None
     assert "7001" in str(errors["7001"])
+
+
+def test_a_batch_refused_whole_for_one_bad_owner_still_writes_the_others(
+    hubspot_app, fake_hubspot, store
+):
+    add_contacts(fake_hubspot, 4)
+    fake_hubspot.owners = [o for o in fake_hubspot.owners if o["id"] != "103"]  # chen left
+    client = hubspot_app(hubspot=BATCH)
+    for number in range(4):
+        body = execution(number)
+        if number == 2:
+            body["object"]["properties"]["numemployees"] = "1000+"  # enterprise: chen (103)
+        post_action(client, body)
+    (result,) = flusher_of(client).flush()
+    owner_of = {r.lead_id: r.decision.owner_crm_id for r in store.log()}
+    to_chen = {lead for lead, owner in owner_of.items() if owner == "103"}
+    assert "7002" in to_chen and len(to_chen) < 4
+    assert (result.written, result.refused, result.completed) == (4 - len(to_chen), len(to_chen), 4)
+    done = completions(fake_hubspot)
+    for lead, owner in owner_of.items():
+        (fields,) = done[f"ap-batch-{int(lead) - 7000}"]
+        if lead in to_chen:
+            assert (
+                fields["outcome"] == "failed" and "103 is not a valid owner id" in fields["reason"]
+            )
+            assert fake_hubspot.contacts[lead]["hubspot_owner_id"] == ""
+        else:
+            assert fields["outcome"] == "assigned"
+            assert fake_hubspot.contacts[lead]["hubspot_owner_id"] == owner

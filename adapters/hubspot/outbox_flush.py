@@ -112,8 +112,7 @@ def _write_owners(
     if not to_write:
         return ready
     owners = [(c, str(items[i]["payload"]["owner_id"])) for c, i in to_write.items()]
-    outcome = api.set_owners(owners, api.deadline())
-    result.calls += 1
+    outcome = _set_owners(api, owners, result)
     now = clock()
     writebacks: dict[int, tuple[WritebackStatus, str]] = {}
     final: set[int] = set()
@@ -144,6 +143,26 @@ def _write_owners(
     if writebacks:
         store.set_writebacks(writebacks, now, final=final)
     return ready
+
+
+def _set_owners(
+    api: HubSpotApi, owners: list[tuple[str, str]], result: FlushResult
+) -> dict[str, CrmError | None]:
+    """``api.set_owners``; a batch HubSpot refuses whole (a 400 for one bad input, where a 207
+    would name it) is split in halves until the bad inputs stand alone, so the others are
+    still written: a few more calls, never a good contact failed."""
+    outcome = api.set_owners(owners, api.deadline())
+    result.calls += 1
+    errors = {id(error) for error in outcome.values() if error is not None}
+    first = next(iter(outcome.values()), None)
+    whole = len(errors) == 1 and len(owners) > 1 and first is not None
+    if not whole or first is None or first.retryable or first.setup or first.status != 400:
+        return outcome
+    middle = len(owners) // 2
+    return {
+        **_set_owners(api, owners[:middle], result),
+        **_set_owners(api, owners[middle:], result),
+    }
 
 
 def _complete(

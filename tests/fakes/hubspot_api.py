@@ -304,6 +304,11 @@ class FakeHubSpot:
         if len(inputs) > BATCH_LIMIT or len(set(ids)) != len(ids):
             # HubSpot refuses a batch of more than 100, or naming one record twice, whole.
             return self._json(_search_error("too many inputs, or duplicate IDs"), 400)
+        if action == "update":
+            for item in inputs:
+                problem = self._invalid(item.get("properties") or {})
+                if problem:  # a bad value refuses the whole batch (no 207 for it)
+                    return self._json(problem, 400)
         results, errors = [], []
         for item in inputs:
             contact = self.contacts.get(str(item["id"]))
