@@ -38,6 +38,9 @@ chromium:
 	  fi; \
 	fi
 
+# The machine's PostgreSQL (trust auth): its tests make a schema per test there and drop it.
+test: export LEADRELAY_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+test: export LEADRELAY_TEST_STORE_POSTGRESQL ?= $(LEADRELAY_TEST_POSTGRES_URL)
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -14,6 +14,7 @@ import click
 from adapters.hubspot import check as hubspot_check
 from adapters.salesforce import check as salesforce_check
 from connector.cli_time import TIME_HELP, TimeError, parse_cli_time
+from connector.db_cli import db
 from connector.demo_cli import demo, no_crm_hint
 from connector.hubspot_cli import hubspot
 from connector.json_body import parse_json_body
@@ -32,6 +33,7 @@ from workflows.config_warnings import config_warnings
 from workflows.errors import ConfigErrors, LeadError, LeadRelayError
 from workflows.model import Lead
 from workflows.notify import environment_errors, environment_warnings
+from workflows.postgres_url import redact
 from workflows.simulate import Distribution, count_rows, csv_headers, read_leads, simulate
 from workflows.store import LogQuery
 from workflows.store_check import store_problem
@@ -101,7 +103,7 @@ def check(state: _State) -> None:
     click.echo("flow:")
     _print_flow(config.flow.rules, indent=2)
     click.echo(f"fallback: {', '.join(t.describe() for t in config.fallback.chain())}")
-    click.echo(f"store: {config.store_url}")
+    click.echo(f"store: {redact(config.store_url)}")
     click.echo(console_status(os.environ)[0])
     for warning in [
         *hubspot_check.check_warnings(config),
@@ -257,6 +259,7 @@ main.add_command(sweep)
 main.add_command(reassign)
 main.add_command(outcomes)
 main.add_command(demo)
+main.add_command(db)
 
 
 def run() -> None:

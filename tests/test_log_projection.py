@@ -106,3 +106,17 @@ def test_a_value_with_no_columns_is_named_and_left_out():
     assert projection.unreadable == ["log:000000000001", "sla:000000000002"]
     assert projection.inserts == {}
     assert projection.updates == {3: {"writeback_status": "written"}}
+
+
+def test_times_are_the_same_text_as_the_deadline_index_keys():
+    from zoneinfo import ZoneInfo
+
+    from workflows.log_projection import time_key
+    from workflows.sla_clock import to_key
+
+    for zone in ("UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"):
+        for step in range(0, 400 * 86_400, 7 * 86_400 + 3_607):
+            moment = TUESDAY_10AM + timedelta(seconds=step, microseconds=step % 999_999)
+            local = moment.astimezone(ZoneInfo(zone))
+            assert time_key(local) == time_key(local.isoformat()) == to_key(local)
+    assert time_key("2026-11-24T15:00:00") == "2026-11-24T15:00:00.000000"  # no zone: UTC

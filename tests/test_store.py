@@ -292,16 +292,22 @@ def test_processes_opening_an_old_file_at_once_build_its_table_once(tmp_path):
         assert conn.execute("SELECT count(*) FROM assignments").fetchone() == (5,)
 
 
+def as_older_leadrelay(patched: pytest.MonkeyPatch) -> None:
+    """Commits as leadrelay did before the console's table: key-value rows alone."""
+    patched.setattr(sqlite_transaction, "START_PROJECTING", "SELECT 1")
+    patched.setattr(sqlite_transaction, "project_commit", lambda *args: None)
+
+
 def test_what_an_older_leadrelay_writes_meanwhile_reaches_the_console_table(tmp_path, monkeypatch):
     # A rolling restart: this process has the table; an older one, writing the same file,
-    # knows nothing of it (here: the same store with its projection step taken out).
+    # knows nothing of it (here: the same store with its projection steps taken out).
     config = build_config(sla_config_data(), source=tmp_path / "app.yaml")
     path = tmp_path / "store.sqlite"
     current, older = SqliteStore(path), SqliteStore(path)
     try:
         Router(config, current).route(Lead(id="A", crm="hubspot"), TUESDAY_10AM)
         with monkeypatch.context() as patched:
-            patched.setattr(sqlite_transaction, "project_commit", lambda *args: None)
+            as_older_leadrelay(patched)
             Router(config, older).route(Lead(id="B", crm="hubspot"), TUESDAY_10AM)
             older.settle({1: {"status": "settled", "outcome": "contacted", "ttft_s": 30}})
             older.set_writebacks({2: ("failed", "503")}, TUESDAY_10AM)
@@ -311,7 +317,7 @@ def test_what_an_older_leadrelay_writes_meanwhile_reaches_the_console_table(tmp_
                  current.facts(AssignmentQuery())]  # fmt: skip
         assert found == [(1, "settled", "not_needed"), (2, "open", "failed")]
         with monkeypatch.context() as patched:
-            patched.setattr(sqlite_transaction, "project_commit", lambda *args: None)
+            as_older_leadrelay(patched)
             older.settle({2: {"status": "settled", "outcome": "rotated"}})
         Router(config, current).route(Lead(id="C", crm="hubspot"), TUESDAY_10AM)  # a commit
         with sqlite3.connect(path) as conn:  # caught up by that commit, before any read
@@ -350,5 +356,38 @@ def test_a_row_leadrelay_did_not_write_is_left_out_of_the_table_not_fatal(tmp_pa
     try:
         assert "log:000000000009" in caplog.text and "sla:000000000002" in caplog.text
         assert [r.id for r in store.assignments(AssignmentQuery())] == [5, 4, 3, 2, 1]
+    finally:
+        store.close()
+
+
+def test_a_table_made_before_the_writer_flag_gets_it_on_open(tmp_path, monkeypatch):
+    # The first layout of the table noted every writer's keys, this code's own included.
+    path = tmp_path / "store.sqlite"
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as conn:
+        for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+            conn.execute(f"DROP TRIGGER assignments_stale_on_{event}")
+            conn.execute(
+                f'CREATE TRIGGER assignments_stale_on_{event} AFTER {event} ON "leadrelay" '
+                f"WHEN {row}.key GLOB 'log:*' BEGIN INSERT INTO assignments_stale (key) "
+                f"SELECT {row}.key WHERE NOT EXISTS (SELECT 1 FROM assignments_stale "
+                f"WHERE key = {row}.key); END"
+            )
+        conn.execute("DROP TABLE assignments_writer")
+    config = build_config(sla_config_data(), source=tmp_path / "app.yaml")
+    store = SqliteStore(path)
+    try:
+        Router(config, store).route(Lead(id="A", crm="hubspot"), TUESDAY_10AM)
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM assignments_stale").fetchone() == (0,)
+            assert conn.execute("SELECT projecting FROM assignments_writer").fetchall() == [(0,)]
+        with monkeypatch.context() as patched:
+            as_older_leadrelay(patched)
+            Router(config, store).route(Lead(id="B", crm="hubspot"), TUESDAY_10AM)
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT key FROM assignments_stale").fetchall() == [
+                ("log:000000000002",), ("sla:000000000002",), ("wb:000000000002",),
+            ]  # fmt: skip
+        assert [f.lead_id for f in store.facts(AssignmentQuery())] == ["A", "B"]
     finally:
         store.close()

@@ -2,24 +2,26 @@
 
 One suite for every store, the way APScheduler tests every job store: a new store (PostgreSQL)
 runs it by registering its kind. Each test gets a fresh store from a URL: a file in tmp_path
-for sqlite; for a store that needs a server, ``$LEADRELAY_TEST_STORE_<SCHEME>`` names an empty
-one to use (the tests of that store are skipped without it). Behaviour only: no test here
-knows how a store keeps its rows (tests/test_store.py holds the SQLite-only ones).
+for sqlite; for a store that needs a server, ``$LEADRELAY_TEST_STORE_<SCHEME>`` names the
+server and database, and each test runs on a new schema there, dropped after (the tests of
+that store are skipped without it, and fail in CI). Behaviour only: no test here knows how a
+store keeps its rows (tests/test_store.py holds the SQLite-only ones).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import TUESDAY_10AM, config_data, lead, owners, rep
+from postgres_helpers import fresh_schema, server_url
 from sweep_helpers import sla_config_data
 
 from workflows.config_builder import build_config
@@ -33,18 +35,19 @@ TEAM = [f"rep{i}" for i in range(7)]
 LEASE = timedelta(seconds=60)
 
 
-def url_for(scheme: str, tmp_path: Path) -> str:
+@contextmanager
+def url_for(scheme: str, tmp_path: Path) -> Iterator[str]:
     if scheme == "sqlite":
-        return f"sqlite:///{tmp_path}/store.sqlite"
-    url = os.environ.get(f"LEADRELAY_TEST_STORE_{scheme.upper()}")
-    if not url:
-        pytest.skip(f"set LEADRELAY_TEST_STORE_{scheme.upper()} to test the {scheme} store")
-    return url
+        yield f"sqlite:///{tmp_path}/store.sqlite"
+        return
+    with fresh_schema(server_url(f"LEADRELAY_TEST_STORE_{scheme.upper()}")) as url:
+        yield url
 
 
 @pytest.fixture(params=sorted(STORES))
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return url_for(request.param, tmp_path)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with url_for(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

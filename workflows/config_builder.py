@@ -40,11 +40,12 @@ from workflows.crm_ids import id_key
 from workflows.errors import ConfigError, ConfigErrors
 from workflows.flow import CompiledFlow
 from workflows.model import TARGET_KINDS, Rep, TargetKind
+from workflows.postgres_url import redact
 from workflows.strategies import ABSENCE_MODES, STRATEGIES
 from workflows.webhook_url import url_problem
 from workflows.working_hours import DateRange, WeeklyHours, parse_date_ranges, parse_hours
 
-SUPPORTED_STORES = ("sqlite:///",)
+SUPPORTED_STORES = ("sqlite:///", "postgresql://")
 
 
 def build_config(data: dict[str, Any], *, source: Path, version: str = "inline") -> Config:
@@ -97,7 +98,11 @@ class _Builder:
                 self._fail(f"notify[{i}].url", problem)
         outcomes = self._outcomes(spec.outcomes) if spec.outcomes else None
         if not spec.store.startswith(SUPPORTED_STORES):
-            self._fail("store", f"unsupported store URL {spec.store!r} (expected sqlite:///path)")
+            self._fail(
+                "store",
+                f"unsupported store URL {redact(spec.store)!r} "
+                "(expected sqlite:///path or postgresql://user@host/database)",
+            )
         if self.errors:
             raise ConfigErrors(self.errors)
         assert fallback is not None

@@ -6,9 +6,10 @@ A store file made before the table existed gets it built once, on open, from its
 
 A process of an older leadrelay may keep writing the same file after the table exists (a
 rolling restart): it knows nothing of the projection. So triggers on the key-value table note
-every projected key any writer changes in ``assignments_stale``; each commit here projects
-what is noted there (its own rows, and any an older writer left) and clears it, in the same
-transaction. Reads catch up first whenever something is noted (``stale``).
+every projected key such a writer changes in ``assignments_stale``; a commit here raises a
+flag (``assignments_writer``) for its own duration, which the triggers read to leave its rows
+alone, and projects what is noted (what an older writer left) along with its own rows, in the
+same transaction. Reads catch up first whenever something is noted (``stale``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ log = logging.getLogger("leadrelay.store")
 
 PROJECTION = "assignments"
 STALE = "assignments_stale"
+WRITER = "assignments_writer"
 _MAX_PARAMS = 30_000  # SQLite allows 32,766 parameters per statement
 _BUILD_PAGE = 5_000
 
@@ -78,27 +80,42 @@ _INDEXES = [
 
 _KINDS = ("log:", "sla:", "wb:", "outcome:")  # the keys the projection follows
 _PROJECTED = " OR ".join(f"{{row}}.key GLOB '{kind}*'" for kind in _KINDS)
+_TRIGGERS = [
+    (f"{STALE}_on_{event.lower()}", event, row)
+    for event, row in (("INSERT", "new"), ("UPDATE", "new"), ("DELETE", "old"))
+]
 _TRACKING = [
     f"CREATE TABLE IF NOT EXISTS {STALE} (key TEXT PRIMARY KEY) WITHOUT ROWID",
+    # 1 only inside a commit of this code, which projects its own rows: set at its start,
+    # cleared before its end, so no other connection ever reads it as 1.
+    f"CREATE TABLE IF NOT EXISTS {WRITER} (projecting INTEGER NOT NULL)",
+    f"INSERT INTO {WRITER} (projecting) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM {WRITER})",
+    *(f"DROP TRIGGER IF EXISTS {name}" for name, _, _ in _TRIGGERS),
     *(
-        f'CREATE TRIGGER IF NOT EXISTS {STALE}_on_{event.lower()} AFTER {event} ON "{TABLE}" '
-        f"WHEN {_PROJECTED.format(row=row)} "
+        f'CREATE TRIGGER {name} AFTER {event} ON "{TABLE}" '
+        f"WHEN ({_PROJECTED.format(row=row)}) AND NOT (SELECT projecting FROM {WRITER}) "
         # Not INSERT OR IGNORE: the writing statement's own conflict rule (an upsert's)
         # would override it, and a key noted twice would fail that writer's commit.
         f"BEGIN INSERT INTO {STALE} (key) SELECT {row}.key "
         f"WHERE NOT EXISTS (SELECT 1 FROM {STALE} WHERE key = {row}.key); END"
-        for event, row in (("INSERT", "new"), ("UPDATE", "new"), ("DELETE", "old"))
+        for name, event, row in _TRIGGERS
     ),
 ]
+START_PROJECTING = f"UPDATE {WRITER} SET projecting = 1"
+_STOP_PROJECTING = f"UPDATE {WRITER} SET projecting = 0"
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return found is not None
 
 
 def exists(conn: sqlite3.Connection) -> bool:
-    """Whether the projection is there (its stale-key table is made last, in the same
-    transaction as the rest)."""
-    found = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STALE,)
-    ).fetchone()
-    return found is not None
+    """Whether the projection is there, with its tracking of other writers (the writer
+    flag's table is made last, in the same transaction as the rest)."""
+    return _has_table(conn, WRITER)
 
 
 def stale(conn: sqlite3.Connection) -> bool:
@@ -109,9 +126,11 @@ def stale(conn: sqlite3.Connection) -> bool:
 def project_commit(
     conn: sqlite3.Connection, writes: Mapping[str, Any], deletes: Collection[str]
 ) -> None:
-    """Inside the caller's transaction, after it wrote ``writes`` and removed ``deletes``:
-    project them, and whatever other writer left noted as stale, then clear the notes."""
+    """Inside the caller's transaction, which ran ``START_PROJECTING`` before it wrote
+    ``writes`` and removed ``deletes``: project them, and whatever another writer left noted
+    as stale, then clear the notes and the flag."""
     noted = [key for (key,) in conn.execute(f"SELECT key FROM {STALE}")]
+    conn.execute(_STOP_PROJECTING)
     others = [key for key in noted if key not in writes and key not in deletes]
     found = values(conn, others)
     projection = project(
@@ -149,7 +168,7 @@ def ensure(conn: sqlite3.Connection) -> None:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if not exists(conn):  # checked again inside the write lock
+        if not _has_table(conn, PROJECTION):  # checked again inside the write lock
             records = _count(conn, "log:")
             if records:
                 log.info("building the assignment index: %d records", records)
@@ -159,8 +178,11 @@ def ensure(conn: sqlite3.Connection) -> None:
                     projection = project(page)
                     _warn_unreadable(projection.unreadable)
                     apply_projection(conn, projection)
-            for statement in _INDEXES + _TRACKING:
+            for statement in _INDEXES:
                 conn.execute(statement)
+        # Also for a table made before the writer flag: its triggers noted every writer's keys.
+        for statement in _TRACKING:
+            conn.execute(statement)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -2,7 +2,7 @@
 
 A page is newest first below a cursor id (``facts``: oldest first above one). Every filter is
 an equality or a time range on a column with an index ending in id, so a page is read from one
-index range, already in id order, stopping at the page's end. Two filters are more than one
+index range, already in id order, stopping at the page's end. Two filters need more than one
 equality and are split into branches, each a plain conjunction:
 
 - ``rep`` (new OR previous owner) is one branch per column;

@@ -15,7 +15,7 @@ from typing import Any, cast
 from workflows import ledger
 from workflows.errors import StoreError
 from workflows.model import AssignmentRecord, WritebackStatus
-from workflows.sqlite_projection import project_commit
+from workflows.sqlite_projection import START_PROJECTING, project_commit
 from workflows.sqlite_values import TABLE, decode, encode
 from workflows.store import LeadHistory, SlaState, SlaTerms, WriteBack
 
@@ -223,6 +223,7 @@ class SqliteTransaction:
                 for chunk in _chunks(items)
             ]
             conn.execute("BEGIN IMMEDIATE")
+            conn.execute(START_PROJECTING)  # this commit projects its own rows
             for statement in statements:
                 conn.execute(*statement)
             # The log's projection (the console's table) changes in this same commit.

@@ -8,12 +8,15 @@ needs to know which store it runs on.
 from __future__ import annotations
 
 from workflows.errors import ConfigError
+from workflows.postgres_store import PostgresStore
+from workflows.postgres_url import redact
 from workflows.sqlite_store import SqliteStore
 from workflows.store import SharedValues, Store, StoreKind
 
 # URL scheme -> the kind of store a URL of that scheme names.
 STORES: dict[str, StoreKind] = {
     "sqlite": SqliteStore,
+    "postgresql": PostgresStore,
 }
 
 
@@ -22,8 +25,9 @@ def store_kind(url: str) -> StoreKind:
     scheme = url.partition(":")[0] if ":" in url else ""
     kind = STORES.get(scheme)
     if kind is None:
-        known = ", ".join(f"{name}:///..." for name in STORES)
-        raise ConfigError("store", f"no store for the URL {url!r} (expected one of: {known})")
+        known = "sqlite:///path, postgresql://user@host/database"
+        shown = redact(url)
+        raise ConfigError("store", f"no store for the URL {shown!r} (expected one of: {known})")
     return kind
 
 
