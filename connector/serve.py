@@ -173,8 +173,11 @@ def serve(
         "worker_class": "gthread",
         # A worker takes no more connections than it has threads: the rest wait in the
         # listen queue for whichever worker frees a thread first, never behind one busy
-        # worker's requests (each may wait hubspot.budget_wait for the API budget).
+        # worker's requests (each may wait hubspot.budget_wait for the API budget), so every
+        # answer leaves within 5 s. No slot is then left for idle keep-alive connections:
+        # each is closed after its answer (a proxy in front keeps its own to clients).
         "worker_connections": threads,
+        "keepalive": 0,
         # HubSpot gives an action about 30 s; never hold a worker longer than that.
         "timeout": 30,
         "accesslog": "-",
