@@ -11,6 +11,13 @@ so nothing is answered from the idempotency log. Scenarios:
   (40 calls per 10 s, one bucket shared by every worker: about 4 contacts a second; a caller
   waits for a token within its answer's time budget, or is answered 503 for HubSpot to retry).
 - ``api-unthrottled``: the same with the limiter lifted, to see the endpoint's own cost.
+- ``batch``: ``write_owner: batch`` at the maximum rate: the answer is BLOCK, the workers'
+  flushers write owners (``batch/update``) and complete executions (batch callback
+  completion) from the outbox, on the default budget. Reports API calls per contact and the
+  time from the answer to the owner written (the fake HubSpot's receipt of the batch update
+  naming the contact, against the decision's time), p50 and p95.
+- ``batch-20``: the same at a sustained 20 executions a second (HubSpot's rate to one app),
+  paced by a Python sender (``--paced-seconds``, default 30).
 
 Run: ``.venv/bin/python bench/hubspot_bench.py [--seconds 10] [--connections 8] [--repeat 3]
 [--scenarios noop,output]``. Rows are medians over the rounds; the ratio is the median of
@@ -95,13 +102,17 @@ def noop_app() -> Flask:
     return app
 
 
-def leadrelay_app(unthrottled: bool = False) -> Flask:
-    """The real app (``$LEADRELAY_CONFIG``); ``unthrottled`` lifts the HubSpot API limiter."""
+def leadrelay_app(unthrottled: bool = False, flusher: bool = False) -> Flask:
+    """The real app (``$LEADRELAY_CONFIG``); ``unthrottled`` lifts the HubSpot API limiter;
+    ``flusher`` starts batch mode's flusher, as ``leadrelay serve`` does in each worker."""
     from adapters.hubspot.client import HubSpotApi, api_base
     from adapters.hubspot.limits import RateLimiter
     from connector.app import create_app
+    from connector.hubspot_flusher import start_flusher
 
     app = create_app()
+    if flusher:
+        start_flusher(app)
     if unthrottled:
         config = app.extensions["leadrelay"].config
         token = os.environ["HUBSPOT_ACCESS_TOKEN"]
@@ -112,7 +123,7 @@ def leadrelay_app(unthrottled: bool = False) -> Flask:
 
 
 # -- inputs ------------------------------------------------------------------------------------
-def bench_config(root: Path, write_owner: str) -> Path:
+def bench_config(root: Path, write_owner: str, flush_every: int = 1) -> Path:
     """A realistic flow over six reps who work around the clock (results do not depend on
     the hour the bench runs)."""
     reps = [
@@ -145,7 +156,7 @@ def bench_config(root: Path, write_owner: str) -> Path:
             {"name": "everyone", "assign": {"pool": "na-smb"}},
         ],
         "fallback": {"rep": "bob"},
-        "hubspot": {"write_owner": write_owner},
+        "hubspot": {"write_owner": write_owner, "batch": {"flush_every": flush_every}},
     }
     path = root / "app.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -308,34 +319,100 @@ def run_python_load(port: int, lines: list[str], args: argparse.Namespace, work:
             "wrapped": False}  # fmt: skip
 
 
-SCENARIOS = ("noop", "output", "api", "api-unthrottled")
+def run_paced(port: int, lines: list[str], args: argparse.Namespace, work: Path) -> dict:
+    """``args.rate`` requests a second for ``args.paced_seconds``, each sent on schedule from
+    a pool of ``args.connections`` keep-alive connections (a late answer never delays the
+    next send)."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = threading.local()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors = [0]
+
+    def send(line: str) -> None:
+        if not hasattr(local, "conn"):
+            local.conn = http.client.HTTPConnection("127.0.0.1", port)
+        s2, s3, stamp, body = line.split("\t", 3)
+        headers = {"Content-Type": "application/json", "X-HubSpot-Signature": s2,
+                   "X-HubSpot-Signature-Version": "v2", "X-HubSpot-Signature-v3": s3,
+                   "X-HubSpot-Request-Timestamp": stamp}  # fmt: skip
+        started = time.monotonic()
+        local.conn.request("POST", "/hubspot/action", body=body, headers=headers)
+        answer = local.conn.getresponse()
+        answer.read()
+        with lock:
+            latencies.append(time.monotonic() - started)
+            errors[0] += answer.status >= 300
+
+    total = int(args.rate * args.paced_seconds)
+    start = time.monotonic()
+    with ThreadPoolExecutor(args.connections) as pool:
+        for i, line in enumerate(lines[:total]):
+            time.sleep(max(0.0, start + i / args.rate - time.monotonic()))
+            pool.submit(send, line)
+    latencies.sort()
+    pick = lambda q: f"{latencies[int(q * (len(latencies) - 1))] * 1000:.2f}ms"  # noqa: E731
+    return {"requests": len(latencies), "errors": errors[0], "p50": pick(0.5),
+            "p99": pick(0.99), "wrapped": False, "seconds": args.paced_seconds}  # fmt: skip
+
+
+def owner_latencies(fake: Any, records: list[Any]) -> list[float]:
+    """Seconds from each decision to the fake HubSpot receiving its owner write."""
+    written: dict[str, float] = {}
+    for call in fake.requests:
+        if call.path == "/crm/v3/objects/contacts/batch/update":
+            for item in call.body["inputs"]:
+                written.setdefault(str(item["id"]), call.at)
+    return sorted(
+        written[r.lead_id] - r.decided_at.timestamp() for r in records if r.lead_id in written
+    )
+
+
+def wait_for_outbox(fake: Any, routed: int, seconds: float = 60) -> None:
+    """Until the fake saw every routed execution completed (or ``seconds`` passed)."""
+    deadline = time.monotonic() + seconds
+    while len(fake.batch_completed) < routed and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+SCENARIOS = ("noop", "output", "api", "api-unthrottled", "batch", "batch-20")
 
 
 # -- scenarios ---------------------------------------------------------------------------------
 def scenario(name: str, args: argparse.Namespace, fake: Any = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"hubspot-bench-{name}-"))
     env = {"HUBSPOT_CLIENT_SECRET": SECRET, "LEADRELAY_PUBLIC_URL": PUBLIC_URL}
+    batch = name.startswith("batch")
     if name == "noop":
         factory = "hubspot_bench:noop_app()"
     else:
-        mode = "output" if name == "output" else "api"
-        env["LEADRELAY_CONFIG"] = str(bench_config(work, mode))
-        factory = f"hubspot_bench:leadrelay_app({name == 'api-unthrottled'})"
+        mode = "output" if name == "output" else "batch" if batch else "api"
+        env["LEADRELAY_CONFIG"] = str(bench_config(work, mode, args.flush_every))
+        factory = f"hubspot_bench:leadrelay_app({name == 'api-unthrottled'}, {batch})"
     if fake is not None:
         env.update(HUBSPOT_API_BASE=fake.url, HUBSPOT_ACCESS_TOKEN=fake.token)
         fake.requests.clear()
+        fake.batch_completed.clear()
     server = Server(factory, env, args.workers, args.threads)
     try:
-        lines = signed_lines(args.requests, name)
+        lines = signed_lines(args.requests, f"{name}-{time.monotonic_ns()}")
         cpu_before = _cpu_seconds(server.process.pid)
-        load = run_wrk if shutil.which("wrk") and not args.python_load else run_python_load
+        if name == "batch-20":
+            load = run_paced
+        else:
+            load = run_wrk if shutil.which("wrk") and not args.python_load else run_python_load
         result = load(server.port, lines, args, work)
         result["cpu_ms"] = 1000 * (_cpu_seconds(server.process.pid) - cpu_before)
+        if batch:
+            wait_for_outbox(fake, result["requests"] - result["errors"])
     finally:
         server.stop()
+    seconds = result.get("seconds", args.seconds)
     result["name"] = name
-    result["rps"] = result["requests"] / args.seconds
-    result["ok_rps"] = (result["requests"] - result["errors"]) / args.seconds
+    result["rps"] = result["requests"] / seconds
+    result["ok_rps"] = (result["requests"] - result["errors"]) / seconds
     if name != "noop":
         from workflows.sqlite_store import SqliteStore
 
@@ -345,6 +422,9 @@ def scenario(name: str, args: argparse.Namespace, fake: Any = None) -> dict:
         store.close()
         result["routed"], result["written"] = len(records), written
         result["api_calls"] = len(fake.requests) if fake is not None else 0
+        if batch:
+            result["owner_latency"] = owner_latencies(fake, records)
+            result["completed"] = len({c["callbackId"] for c in fake.batch_completed})
     shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -358,6 +438,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--requests", type=int, default=40_000, help="distinct requests per run")
     parser.add_argument("--python-load", action="store_true", help="use the Python generator")
+    parser.add_argument("--rate", type=float, default=20.0, help="batch-20's executions/s")
+    parser.add_argument("--paced-seconds", type=int, default=30, help="batch-20's duration")
+    parser.add_argument("--flush-every", type=int, default=1, help="hubspot.batch.flush_every")
     parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
@@ -387,7 +470,10 @@ def main() -> None:
     # Rounds interleave the scenarios, so a slow minute of a shared machine hits all of them;
     # each round's ratio pairs runs made back to back.
     rounds = [
-        {name: scenario(name, args, fake if name.startswith("api") else None) for name in chosen}
+        {
+            name: scenario(name, args, fake if name.startswith(("api", "batch")) else None)
+            for name in chosen
+        }  # fmt: skip
         for _ in range(args.repeat)
     ]
     fake.stop()
@@ -424,6 +510,11 @@ def report(chosen: list[str], rounds: list[dict[str, dict]]) -> None:
         r = rounds[-1][name]
         print(f"{name} (last round): {r['routed']} contacts routed, {r['written']} owners "
               f"written through the API, {r['api_calls']} API calls")  # fmt: skip
+        if "owner_latency" in r:
+            lat = r["owner_latency"]
+            p50, p95 = (lat[int(q * (len(lat) - 1))] if lat else float("nan") for q in (0.5, 0.95))
+            print(f"  {r['completed']} executions completed; answer to owner written: "
+                  f"p50 {p50:.2f} s, p95 {p95:.2f} s ({len(lat)} owners)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from adapters.hubspot.client import HubSpotApi
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV
 from adapters.hubspot.payload import parse_action_request
 from connector.hubspot_execute import contact_needs, execute, hubspot_api
+from connector.hubspot_flusher import ENQUEUED
 from connector.hubspot_signature import PortalRefused, check_portal, verify_request
 from connector.json_body import parse_json_body
 from connector.request_body import read_body
@@ -62,9 +63,15 @@ def execute_action() -> ResponseReturnValue:
         return jsonify(error=str(exc)), 503
     needs = contact_needs(current_app, config)
     answer = execute(
-        action, config=config, needs=needs, router=shared.router, api=api, now=datetime.now(UTC)
+        action,
+        config=config,
+        needs=needs,
+        router=shared.router,
+        api=api,
+        now=datetime.now(UTC),
+        on_enqueued=current_app.extensions.get(ENQUEUED),
     )
-    return jsonify(answer.body), answer.status
+    return jsonify(answer.body), answer.status, answer.headers
 
 
 def _verify() -> None:
@@ -81,4 +88,4 @@ def _api() -> HubSpotApi | None:
     token = os.environ.get(ACCESS_TOKEN_ENV)
     if not token:
         raise _Unavailable(ACCESS_TOKEN_ENV)
-    return hubspot_api(current_app, token)
+    return hubspot_api(current_app, token).for_action(config.hubspot.budget_wait.total_seconds())

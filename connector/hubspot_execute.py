@@ -2,14 +2,18 @@
 
 In ``write_owner: api`` mode HubSpot's API is called at most to read what the request lacks
 (normally nothing, or the company owner for account rules) and to set the owner. In ``output``
-mode nothing is called: the owner leaves only as the ``owner_id`` output field.
+mode nothing is called: the owner leaves only as the ``owner_id`` output field. In ``batch``
+mode the decision puts the owner write and the execution's completion in the store's outbox
+(same commit) and the answer is BLOCK, at once: ``connector.hubspot_flusher`` does the rest.
+No request waits longer than ``hubspot.budget_wait`` for the API budget: past it, 429.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,13 +21,20 @@ from flask import Flask, current_app, has_app_context
 
 from adapters.hubspot.client import AccountOwner, HubSpotApi
 from adapters.hubspot.contact import ContactNeeds, lead_from_contact
+from adapters.hubspot.limits import BudgetExhausted
 from adapters.hubspot.pause import PausedError
-from adapters.hubspot.payload import ActionRequest, failure_fields, keep_reason, output_fields
+from adapters.hubspot.payload import (
+    ActionRequest,
+    blocked_fields,
+    failure_fields,
+    keep_reason,
+    output_fields,
+)
 from connector.shared import services_of
 from workflows.config import Config
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
-from workflows.model import Lead
+from workflows.model import Decision, Lead
 from workflows.router import Router
 
 log = logging.getLogger("leadrelay.hubspot")
@@ -35,6 +46,7 @@ class ActionAnswer:
 
     status: int
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def hubspot_api(app: Flask, token: str) -> HubSpotApi:
@@ -74,10 +86,12 @@ def execute(
     router: Router,
     api: HubSpotApi | None,
     now: datetime,
+    on_enqueued: Callable[[], None] | None = None,
 ) -> ActionAnswer:
     """Route the action's contact under its callback id and answer HubSpot.
 
-    ``api`` is None in ``write_owner: output`` mode: then nothing calls HubSpot.
+    ``api`` is None in ``write_owner: output`` mode: then nothing calls HubSpot. In batch
+    mode ``on_enqueued`` is told when a new decision went into the outbox (a flusher's cue).
     """
     deadline = api.deadline() if api is not None else 0.0
     try:
@@ -85,12 +99,21 @@ def execute(
     except CrmError as exc:
         return _failed(action, exc, "reading the contact")
     keep = keep_reason(lead.owner, config) if lead.owner and not action.overwrite else None
-    inbound = Inbound(lead, action.idempotency_key, keep_reason=keep, entry=action.entry)
-    write = api.owner_writer(deadline) if api is not None else None
+    batch = config.hubspot.write_owner == "batch"
+    outbox = _outbox_payload(action, lead, config) if batch else None
+    inbound = Inbound(
+        lead, action.idempotency_key, keep_reason=keep, entry=action.entry, outbox=outbox
+    )
+    write = api.owner_writer(deadline) if api is not None and not batch else None
     (delivery,) = deliver(
         router, [inbound], now, source="hubspot", write=write, notify=_notify_assigned()
     )
     decision = delivery.result.decision
+    if batch:
+        # A retry of this execution (replayed) answers BLOCK again and enqueues nothing.
+        if on_enqueued is not None and not delivery.result.replayed:
+            on_enqueued()
+        return ActionAnswer(200, {"outputFields": blocked_fields(config.hubspot.batch.expiration)})
     if delivery.status == "in_progress":
         # An earlier delivery of this execution is still writing the owner: HubSpot retries.
         return ActionAnswer(503, {"error": "this execution is being written; retry later"})
@@ -106,6 +129,25 @@ def execute(
     return ActionAnswer(200, {"outputFields": output_fields(decision, config, delivery.error)})
 
 
+def _outbox_payload(
+    action: ActionRequest, lead: Lead, config: Config
+) -> Callable[[Decision], dict[str, Any]]:
+    """What the flusher needs, made from the decision in the commit that records it: the
+    owner to write (None: nothing to write) and the fields to complete the execution with."""
+
+    def payload(decision: Decision) -> dict[str, Any]:
+        owner = decision.owner_crm_id
+        writes = decision.outcome == "assigned" and owner is not None and owner != lead.owner
+        return {
+            "callback_id": action.callback_id,
+            "contact_id": lead.id,
+            "owner_id": owner if writes else None,
+            "output_fields": output_fields(decision, config),
+        }
+
+    return payload
+
+
 def _notify_assigned() -> Callable[[Sequence[Delivery]], None] | None:
     # The serving app's notifier (none outside a request, as in unit tests of execute).
     shared = current_app.extensions.get("leadrelay") if has_app_context() else None
@@ -115,6 +157,12 @@ def _notify_assigned() -> Callable[[Sequence[Delivery]], None] | None:
 
 
 def _failed(action: ActionRequest, error: CrmError, doing: str) -> ActionAnswer:
+    if isinstance(error, BudgetExhausted):
+        # HubSpot honours Retry-After on an action's 429: it comes back when a token is free.
+        wait = max(1, math.ceil(error.retry_after))
+        log.info("callback %s: %s held back: %s", action.callback_id, doing, error)
+        body = {"error": f"{error}; HubSpot will retry", "retryAfter": wait}
+        return ActionAnswer(429, body, {"Retry-After": str(wait)})
     if isinstance(error, PausedError):
         # The pause was logged once when it began; every callback it holds back is no news.
         log.info("callback %s: %s held back: %s", action.callback_id, doing, error)

@@ -17,6 +17,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from connector import metrics
+from connector.hubspot_flusher import start_flusher
 from connector.log_redaction import redacting_logger
 from connector.sandbox import SANDBOX_ENV
 from connector.shared import services_of
@@ -45,6 +46,7 @@ class LeadRelayServer(BaseApplication):
         from connector.app import create_app
 
         app = create_app(config_path=self.config_path)
+        start_flusher(app)  # HubSpot's batch mode: every worker, one flushing at a time
         if self.sweep:
             start_sweeper(app)  # here, in the worker, after the fork
             start_outcome_watcher(app)
@@ -169,6 +171,13 @@ def serve(
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
+        # A worker takes no more connections than it has threads: the rest wait in the
+        # listen queue for whichever worker frees a thread first, never behind one busy
+        # worker's requests (each may wait hubspot.budget_wait for the API budget), so every
+        # answer leaves within 5 s. No slot is then left for idle keep-alive connections:
+        # each is closed after its answer (a proxy in front keeps its own to clients).
+        "worker_connections": threads,
+        "keepalive": 0,
         # HubSpot gives an action about 30 s; never hold a worker longer than that.
         "timeout": 30,
         "accesslog": "-",

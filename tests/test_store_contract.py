@@ -954,3 +954,120 @@ def test_the_statistics_scenario_exercises_every_count(make_router):
 
 def test_fact_tallies_of_an_empty_store_are_empty(store):
     assert store.fact_tallies(tally_queries()[0]) == []
+
+
+# The outbox: work a decision leaves for a background flusher, in the decision's own commit.
+
+
+def enqueue(router: Router, lead_id: str, key: str | None = None) -> RouteRequest:
+    request = RouteRequest(
+        lead(lead_id),
+        TUESDAY_10AM,
+        idempotency_key=key or f"hubspot:{lead_id}",
+        writes_back=True,
+        outbox=lambda decision: {"contact": lead_id, "owner": decision.owner_crm_id},
+    )
+    router.route_many([request])
+    return request
+
+
+def test_a_decision_and_its_outbox_item_are_recorded_in_one_commit(make_router, store):
+    router = make_router()
+    enqueue(router, "L1")
+    (record,) = store.log()
+    assert store.outbox_size() == 1
+    claimed = store.outbox_claim(10, LEASE, TUESDAY_10AM)
+    assert list(claimed) == [record.id]
+    item = claimed[record.id]
+    assert item["payload"] == {"contact": "L1", "owner": record.decision.owner_crm_id}
+    assert item["attempts"] == 0
+    # The decision's write-back is pending, and no delivery claimed it: the flusher writes it.
+    assert store.writeback(record.id)["status"] == "pending"
+    with store.transaction() as tx:
+        assert tx.claim_writeback(record.id, LEASE, TUESDAY_10AM)
+
+
+def test_a_replayed_decision_enqueues_nothing_twice(make_router, store):
+    router = make_router()
+    for _ in range(3):
+        enqueue(router, "L1", key="hubspot:cb-1")
+    assert store.outbox_size() == 1
+
+
+def test_a_failed_decision_enqueues_nothing(make_router, store):
+    router = make_router()
+
+    def broken(decision):
+        raise RuntimeError("the payload could not be made")
+
+    request = RouteRequest(lead("L1"), TUESDAY_10AM, idempotency_key="k", outbox=broken)
+    with pytest.raises(RuntimeError):
+        router.route_many([request])
+    assert list(store.log()) == [] and store.outbox_size() == 0
+
+
+def test_an_outbox_claim_holds_for_its_lease_and_takes_the_oldest_first(make_router, store):
+    router = make_router()
+    for n in range(5):
+        enqueue(router, f"L{n}")
+    first = store.outbox_claim(3, LEASE, TUESDAY_10AM)
+    assert list(first) == [1, 2, 3]
+    assert list(store.outbox_claim(10, LEASE, TUESDAY_10AM + LEASE / 2)) == [4, 5]
+    assert store.outbox_claim(10, LEASE, TUESDAY_10AM + LEASE / 2) == {}
+    # A flusher that died: its claims lapse and the next one takes them.
+    assert list(store.outbox_claim(10, LEASE, TUESDAY_10AM + LEASE * 2)) == [1, 2, 3, 4, 5]
+
+
+def test_done_items_leave_and_changed_ones_wait_for_their_retry_time(make_router, store):
+    router = make_router()
+    for n in range(3):
+        enqueue(router, f"L{n}")
+    now = TUESDAY_10AM
+    store.outbox_claim(10, LEASE, now)
+    retry_at = (now + timedelta(seconds=30)).astimezone(UTC).isoformat()
+    store.outbox_update(
+        [1],
+        now,
+        {2: {"payload": {"written": True}, "retry_at": retry_at, "error": "503"}, 3: {}},
+    )
+    assert store.outbox_size() == 2
+    again = store.outbox_claim(10, LEASE, now + timedelta(seconds=1))
+    assert list(again) == [3] and again[3]["attempts"] == 1
+    later = store.outbox_claim(10, LEASE, now + timedelta(seconds=31))
+    assert later[2]["payload"] == {"written": True}
+    assert (later[2]["attempts"], later[2]["error"]) == (1, "503")
+    store.outbox_update([2, 3, 99], now)  # an id no longer there is no error
+    assert store.outbox_size() == 0
+
+
+def claim_all(url: str, out: str, rounds: int) -> None:
+    """Worker: claim outbox items a few at a time and write down which it got."""
+    store = open_store(url)
+    got = []
+    for _ in range(rounds):
+        got.extend(store.outbox_claim(7, LEASE, TUESDAY_10AM))
+    Path(out).write_text(",".join(map(str, got)))
+    store.close()
+
+
+def test_two_processes_never_claim_the_same_outbox_item(tmp_path, make_router, store_url):
+    make_router().route_many(
+        [
+            RouteRequest(
+                lead(f"L{n}"),
+                TUESDAY_10AM,
+                idempotency_key=f"k{n}",
+                outbox=lambda decision: {"n": 1},
+            )  # fmt: skip
+            for n in range(200)
+        ]
+    )
+    ctx = multiprocessing.get_context("spawn")
+    outs = [tmp_path / f"claimed{n}" for n in range(2)]
+    workers = [
+        ctx.Process(target=claim_all, args=(store_url, str(out), 40), daemon=True) for out in outs
+    ]
+    finish(workers, seconds=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    claimed = [int(x) for out in outs for x in out.read_text().split(",") if x]
+    assert sorted(claimed) == list(range(1, 201))

@@ -140,6 +140,27 @@ class RuleSpec(Strict):
     sla: RuleSlaSpec | None = None
 
 
+def _at_most(limit: timedelta) -> Any:
+    def check(value: timedelta) -> timedelta:
+        if value > limit:
+            raise ValueError(f"must be at most {limit.total_seconds():g} s")
+        return value
+
+    return AfterValidator(check)
+
+
+class HubSpotBatchSpec(Strict):
+    """``hubspot.batch:`` how ``write_owner: batch`` writes owners and completes executions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Flush when 100 are waiting, or this long after the oldest one waits, whichever first.
+    flush_every: Annotated[Duration, _at_most(timedelta(minutes=1))] = timedelta(seconds=1)
+    # How long HubSpot holds a blocked execution (hs_expiration_duration) before it gives up
+    # on our callback; the flusher must complete it before then.
+    expiration: Annotated[Duration, _at_most(timedelta(days=30))] = timedelta(days=1)
+
+
 class HubSpotSpec(Strict):
     """``hubspot:`` in app.yaml. Secrets never live here: they come from the environment."""
 
@@ -147,7 +168,13 @@ class HubSpotSpec(Strict):
 
     portal_ids: list[Text] = Field(default_factory=list)  # empty: any portal
     api_base: str = "https://api.hubapi.com"  # $HUBSPOT_API_BASE overrides
-    write_owner: Literal["api", "output"] = "api"
+    # api: one API call per contact, in the request; output: no call, the workflow's "Edit
+    # record" step sets it; batch: answer BLOCK at once, write and complete in batches later.
+    write_owner: Literal["api", "output", "batch"] = "api"
+    # How long a request may wait for the API budget before it answers 429 with Retry-After
+    # (HubSpot retries it): every answer stays well inside HubSpot's patience.
+    budget_wait: Annotated[Duration, _at_most(timedelta(seconds=3))] = timedelta(seconds=2)
+    batch: HubSpotBatchSpec = Field(default_factory=HubSpotBatchSpec)
     # This process's share of the portal's API budget (private apps: 100-250 per 10 s, shared
     # with every other integration): with N gunicorn workers the portal sees up to N times it.
     max_calls_per_10s: int = Field(default=40, ge=1, le=250)

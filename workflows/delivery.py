@@ -16,7 +16,7 @@ from datetime import datetime
 
 from workflows.errors import CrmError
 from workflows.model import Decision, Lead, WritebackStatus
-from workflows.router import Router, RouteRequest, RoutingResult
+from workflows.router import OutboxPayload, Router, RouteRequest, RoutingResult
 
 log = logging.getLogger("leadrelay.delivery")
 
@@ -35,6 +35,7 @@ class Inbound:
     exclude: frozenset[str] = frozenset()  # reps who must not get it (previous owners)
     must_move: bool = False  # True: a decision that leaves the lead where it is records nothing
     why: str | None = None  # why the caller moves it: leads the decision's reason when it does
+    outbox: OutboxPayload | None = None  # a flusher writes it later, from the store's outbox
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class Delivery:
 
     lead: Lead
     result: RoutingResult
-    status: str  # "written", "not_needed", "failed", or "in_progress" (another delivery writes)
+    status: str  # "written", "not_needed", "failed", "in_progress" (another delivery writes),
+    # or "pending" (the outbox's flusher writes it)
     error: CrmError | None = None
 
     @property
@@ -90,10 +92,11 @@ def deliver(
             entry=item.entry,
             keep_reason=item.keep_reason,
             exclude=item.exclude,
-            writes_back=write is not None,
+            writes_back=write is not None or item.outbox is not None,
             must_move=item.must_move,
             why=item.why,
             aliases=tuple(aliases[item.lead.id]),
+            outbox=item.outbox,
         )
         for item in unique.values()
     ]

@@ -21,6 +21,8 @@ Key layout:
                               and once settled its outcome and time to first touch
     outcome:<12-digit id>     OutcomeTimes: when the CRM first showed the record's lead
                               contacted, converted or disqualified, and when it last looked
+    outbox:<12-digit id>      OutboxItem: work a decision left for a background flusher (HubSpot's
+                              batch mode: the owner to write, the execution to complete)
     due:<UTC time>:<12-digit id>  the deadline index: one key per open SLA, sorted by
                               deadline (fixed-width UTC text), so a sweep range-scans only
                               what is due
@@ -35,7 +37,16 @@ from typing import Any, cast
 
 from workflows.model import AssignmentRecord, WritebackStatus
 from workflows.sla_clock import to_key
-from workflows.store import LeadHistory, OutcomeTimes, SlaState, SlaTerms, SlaUpdate, WriteBack
+from workflows.store import (
+    LeadHistory,
+    OutboxChange,
+    OutboxItem,
+    OutcomeTimes,
+    SlaState,
+    SlaTerms,
+    SlaUpdate,
+    WriteBack,
+)
 
 SEQ = "meta:seq"
 DUE = "due:"
@@ -73,6 +84,22 @@ def sla_key(log_id: int) -> str:
 
 def outcome_key(log_id: int) -> str:
     return f"outcome:{log_id:012d}"
+
+
+OUTBOX = "outbox:"
+
+
+def outbox_key(log_id: int) -> str:
+    return f"{OUTBOX}{log_id:012d}"
+
+
+def outbox_range() -> tuple[str, str]:
+    """Every outbox key lies strictly between these two."""
+    return OUTBOX, OUTBOX + _AFTER
+
+
+def outbox_id(key: str) -> int:
+    return int(key[len(OUTBOX) :])
 
 
 def due_key(deadline_key: str, log_id: int) -> str:
@@ -159,6 +186,7 @@ def record_rows(
     terms: SlaTerms | None,
     aliases: Sequence[str],
     now: datetime,
+    outbox: dict[str, Any] | None = None,
 ) -> Rows:
     """The rows that append ``record`` (already numbered) to the log: the lead's history, its
     idempotency keys and ``aliases``, the rotation state and counts it advanced, its initial
@@ -183,6 +211,11 @@ def record_rows(
         writes[count_key(rep)] = day_count
     if writeback:
         writes[writeback_key(log_id)] = writeback_status(writeback, "", 0, now)
+    if outbox is not None:
+        item: OutboxItem = {
+            "payload": outbox, "attempts": 0, "enqueued_at": stamp(now), "claimed_until": ""
+        }  # fmt: skip
+        writes[outbox_key(log_id)] = item
     if assigned and record.source != "sweep":
         previous = updated.pop("sla_open", None)
         if previous and previous_sla is not None and previous_sla.get("status") == "open":
@@ -238,6 +271,48 @@ def claim(status: WriteBack | None, lease: timedelta, now: datetime) -> WriteBac
     if status.get("claimed_until", "") > stamp(now):
         return None  # another delivery of the same lead is writing it right now
     return {**status, "claimed_until": stamp(now + lease)}
+
+
+def outbox_claims(
+    items: Mapping[int, OutboxItem | None], limit: int, lease: timedelta, now: datetime
+) -> dict[int, OutboxItem]:
+    """Up to ``limit`` of ``items`` (oldest id first) that are free at ``now``, each claimed
+    for ``lease``: write them back to take the claim."""
+    free_by = stamp(now)
+    claimed: dict[int, OutboxItem] = {}
+    for item_id in sorted(items):
+        item = items[item_id]
+        if item is None or item["claimed_until"] > free_by:
+            continue  # gone meanwhile, or another flusher holds it (or it waits to retry)
+        claimed[item_id] = {**item, "claimed_until": stamp(now + lease)}
+        if len(claimed) >= limit:
+            break
+    return claimed
+
+
+def outbox_rows(
+    done: Collection[int],
+    changes: Mapping[int, OutboxChange],
+    previous: Mapping[int, OutboxItem | None],
+) -> Rows:
+    """Remove the ``done`` items; merge ``changes`` into the items read (``previous``), one
+    more attempt each, free again at ``retry_at`` (at once without one). An item no longer
+    there is left alone: it was done meanwhile."""
+    rows = Rows(deletes=[outbox_key(i) for i in done])
+    for item_id, change in changes.items():
+        before = previous.get(item_id)
+        if before is None or item_id in done:
+            continue
+        merged: OutboxItem = {
+            **before,
+            "payload": change.get("payload", before["payload"]),
+            "attempts": before["attempts"] + 1,
+            "claimed_until": change.get("retry_at", ""),
+        }
+        if "error" in change:
+            merged["error"] = change["error"]
+        rows.writes[outbox_key(item_id)] = merged
+    return rows
 
 
 def writeback_rows(

@@ -61,6 +61,7 @@ TABLES = (
     Table("sla:", "sla_states", "log_id", True, "state", True),
     Table("outcome:", "outcomes", "log_id", True, "times", True),
     Table(ledger.DUE, "sla_deadlines", "due_key", False, "log_id", False),
+    Table(ledger.OUTBOX, "outbox", "log_id", True, "item", True),
 )
 # The SQL type of each projection column (workflows/log_projection.COLUMNS).
 _COLUMN_TYPES = {"id": "bigint", "ttft_s": "float8", "rotations": "integer"}

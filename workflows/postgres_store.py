@@ -13,9 +13,9 @@ drops a dead connection when it is returned and opens new ones by itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import psycopg
@@ -47,6 +47,8 @@ from workflows.store import (
     DueAssignment,
     FactTally,
     LogQuery,
+    OutboxChange,
+    OutboxItem,
     OutcomeTimes,
     SlaState,
     SlaUpdate,
@@ -228,6 +230,43 @@ class PostgresStore:
     def writeback(self, record_id: int) -> WriteBack | None:
         with self.transaction() as tx:
             return tx.writeback(record_id)
+
+    def outbox_claim(self, limit: int, lease: timedelta, now: datetime) -> dict[int, OutboxItem]:
+        """Claim up to ``limit`` free outbox items, oldest first, in one commit (under the
+        routing lock: two flushers never claim one item)."""
+        claimed: dict[int, OutboxItem] = {}
+        with self.transaction() as tx:
+            low, high = ledger.outbox_range()
+            while len(claimed) < limit:
+                # Items other flushers hold, or waiting to retry, are skipped: read on past them.
+                keys = tx.scan_keys(low, high, _PAGE)
+                tx.prefetch_keys(keys)
+                items = {ledger.outbox_id(key): tx.get(key) for key in keys}
+                claimed.update(ledger.outbox_claims(items, limit - len(claimed), lease, now))
+                if len(keys) < _PAGE:
+                    break
+                low = keys[-1]
+            tx.apply(ledger.Rows({ledger.outbox_key(i): item for i, item in claimed.items()}))
+        return claimed
+
+    def outbox_update(
+        self,
+        done: Collection[int],
+        now: datetime,
+        changes: Mapping[int, OutboxChange] | None = None,
+    ) -> None:
+        """Remove what is done, release the rest with their changes, in one commit."""
+        changes = changes or {}
+        if not done and not changes:
+            return
+        with self.transaction() as tx:
+            tx.prefetch_keys(map(ledger.outbox_key, changes))
+            previous = {i: tx.get(ledger.outbox_key(i)) for i in changes}
+            tx.apply(ledger.outbox_rows(done, changes, previous))
+
+    def outbox_size(self) -> int:
+        rows = self._rows("SELECT count(*) FROM outbox", [], "could not count the outbox")
+        return int(rows[0][0])
 
     def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
         """Open assignments due at ``now``, earliest deadline first, read in one transaction."""

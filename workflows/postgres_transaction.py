@@ -22,6 +22,7 @@ from typing import Any
 
 import psycopg
 
+from workflows import ledger
 from workflows.errors import StoreError
 from workflows.postgres_rows import decoded, read_statement, stored_key, write_statement
 from workflows.postgres_url import redact
@@ -131,7 +132,10 @@ class PostgresTransaction(SqliteTransaction):
             raise store_error("could not read the log", exc) from exc
 
     def scan_keys(self, low: str, high: str, limit: int) -> list[str]:
-        """Up to ``limit`` deadline-index keys strictly between ``low`` and ``high``."""
+        """Up to ``limit`` deadline-index (or outbox) keys strictly between ``low`` and
+        ``high``."""
+        if low.startswith(ledger.OUTBOX):
+            return self._scan_outbox(low, limit)
         sql = (
             "SELECT due_key FROM sla_deadlines WHERE due_key > %s AND due_key < %s "
             "ORDER BY due_key LIMIT %s"
@@ -144,6 +148,19 @@ class PostgresTransaction(SqliteTransaction):
             return [key for (key,) in cursor.fetchall()]
         except psycopg.Error as exc:
             raise store_error("could not read the deadline index", exc) from exc
+
+    def _scan_outbox(self, low: str, limit: int) -> list[str]:
+        """Up to ``limit`` outbox keys after ``low`` (an outbox key, or the bare prefix)."""
+        after = ledger.outbox_id(low) if low != ledger.OUTBOX else 0
+        sql = "SELECT log_id FROM outbox WHERE log_id > %s ORDER BY log_id LIMIT %s"
+        try:
+            with self._pg.pipeline():
+                self._begin()
+                cursor = self._pg.execute(sql, (after, limit))
+            self._note_lock()
+            return [ledger.outbox_key(log_id) for (log_id,) in cursor.fetchall()]
+        except psycopg.Error as exc:
+            raise store_error("could not read the outbox", exc) from exc
 
     def commit(self) -> int:
         """Apply the buffered writes and COMMIT, in one round trip; durable on return."""

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from workflows.config import Config, Target
 from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
@@ -35,6 +36,9 @@ ESCALATE = "sla-escalate:"  # entry prefix: route to the SLA's escalate_to of th
 # without the core knowing of them. A listener must be quick and must not raise.
 DecisionListener = Callable[["RouteRequest", "RoutingResult", float], None]
 WriteListener = Callable[[Lead, CrmError | None], None]
+# What a decision leaves in the store's outbox for a background flusher (HubSpot's batch
+# mode): made from the decision inside the transaction that records it.
+OutboxPayload = Callable[[Decision], dict[str, Any]]
 
 
 # How long a delivery may take to write an owner before a redelivery may try in its place.
@@ -82,6 +86,9 @@ class RouteRequest:
     # Why the caller moves the lead (the sweep's missed SLA, an operator's reassignment): put
     # before the decision's reason when the decision moves it, so the log row says why.
     why: str | None = None
+    # Set: a new decision puts this payload in the outbox in its own commit, and this caller
+    # never claims the write (the outbox's flusher writes it).
+    outbox: OutboxPayload | None = None
 
 
 @dataclass
@@ -272,7 +279,11 @@ class Router:
                 alias, first = _replay_of(tx, alias, lead)
                 aliases.append(alias)
             if first is not None:
-                claimed = request.writes_back and tx.claim_writeback(first.id, WRITE_LEASE, clock)
+                claimed = (
+                    request.writes_back
+                    and request.outbox is None
+                    and tx.claim_writeback(first.id, WRITE_LEASE, clock)
+                )
                 return RoutingResult(
                     first.decision,
                     first,
@@ -317,8 +328,13 @@ class Router:
             writeback=writeback,
             sla=self._sla_terms(request, decision),
             aliases=aliases,
+            outbox=request.outbox(decision) if request.outbox is not None else None,
         )
-        claimed = writeback == "pending" and tx.claim_writeback(stored.id, WRITE_LEASE, clock)
+        claimed = (
+            writeback == "pending"
+            and request.outbox is None
+            and tx.claim_writeback(stored.id, WRITE_LEASE, clock)
+        )
         return RoutingResult(decision, stored, writeback=tx.writeback(stored.id), claimed=claimed)
 
     def _sla_terms(self, request: RouteRequest, decision: Decision) -> SlaTerms | None:

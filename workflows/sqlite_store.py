@@ -27,9 +27,9 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -55,6 +55,8 @@ from workflows.store import (
     DueAssignment,
     FactTally,
     LogQuery,
+    OutboxChange,
+    OutboxItem,
     OutcomeTimes,
     SlaState,
     SlaUpdate,
@@ -357,6 +359,45 @@ class SqliteStore:
         """The latest write-back status of a log record, if one was set."""
         with self.transaction() as tx:
             return tx.writeback(record_id)
+
+    def outbox_claim(self, limit: int, lease: timedelta, now: datetime) -> dict[int, OutboxItem]:
+        """Claim up to ``limit`` free outbox items, oldest first, in one commit."""
+        claimed: dict[int, OutboxItem] = {}
+        with self.transaction() as tx:
+            low, high = ledger.outbox_range()
+            while len(claimed) < limit:
+                # Items other flushers hold, or waiting to retry, are skipped: read on past them.
+                keys = tx.scan_keys(low, high, _PAGE)
+                tx.prefetch_keys(keys)
+                items = {ledger.outbox_id(key): tx.get(key) for key in keys}
+                claimed.update(ledger.outbox_claims(items, limit - len(claimed), lease, now))
+                if len(keys) < _PAGE:
+                    break
+                low = keys[-1]
+            tx.apply(ledger.Rows({ledger.outbox_key(i): item for i, item in claimed.items()}))
+        return claimed
+
+    def outbox_update(
+        self,
+        done: Collection[int],
+        now: datetime,
+        changes: Mapping[int, OutboxChange] | None = None,
+    ) -> None:
+        """Remove what is done, release the rest with their changes, in one commit."""
+        changes = changes or {}
+        if not done and not changes:
+            return
+        with self.transaction() as tx:
+            tx.prefetch_keys(map(ledger.outbox_key, changes))
+            previous = {i: tx.get(ledger.outbox_key(i)) for i in changes}
+            tx.apply(ledger.outbox_rows(done, changes, previous))
+
+    def outbox_size(self) -> int:
+        """Counted on the reader connection: never under the routing lock."""
+        low, high = ledger.outbox_range()
+        with self._reading() as conn:
+            sql = f'SELECT COUNT(*) FROM "{TABLE}" WHERE key > ? AND key < ?'
+            return int(conn.execute(sql, (low, high)).fetchone()[0])
 
     def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
         """Open assignments due at ``now``, earliest deadline first, read in one lock hold."""

@@ -151,6 +151,7 @@ class SqliteTransaction:
         writeback: WritebackStatus | None = None,
         sla: SlaTerms | None = None,
         aliases: Sequence[str] = (),
+        outbox: dict[str, Any] | None = None,
     ) -> AssignmentRecord:
         record.id = int(self.get(ledger.SEQ, 0)) + 1  # the router's fresh record, in place
         history = self.history(record.crm, record.lead_id)
@@ -165,6 +166,7 @@ class SqliteTransaction:
             terms=sla,
             aliases=aliases,
             now=now,
+            outbox=outbox,
         )
         self.apply(rows)
         return record

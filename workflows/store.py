@@ -9,7 +9,7 @@ and the store applies them. A store never reads the clock either: callers pass `
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -75,6 +75,26 @@ class WriteBack(TypedDict, total=False):
     at: str  # ISO time of the last change
     final: bool  # a failure no retry can fix
     claimed_until: str  # ISO time: a delivery is writing it until then
+
+
+class OutboxItem(TypedDict):
+    """Work a decision left for a background flusher (HubSpot's batch mode): ``payload`` is
+    what the connector recorded with the decision (the contact, the owner to write, the
+    output fields to complete the execution with); the store keeps it until it is done."""
+
+    payload: dict[str, Any]
+    attempts: int  # flushes that ended without finishing it
+    enqueued_at: str  # ISO time of the decision
+    claimed_until: str  # ISO time: a flusher works on it until then ("" when free)
+    error: NotRequired[str]  # why the last flush did not finish it
+
+
+class OutboxChange(TypedDict, total=False):
+    """What a flush that did not finish an outbox item changes in it."""
+
+    payload: dict[str, Any]  # replaces the payload (e.g. the owner is written now)
+    retry_at: str  # ISO time before which no flusher claims it again
+    error: str
 
 
 class LeadHistory(TypedDict):
@@ -305,11 +325,13 @@ class StoreTransaction(Protocol):
         writeback: WritebackStatus | None = None,
         sla: SlaTerms | None = None,
         aliases: Sequence[str] = (),
+        outbox: dict[str, Any] | None = None,
     ) -> AssignmentRecord:
         """Append ``record`` (numbered here, in place) with the state it advances and, when
         given, its initial write-back status (``pending`` or ``not_needed``, stamped ``now``)
         and its SLA terms, which put it on the deadline index. ``aliases`` are more
-        idempotency keys that name the same decision (``seen`` finds it by each)."""
+        idempotency keys that name the same decision (``seen`` finds it by each). ``outbox``
+        puts a payload in the outbox under the record's id, in the same commit."""
 
     def writeback(self, record_id: int) -> WriteBack | None:
         """The write-back status of a record, as this transaction sees it."""
@@ -375,6 +397,23 @@ class Store(Protocol):
 
     def writeback(self, record_id: int) -> WriteBack | None:
         """The latest write-back status of a record: status, detail, attempts, at."""
+
+    def outbox_claim(self, limit: int, lease: timedelta, now: datetime) -> dict[int, OutboxItem]:
+        """Up to ``limit`` outbox items (by log id, oldest first) that no live claim holds and
+        whose retry time has come, claimed from ``now`` for ``lease`` in one commit: two
+        flushers (threads or processes) never get the same item while a claim lives."""
+
+    def outbox_update(
+        self,
+        done: Collection[int],
+        now: datetime,
+        changes: Mapping[int, OutboxChange] | None = None,
+    ) -> None:
+        """In one commit: remove the ``done`` items; merge ``changes`` into the others (each
+        counts one more attempt and is free again at its ``retry_at``, else at once)."""
+
+    def outbox_size(self) -> int:
+        """How many items the outbox holds (claimed or not)."""
 
     def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
         """Up to ``limit`` open assignments with a deadline at or before ``now``, earliest

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from adapters.hubspot.client import HubSpotApi, api_base, pause_warnings
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, needs_account_owner
+from adapters.hubspot.flush_state import stop_warnings
 from adapters.hubspot.project import COMPLETE_CALLBACKS
 from workflows.config import Config
 from workflows.errors import CrmError
@@ -30,10 +31,10 @@ def missing_credentials(config: Config, environ: Mapping[str, str] = os.environ)
             f"{CLIENT_SECRET_ENV} is not set: /hubspot/action cannot verify HubSpot's "
             "signatures and answers 503 until it is"
         )
-    mode = str(config.hubspot.write_owner)  # read as text: the modes grow
+    mode = config.hubspot.write_owner
     if mode == "api" and not environ.get(ACCESS_TOKEN_ENV):
         missing.append(
-            f"{ACCESS_TOKEN_ENV} is not set: with hubspot.write_owner: api, /hubspot/action "
+            f"{ACCESS_TOKEN_ENV} is not set: with hubspot.write_owner: {mode}, /hubspot/action "
             "answers 503 until it is"
         )
     if mode == "batch" and not environ.get(ACCESS_TOKEN_ENV):
@@ -66,6 +67,8 @@ def check_warnings(config: Config) -> list[str]:
     if not uses_hubspot(config):
         return []
     warnings = [*missing_credentials(config), *token_notes(config), *pause_warnings(config)]
+    if config.hubspot.write_owner == "batch":
+        warnings.extend(stop_warnings(config.store_url))
     token = os.environ.get(ACCESS_TOKEN_ENV)
     if config.hubspot.write_owner == "output" and needs_account_owner(config):
         warnings.append(

@@ -147,6 +147,14 @@ def _out_of_range(bucket: _Bucket, now: float) -> str | None:
     return None
 
 
+class BudgetExhausted(CrmError):
+    """No API token frees up within the wait allowed: try again in ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("HubSpot API budget exhausted for now; try again later", retryable=True)
+        self.retry_after = retry_after
+
+
 class RateLimiter:
     """A token bucket shared by every thread of a process, paused by HubSpot's Retry-After.
 
@@ -183,21 +191,20 @@ class RateLimiter:
             with self._file.locked(self._clock, self.burst) as held:
                 yield held
 
-    def acquire(self, deadline: float) -> None:
-        """Take one token, waiting if needed; CrmError (retryable) if that would pass deadline."""
+    def acquire(self, deadline: float, max_wait: float | None = None) -> None:
+        """Take one token, waiting if needed; PausedError or BudgetExhausted (retryable) if
+        that would pass ``deadline`` or take longer than ``max_wait`` seconds."""
         with self._held() as (bucket, now):
             elapsed = max(now - bucket.updated, 0.0)
             bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.per_second)
             bucket.updated = now
             paused, spent = bucket.paused_until - now, (1 - bucket.tokens) / self.per_second
             wait = max(paused, spent, 0.0)
-            if now + wait > deadline:
+            if now + wait > deadline or (max_wait is not None and wait > max_wait):
                 pause = bucket.pause(now, self._wall()) if paused >= spent else None
                 if pause is not None:
                     raise PausedError(f"{pause.describe()}; try again later", pause)
-                raise CrmError(
-                    "HubSpot API budget exhausted for now; try again later", retryable=True
-                )
+                raise BudgetExhausted(retry_after=wait)
             bucket.tokens -= 1  # reserved now, so callers waiting in parallel queue up fairly
         if wait > 0:
             budget_waited("hubspot", wait)
@@ -256,6 +263,7 @@ class RetryPolicy:
     connect_timeout: float = 2.0
     read_timeout: float = 4.0
     budget: float = 6.0  # seconds for every HubSpot call made while answering one request
+    budget_wait: float | None = None  # the longest wait for an API token (None: to budget)
 
 
 def _message(exc: Exception) -> str:
@@ -279,7 +287,7 @@ def call(
     """Run ``do(timeout)`` under the limiter, retrying 429/5xx/timeouts until ``deadline``."""
     attempt = 0
     while True:
-        limiter.acquire(deadline)
+        limiter.acquire(deadline, policy.budget_wait)
         remaining = deadline - clock()
         timeout = (min(policy.connect_timeout, remaining), min(policy.read_timeout, remaining))
         try:

@@ -10,6 +10,7 @@ import re
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from workflows.config import Config
@@ -160,6 +161,35 @@ def output_fields(
         "rule": decision.rule,
         "reason": reason,
         "outcome": outcome,
+    }
+
+
+def blocked_fields(expiration: timedelta) -> dict[str, Any]:
+    """``outputFields`` that hold the execution until leadrelay completes it (batch mode), or
+    until ``expiration`` passes (HubSpot then goes on as its workflow says)."""
+    return {"hs_execution_state": "BLOCK", "hs_expiration_duration": iso_duration(expiration)}
+
+
+def iso_duration(length: timedelta) -> str:
+    """``length`` as the ISO-8601 duration HubSpot reads: ``P1D``, ``PT1H30M``, ``PT90S``."""
+    seconds = max(int(length.total_seconds()), 1)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
+    return f"P{f'{days}D' if days else ''}{f'T{time}' if time else ''}"
+
+
+def failed_write_fields(fields: Mapping[str, Any], error: CrmError) -> dict[str, Any]:
+    """The decision's ``outputFields`` once HubSpot refused its owner: ``outcome`` failed."""
+    chose = fields.get("owner_id") or "no owner"
+    return {
+        **fields,
+        "hs_execution_state": "FAIL_CONTINUE",
+        "owner_id": "",
+        "owner_email": "",
+        "reason": f"{error}; routing chose {chose}",
+        "outcome": "failed",
     }
 
 

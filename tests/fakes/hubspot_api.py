@@ -3,8 +3,9 @@
 hubspot-api-client speaks urllib3, which ``responses`` cannot see, so this is a small WSGI app
 in a thread. It answers in the shapes HubSpot documents (see
 ../shared/reference/crm-protocols.md): owners pages, contact read/update, batch read/update,
-search, companies, action definitions, callback completion. It can be told to fail the next
-calls (429 with Retry-After, 5xx, 401) and records every request so tests count API calls.
+search, companies, action definitions, callback completion (one, or a batch of at most
+``CALLBACK_BATCH_LIMIT``). It can be told to fail the next calls (429 with Retry-After, 5xx,
+401) and records every request so tests count API calls.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from werkzeug.wrappers import Request, Response
 TOKEN = "pat-na1-test-token"
 DEVELOPER_KEY = "dev-key-test"
 STAMP = "2026-11-24T15:00:00.000Z"
+BATCH_LIMIT = 100  # contacts per batch update
+CALLBACK_BATCH_LIMIT = 100  # callbacks per batch completion
 
 
 @dataclass
@@ -66,6 +69,10 @@ class FakeHubSpot:
     companies: dict[str, dict[str, Any]] = field(default_factory=dict)
     definitions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     completed: list[dict[str, Any]] = field(default_factory=list)
+    # Every execution completed by the batch endpoint: {"callbackId", "outputFields"}.
+    batch_completed: list[dict[str, Any]] = field(default_factory=list)
+    # Callbacks HubSpot no longer knows (expired): a batch naming one is refused whole (400).
+    expired_callbacks: set[str] = field(default_factory=set)
     requests: list[Recorded] = field(default_factory=list)
     failures: list[_Failure] = field(default_factory=list)
     page_size: int = 100
@@ -148,6 +155,8 @@ class FakeHubSpot:
             if request.path.startswith("/automation/v4/actions/callbacks/"):
                 if request.headers.get("Authorization") != f"Bearer {self.token}":
                     return self._error(401)
+                if request.path == "/automation/v4/actions/callbacks/complete":
+                    return self._complete_batch(body or {})
                 self.completed.append(body)
                 return Response(status=204)
             if request.args.get("hapikey") != self.developer_key:
@@ -274,9 +283,34 @@ class FakeHubSpot:
             page["paging"] = {"next": {"after": str(start + limit)}}
         return self._json(page)
 
+    def _complete_batch(self, body: dict[str, Any]) -> Response:
+        inputs = body.get("inputs") or []
+        if not inputs or len(inputs) > CALLBACK_BATCH_LIMIT:
+            return self._json(_search_error(f"inputs: 1 to {CALLBACK_BATCH_LIMIT} expected"), 400)
+        for item in inputs:
+            if not item.get("callbackId") or not isinstance(item.get("outputFields"), dict):
+                return self._json(_search_error("callbackId and outputFields required"), 400)
+            if any(not isinstance(v, str) for v in item["outputFields"].values()):
+                return self._json(_search_error("outputFields values must be strings"), 400)
+            if item["callbackId"] in self.expired_callbacks:
+                return self._json(_search_error(f"unknown callback {item['callbackId']}"), 400)
+        with self._lock:
+            self.batch_completed.extend(inputs)
+        return Response(status=204)
+
     def _batch(self, action: str, body: dict[str, Any]) -> Response:
+        inputs = body.get("inputs", [])
+        ids = [str(item["id"]) for item in inputs]
+        if len(inputs) > BATCH_LIMIT or len(set(ids)) != len(ids):
+            # HubSpot refuses a batch of more than 100, or naming one record twice, whole.
+            return self._json(_search_error("too many inputs, or duplicate IDs"), 400)
+        if action == "update":
+            for item in inputs:
+                problem = self._invalid(item.get("properties") or {})
+                if problem:  # a bad value refuses the whole batch (no 207 for it)
+                    return self._json(problem, 400)
         results, errors = [], []
-        for item in body.get("inputs", []):
+        for item in inputs:
             contact = self.contacts.get(str(item["id"]))
             if contact is None:
                 errors.append(

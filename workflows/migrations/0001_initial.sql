@@ -85,3 +85,11 @@ CREATE TABLE shared_values (
     name text PRIMARY KEY,
     data bytea
 );
+
+-- The outbox (HubSpot's batch mode): one row per decision that left work for a background
+-- flusher, keyed by its log id, holding the ledger's OutboxItem (payload, attempts, claim);
+-- deleted once the work is done.
+CREATE TABLE outbox (
+    log_id bigint PRIMARY KEY,
+    item json NOT NULL
+);

@@ -1,0 +1,234 @@
+"""One flush of HubSpot's batch mode: owners written and executions completed, 100 a call.
+
+The action endpoint left, with each decision, an outbox item (``connector.hubspot_execute``):
+the contact, the owner to write (or none) and the output fields to complete the blocked
+execution with. A flush claims up to 100 items, writes their owners in one ``batch/update``,
+records the write-backs, and completes the executions in one batch callback completion.
+
+- A contact HubSpot refuses (deleted, merged away) fails alone: its execution completes with
+  ``outcome: failed`` (FAIL_CONTINUE), and the others go on.
+- 429 (the shared pause), 5xx and timeouts leave the items in the outbox, free again after a
+  back-off (or when the pause ends); an owner already written is not written again.
+- 401/403 stop the flusher (``FlushResult.stopped``): no retry fixes a token.
+Items leave the outbox only once their execution is completed: a crash anywhere leaves them
+to the next flush, in any process, once their claim lapses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from adapters.hubspot.client import BATCH_LIMIT, CALLBACK_BATCH_LIMIT, HubSpotApi
+from adapters.hubspot.limits import BudgetExhausted
+from adapters.hubspot.pause import PausedError
+from adapters.hubspot.payload import failed_write_fields
+from workflows.errors import CrmError
+from workflows.ledger import stamp
+from workflows.model import WritebackStatus
+from workflows.store import OutboxChange, OutboxItem, Store
+
+log = logging.getLogger("leadrelay.hubspot.flush")
+
+# A flusher works on what it claimed for this long; a crashed one's items are free after it.
+LEASE = timedelta(seconds=30)
+MAX_BACKOFF = 60.0
+
+
+@dataclass
+class FlushResult:
+    """What one flush did (counts of outbox items), and why it stopped if it did."""
+
+    claimed: int = 0
+    written: int = 0  # owners written
+    refused: int = 0  # owners HubSpot refused for good (their executions complete as failed)
+    completed: int = 0  # executions completed (items done)
+    retry: int = 0  # items left for a later flush
+    deferred: int = 0  # of which, items for a contact already in this batch: free at once
+    calls: int = 0  # HubSpot API calls made
+    stopped: str | None = None  # 401/403: why the flusher must stop
+    # The owner writes that ended, by outbox item (= log record) id: None written, else why
+    # HubSpot refused it for good.
+    owners: dict[int, CrmError | None] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        text = (
+            f"{self.claimed} claimed, {self.written} owners written, {self.refused} refused, "
+            f"{self.completed} completed, {self.retry} to retry, {self.calls} API calls"
+        )
+        return f"{text}; stopped: {self.stopped}" if self.stopped else text
+
+
+def flush_once(store: Store, api: HubSpotApi, clock: Callable[[], datetime]) -> FlushResult:
+    """Claim up to 100 outbox items, write their owners, complete their executions.
+
+    ``clock`` is read at the claim and after each call (back-offs count from then)."""
+    now = clock()
+    items = store.outbox_claim(min(BATCH_LIMIT, CALLBACK_BATCH_LIMIT), LEASE, now)
+    result = FlushResult(claimed=len(items))
+    if not items:
+        return result
+    changes: dict[int, OutboxChange] = {}
+    ready = _write_owners(store, api, items, clock, result, changes)
+    if result.stopped is None and ready:
+        done = _complete(api, ready, clock, result, changes)
+    else:
+        done = set()
+        for item_id in ready:  # the owner is written: only the completion is left to do
+            changes.setdefault(item_id, {"payload": ready[item_id]})
+    result.completed = len(done)
+    result.retry = len(items) - len(done)
+    store.outbox_update(done, clock(), changes)
+    return result
+
+
+def _write_owners(
+    store: Store,
+    api: HubSpotApi,
+    items: Mapping[int, OutboxItem],
+    clock: Callable[[], datetime],
+    result: FlushResult,
+    changes: dict[int, OutboxChange],
+) -> dict[int, dict[str, Any]]:
+    """Write the owners the items still need; the payloads now ready to complete, by id."""
+    now = clock()
+    ready: dict[int, dict[str, Any]] = {}
+    to_write: dict[str, int] = {}  # contact id -> item id (one write per contact a call)
+    for item_id, item in items.items():
+        payload = item["payload"]
+        contact = str(payload["contact_id"])
+        if not payload.get("owner_id"):
+            ready[item_id] = payload
+        elif contact in to_write:
+            # Two executions for one contact: the later decision is written next flush,
+            # so HubSpot ends with the newest owner and a batch never names a contact twice.
+            changes[item_id] = {"retry_at": stamp(now), "error": "waits for contact"}
+            result.deferred += 1
+        else:
+            to_write[contact] = item_id
+    if not to_write:
+        return ready
+    owners = [(c, str(items[i]["payload"]["owner_id"])) for c, i in to_write.items()]
+    outcome = _set_owners(api, owners, result)
+    now = clock()
+    writebacks: dict[int, tuple[WritebackStatus, str]] = {}
+    final: set[int] = set()
+    for contact, item_id in to_write.items():
+        item, error = items[item_id], outcome.get(contact)
+        payload = item["payload"]
+        if error is None:
+            result.written += 1
+            result.owners[item_id] = None
+            writebacks[item_id] = ("written", "")
+            ready[item_id] = {**payload, "owner_id": None, "owner_written": True}
+        elif error.setup:
+            result.stopped = str(error)
+            changes[item_id] = {"error": str(error), "retry_at": stamp(now)}
+        elif not error.retryable:
+            result.refused += 1
+            result.owners[item_id] = error
+            log.warning(
+                "callback %s: HubSpot refused owner %s for contact %s: %s; completing it as "
+                "failed", payload["callback_id"], payload["owner_id"], contact, error,
+            )  # fmt: skip
+            writebacks[item_id], final = ("failed", str(error)), final | {item_id}
+            fields = failed_write_fields(payload["output_fields"], error)
+            ready[item_id] = {**payload, "owner_id": None, "output_fields": fields}
+        else:
+            writebacks[item_id] = ("failed", str(error))
+            changes[item_id] = _retry(item, error, now)
+    if writebacks:
+        store.set_writebacks(writebacks, now, final=final)
+    return ready
+
+
+def _set_owners(
+    api: HubSpotApi, owners: list[tuple[str, str]], result: FlushResult
+) -> dict[str, CrmError | None]:
+    """``api.set_owners``; a batch HubSpot refuses whole (a 400 for one bad input, where a 207
+    would name it) is split in halves until the bad inputs stand alone, so the others are
+    still written: a few more calls, never a good contact failed."""
+    outcome = api.set_owners(owners, api.deadline())
+    result.calls += 1
+    errors = {id(error) for error in outcome.values() if error is not None}
+    first = next(iter(outcome.values()), None)
+    whole = len(errors) == 1 and len(owners) > 1 and first is not None
+    if not whole or first is None or first.retryable or first.setup or first.status != 400:
+        return outcome
+    middle = len(owners) // 2
+    return {
+        **_set_owners(api, owners[:middle], result),
+        **_set_owners(api, owners[middle:], result),
+    }
+
+
+def _complete(
+    api: HubSpotApi,
+    ready: Mapping[int, dict[str, Any]],
+    clock: Callable[[], datetime],
+    result: FlushResult,
+    changes: dict[int, OutboxChange],
+) -> set[int]:
+    """Complete the ready executions in one call; the item ids now done."""
+    completions = [(str(p["callback_id"]), _fields(p["output_fields"])) for p in ready.values()]
+    try:
+        api.complete_callbacks(completions, api.deadline())
+        result.calls += 1
+        return set(ready)
+    except CrmError as exc:
+        result.calls += 1
+        error = exc
+    if error.setup:
+        result.stopped = str(error)
+    elif not error.retryable and len(ready) > 1:
+        # One callback HubSpot no longer knows (expired) must not hold back the others.
+        return _complete_one_by_one(api, ready, clock, result, changes)
+    elif not error.retryable:
+        (item_id,) = ready
+        log.error("callback %s: HubSpot refused its completion for good: %s",
+                  ready[item_id]["callback_id"], error)  # fmt: skip
+        return {item_id}
+    for item_id, payload in ready.items():
+        changes[item_id] = {"payload": payload, **_retry_change(0, error, clock())}
+    return set()
+
+
+def _complete_one_by_one(
+    api: HubSpotApi,
+    ready: Mapping[int, dict[str, Any]],
+    clock: Callable[[], datetime],
+    result: FlushResult,
+    changes: dict[int, OutboxChange],
+) -> set[int]:
+    done: set[int] = set()
+    for item_id, payload in ready.items():
+        done |= _complete(api, {item_id: payload}, clock, result, changes)
+        if result.stopped:
+            break
+    for item_id, payload in ready.items():
+        if item_id not in done:
+            changes.setdefault(item_id, {"payload": payload})
+    return done
+
+
+def _fields(fields: Mapping[str, Any]) -> dict[str, str]:
+    # HubSpot's completion takes output fields as text.
+    return {name: "" if value is None else str(value) for name, value in fields.items()}
+
+
+def _retry(item: OutboxItem, error: CrmError, now: datetime) -> OutboxChange:
+    return _retry_change(item["attempts"], error, now)
+
+
+def _retry_change(attempts: int, error: CrmError, now: datetime) -> OutboxChange:
+    """Free again once the pause ends, the budget has a token, or after a back-off."""
+    if isinstance(error, PausedError):
+        at = error.pause.until
+    elif isinstance(error, BudgetExhausted):
+        at = now + timedelta(seconds=error.retry_after)
+    else:
+        at = now + timedelta(seconds=min(2.0**attempts, MAX_BACKOFF))
+    return {"retry_at": stamp(max(at, now)), "error": str(error)}
