@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,19 +83,7 @@ def start_sweeper(app: Flask) -> BackgroundScheduler | None:
         log.info("SLA sweep: %s", done.describe())
         metrics.sweep_done(done.summary, done.seconds)
 
-    scheduler = BackgroundScheduler(daemon=True, timezone=UTC)
-    scheduler.add_job(
-        run,
-        "interval",
-        seconds=config.sweep_every.total_seconds(),
-        id="sla-sweep",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=datetime.now(UTC),
-    )
-    scheduler.start()
-    app.extensions["leadrelay.scheduler"] = scheduler
-    return scheduler
+    return _every(app, run, config.sweep_every.total_seconds(), "sla-sweep", "leadrelay.scheduler")
 
 
 def start_outcome_watcher(app: Flask) -> BackgroundScheduler | None:
@@ -126,18 +114,28 @@ def start_outcome_watcher(app: Flask) -> BackgroundScheduler | None:
         if summary is not None and (summary.read or summary.failed):
             log.info("outcome watch: %s", summary.describe())
 
+    seconds = settings.every.total_seconds()
+    return _every(app, run, seconds, "outcome-watch", "leadrelay.outcome_scheduler")
+
+
+def _every(
+    app: Flask, run: Callable[[], None], seconds: float, job: str, extension: str
+) -> BackgroundScheduler:
+    """Run ``run`` now and then every ``seconds`` on a scheduler thread of this process (kept
+    on ``app.extensions[extension]``); a slow run never piles up (``max_instances=1``,
+    ``coalesce``)."""
     scheduler = BackgroundScheduler(daemon=True, timezone=UTC)
     scheduler.add_job(
         run,
         "interval",
-        seconds=settings.every.total_seconds(),
-        id="outcome-watch",
+        seconds=seconds,
+        id=job,
         max_instances=1,
         coalesce=True,
         next_run_time=datetime.now(UTC),
     )
     scheduler.start()
-    app.extensions["leadrelay.outcome_scheduler"] = scheduler
+    app.extensions[extension] = scheduler
     return scheduler
 
 
