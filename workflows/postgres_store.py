@@ -13,9 +13,8 @@ drops a dead connection when it is returned and opens new ones by itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime, timedelta
 from typing import Any, cast
 
 import psycopg
@@ -23,7 +22,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from workflows import ledger
 from workflows.errors import StoreError
-from workflows.model import AssignmentRecord, WritebackStatus
+from workflows.ledger_store import LedgerStore
+from workflows.model import AssignmentRecord
 from workflows.postgres_queries import (
     RECORD_SELECT,
     facts_page,
@@ -44,17 +44,11 @@ from workflows.store import (
     ALL,
     AssignmentFacts,
     AssignmentQuery,
-    DueAssignment,
     FactTally,
     LogQuery,
-    OutboxChange,
-    OutboxItem,
     OutcomeTimes,
-    SlaState,
-    SlaUpdate,
     Store,
     TallyQuery,
-    WriteBack,
 )
 
 log = logging.getLogger("leadrelay.store")
@@ -70,7 +64,7 @@ def connect(url: PostgresUrl) -> Connection:
         raise store_error(f"cannot connect to {url.shown}", exc) from exc
 
 
-class PostgresStore:
+class PostgresStore(LedgerStore):
     """A store on a PostgreSQL database, shared by every process that opens the same URL."""
 
     @classmethod
@@ -212,94 +206,9 @@ class PostgresStore:
         )
         return cast(OutcomeTimes, decode(rows[0][0])) if rows else None
 
-    def set_writebacks(
-        self,
-        updates: dict[int, tuple[WritebackStatus, str]],
-        now: datetime,
-        *,
-        final: Collection[int] = (),
-    ) -> None:
-        """Record CRM write-back outcomes of log records, in one commit."""
-        if not updates:
-            return
-        with self.transaction() as tx:
-            tx.prefetch_keys(map(ledger.writeback_key, updates))
-            previous = {record_id: tx.writeback(record_id) for record_id in updates}
-            tx.apply(ledger.writeback_rows(updates, previous, final, now))
-
-    def writeback(self, record_id: int) -> WriteBack | None:
-        with self.transaction() as tx:
-            return tx.writeback(record_id)
-
-    def outbox_claim(self, limit: int, lease: timedelta, now: datetime) -> dict[int, OutboxItem]:
-        """Claim up to ``limit`` free outbox items, oldest first, in one commit (under the
-        routing lock: two flushers never claim one item)."""
-        claimed: dict[int, OutboxItem] = {}
-        with self.transaction() as tx:
-            low, high = ledger.outbox_range()
-            while len(claimed) < limit:
-                # Items other flushers hold, or waiting to retry, are skipped: read on past them.
-                keys = tx.scan_keys(low, high, _PAGE)
-                tx.prefetch_keys(keys)
-                items = {ledger.outbox_id(key): tx.get(key) for key in keys}
-                claimed.update(ledger.outbox_claims(items, limit - len(claimed), lease, now))
-                if len(keys) < _PAGE:
-                    break
-                low = keys[-1]
-            tx.apply(ledger.Rows({ledger.outbox_key(i): item for i, item in claimed.items()}))
-        return claimed
-
-    def outbox_update(
-        self,
-        done: Collection[int],
-        now: datetime,
-        changes: Mapping[int, OutboxChange] | None = None,
-    ) -> None:
-        """Remove what is done, release the rest with their changes, in one commit."""
-        changes = changes or {}
-        if not done and not changes:
-            return
-        with self.transaction() as tx:
-            tx.prefetch_keys(map(ledger.outbox_key, changes))
-            previous = {i: tx.get(ledger.outbox_key(i)) for i in changes}
-            tx.apply(ledger.outbox_rows(done, changes, previous))
-
     def outbox_size(self) -> int:
         rows = self._rows("SELECT count(*) FROM outbox", [], "could not count the outbox")
         return int(rows[0][0])
-
-    def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
-        """Open assignments due at ``now``, earliest deadline first, read in one transaction."""
-        with self.transaction() as tx:
-            keys = tx.scan_keys(*ledger.due_range(now, after), limit)
-            ids = [ledger.due_id(key) for key in keys]
-            kinds = (ledger.log_key, ledger.sla_key, ledger.writeback_key)
-            tx.prefetch_keys([kind(i) for i in ids for kind in kinds])
-            rows = [(key, i, tx.get(ledger.log_key(i)), tx.sla(i)) for key, i in
-                    zip(keys, ids, strict=True)]  # fmt: skip
-            found = [(key, i, row, sla) for key, i, row, sla in rows if row and sla]
-            tx.prefetch_keys(ledger.lead_key(row["crm"], row["lead_id"]) for _, _, row, _ in found)
-            return [
-                DueAssignment(
-                    AssignmentRecord.from_dict(row),
-                    sla,
-                    tuple(tx.lead_owners(row["crm"], row["lead_id"])),
-                    key,
-                    tx.writeback(i),
-                )
-                for key, i, row, sla in found
-            ]
-
-    def settle(self, updates: dict[int, SlaUpdate]) -> None:
-        if not updates:
-            return
-        with self.transaction() as tx:
-            tx.prefetch_keys(map(ledger.sla_key, updates))
-            tx.apply(ledger.settle_rows(updates, {i: tx.sla(i) for i in updates}))
-
-    def sla(self, record_id: int) -> SlaState | None:
-        with self.transaction() as tx:
-            return tx.sla(record_id)
 
     def lock(self, name: str) -> AbstractContextManager[bool]:
         """A session advisory lock on a connection of its own, freed when its holder dies."""

@@ -27,9 +27,8 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,7 +36,8 @@ from sqlitedict import SqliteDict
 
 from workflows import ledger, log_projection, sqlite_projection, sqlite_queries
 from workflows.errors import ConfigError, StoreError
-from workflows.model import AssignmentRecord, WritebackStatus
+from workflows.ledger_store import LedgerStore
+from workflows.model import AssignmentRecord
 from workflows.private_files import create_private, make_private_dirs, open_private
 from workflows.sqlite_checkpoint import SAFETY_PAGES, WalCheckpointer
 from workflows.sqlite_files import (
@@ -52,16 +52,10 @@ from workflows.store import (
     ALL,
     AssignmentFacts,
     AssignmentQuery,
-    DueAssignment,
     FactTally,
     LogQuery,
-    OutboxChange,
-    OutboxItem,
     OutcomeTimes,
-    SlaState,
-    SlaUpdate,
     TallyQuery,
-    WriteBack,
 )
 
 log = logging.getLogger("leadrelay.store")
@@ -74,7 +68,7 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///").partition("?")[0])
 
 
-class SqliteStore:
+class SqliteStore(LedgerStore):
     """The default store: a SQLite file through sqlitedict, WAL-journaled."""
 
     @classmethod
@@ -340,99 +334,12 @@ class SqliteStore:
                 return
             last = page[-1][0]
 
-    def set_writebacks(
-        self,
-        updates: dict[int, tuple[WritebackStatus, str]],
-        now: datetime,
-        *,
-        final: Collection[int] = (),
-    ) -> None:
-        """Record CRM write-back outcomes of log records, in one commit."""
-        if not updates:
-            return
-        with self.transaction() as tx:
-            tx.prefetch_keys(map(ledger.writeback_key, updates))
-            previous = {record_id: tx.writeback(record_id) for record_id in updates}
-            tx.apply(ledger.writeback_rows(updates, previous, final, now))
-
-    def writeback(self, record_id: int) -> WriteBack | None:
-        """The latest write-back status of a log record, if one was set."""
-        with self.transaction() as tx:
-            return tx.writeback(record_id)
-
-    def outbox_claim(self, limit: int, lease: timedelta, now: datetime) -> dict[int, OutboxItem]:
-        """Claim up to ``limit`` free outbox items, oldest first, in one commit."""
-        claimed: dict[int, OutboxItem] = {}
-        with self.transaction() as tx:
-            low, high = ledger.outbox_range()
-            while len(claimed) < limit:
-                # Items other flushers hold, or waiting to retry, are skipped: read on past them.
-                keys = tx.scan_keys(low, high, _PAGE)
-                tx.prefetch_keys(keys)
-                items = {ledger.outbox_id(key): tx.get(key) for key in keys}
-                claimed.update(ledger.outbox_claims(items, limit - len(claimed), lease, now))
-                if len(keys) < _PAGE:
-                    break
-                low = keys[-1]
-            tx.apply(ledger.Rows({ledger.outbox_key(i): item for i, item in claimed.items()}))
-        return claimed
-
-    def outbox_update(
-        self,
-        done: Collection[int],
-        now: datetime,
-        changes: Mapping[int, OutboxChange] | None = None,
-    ) -> None:
-        """Remove what is done, release the rest with their changes, in one commit."""
-        changes = changes or {}
-        if not done and not changes:
-            return
-        with self.transaction() as tx:
-            tx.prefetch_keys(map(ledger.outbox_key, changes))
-            previous = {i: tx.get(ledger.outbox_key(i)) for i in changes}
-            tx.apply(ledger.outbox_rows(done, changes, previous))
-
     def outbox_size(self) -> int:
         """Counted on the reader connection: never under the routing lock."""
         low, high = ledger.outbox_range()
         with self._reading() as conn:
             sql = f'SELECT COUNT(*) FROM "{TABLE}" WHERE key > ? AND key < ?'
             return int(conn.execute(sql, (low, high)).fetchone()[0])
-
-    def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
-        """Open assignments due at ``now``, earliest deadline first, read in one lock hold."""
-        with self.transaction() as tx:
-            keys = tx.scan_keys(*ledger.due_range(now, after), limit)
-            ids = [ledger.due_id(key) for key in keys]
-            kinds = (ledger.log_key, ledger.sla_key, ledger.writeback_key)
-            tx.prefetch_keys([kind(i) for i in ids for kind in kinds])
-            rows = [(key, i, tx.get(ledger.log_key(i)), tx.sla(i)) for key, i in
-                    zip(keys, ids, strict=True)]  # fmt: skip
-            found = [(key, i, row, sla) for key, i, row, sla in rows if row and sla]
-            tx.prefetch_keys(ledger.lead_key(row["crm"], row["lead_id"]) for _, _, row, _ in found)
-            return [
-                DueAssignment(
-                    AssignmentRecord.from_dict(row),
-                    sla,
-                    tuple(tx.lead_owners(row["crm"], row["lead_id"])),
-                    key,
-                    tx.writeback(i),
-                )
-                for key, i, row, sla in found
-            ]
-
-    def settle(self, updates: dict[int, SlaUpdate]) -> None:
-        """Merge SLA updates (settled, rotated, rescheduled) in one commit."""
-        if not updates:
-            return
-        with self.transaction() as tx:
-            tx.prefetch_keys(map(ledger.sla_key, updates))
-            tx.apply(ledger.settle_rows(updates, {i: tx.sla(i) for i in updates}))
-
-    def sla(self, record_id: int) -> SlaState | None:
-        """The SLA state of a log record, if an SLA applied to it."""
-        with self.transaction() as tx:
-            return tx.sla(record_id)
 
     def lock(self, name: str) -> AbstractContextManager[bool]:
         """``<db>.<name>.lock``, flocked without waiting."""
