@@ -405,27 +405,6 @@ def test_a_routed_lead_costs_at_most_two_round_trips(tmp_path, url):
     assert replays == [2] * 2  # the key, its decision and its write-back; the end
 
 
-def test_a_decision_frees_the_routing_lock_before_its_flush_and_answers_after_it(tmp_path, url):
-    store = open_store(f"{url}&pool_size=1")  # one connection: every call goes through it
-    router = team_router(store, tmp_path)
-    trace = tmp_path / "libpq.trace"
-    try:
-        router.route(lead("warm-up"), TUESDAY_10AM, idempotency_key="warm-up")
-        trips = round_trips(store, trace, lambda: router.route(lead("L1"), TUESDAY_10AM))
-    finally:
-        store.close()
-    sent = [line for line in trace.read_text().splitlines() if "\tParse\t" in line]
-    writes = next(n for n, line in enumerate(sent) if "INSERT INTO assignment_log" in line)
-    after = [line.split('"')[-2] for line in sent[writes + 1 :]]
-    # The decision commits without waiting for the disk (freeing the lock at once); a
-    # transaction that writes WAL commits behind it, durably, in the same round trip: its
-    # flush covers the decision's commit before the answer.
-    assert "synchronous_commit = off" in sent[writes - 1]
-    assert after == ["COMMIT", "BEGIN", "SELECT pg_logical_emit_message(true, 'leadrelay', '')",
-                     "COMMIT"]  # fmt: skip
-    assert trips == 2
-
-
 def test_routing_reuses_one_plan_per_statement_instead_of_planning_each_decision(tmp_path, url):
     # Planning the batched read cost the server more than running it, under the routing lock.
     store = open_store(f"{url}&pool_size=1")  # one connection: every call goes through it

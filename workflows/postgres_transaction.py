@@ -35,17 +35,6 @@ _TAKE_ROUTING_LOCK = (
     f"ELSE (SELECT true FROM pg_advisory_xact_lock({_ROUTING_KEY})) END"
 )
 
-# The routing lock is released at COMMIT, and PostgreSQL flushes a commit to disk before it
-# releases the locks: every other decision waited for this one's fsync. So the transaction
-# commits without waiting for the flush (visible at once, the lock free) and, in the same round
-# trip, a tiny transaction that writes one WAL record commits with the session's
-# synchronous_commit: its flush covers the WAL up to its own commit, the decision's included,
-# before ``commit`` returns, so nothing is answered before it is durable. A decision that read
-# this one's rows commits after it in the WAL and so cannot outlive it in a crash; a routing
-# transaction that only read (a replay, the sweep) flushes too before its reader acts.
-_COMMIT_UNFLUSHED = "SET LOCAL synchronous_commit = off"
-_FLUSH = ("BEGIN", "SELECT pg_logical_emit_message(true, 'leadrelay', '')", "COMMIT")
-
 # Planning the batched read (a UNION ALL over the key tables) costs the server several times
 # its execution, on every routing transaction, under the routing lock: with a custom plan per
 # call, as PostgreSQL keeps choosing for ``= ANY(array)`` parameters. The routing statements'
@@ -176,10 +165,8 @@ class PostgresTransaction(SqliteTransaction):
         try:
             with self._pg.pipeline():
                 self._begin()
-                self._pg.execute(_COMMIT_UNFLUSHED)
                 self._pg.execute(*statement)
                 self._pg.execute("COMMIT")
-                self._flush()
             self._note_lock()
         except psycopg.Error as exc:
             self._cache.clear()  # it holds the writes that were just refused
@@ -189,22 +176,13 @@ class PostgresTransaction(SqliteTransaction):
             self._begun = False
         return count
 
-    def _flush(self) -> None:
-        # Queued inside the caller's pipeline, right behind its COMMIT (see _FLUSH).
-        for statement in _FLUSH:
-            self._pg.execute(statement)
-
     def end(self) -> None:
         """End a transaction that wrote nothing (releasing the lock)."""
         if self._begun:
             self._begun = False
             try:
-                with self._pg.pipeline():
-                    # COMMIT, not ROLLBACK: after a ROLLBACK psycopg drops every prepared
-                    # statement. What was read may be another decision not yet flushed: it is
-                    # made durable before anyone acts on it (a replay's answer, a sweep).
-                    self._pg.execute("COMMIT")
-                    self._flush()
+                # COMMIT, not ROLLBACK: after a ROLLBACK psycopg drops every prepared statement.
+                self._pg.execute("COMMIT")
             except psycopg.Error as exc:
                 raise store_error("could not end a transaction", exc) from exc
 
