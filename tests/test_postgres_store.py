@@ -405,28 +405,6 @@ def test_a_routed_lead_costs_at_most_two_round_trips(tmp_path, url):
     assert replays == [2] * 2  # the key, its decision and its write-back; the end
 
 
-def test_routing_reuses_one_plan_per_statement_instead_of_planning_each_decision(tmp_path, url):
-    # Planning the batched read cost the server more than running it, under the routing lock.
-    store = open_store(f"{url}&pool_size=1")  # one connection: every call goes through it
-    router = team_router(store, tmp_path)
-    try:
-        for i in range(12):
-            router.route(lead(f"L{i}"), TUESDAY_10AM, idempotency_key=f"k{i}")
-        with store._pool.connection() as conn:
-            plans = conn.execute(
-                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
-            ).fetchall()
-        assert [r.lead_id for r in store.log()] == [f"L{i}" for i in range(12)]
-    finally:
-        store.close()
-    reads = [(generic, custom) for sql, generic, custom in plans if "FROM ledger_state" in sql]
-    writes = [(generic, custom) for sql, generic, custom in plans if "INSERT INTO" in sql]
-    # psycopg prepares a statement on its 5th run; from then on, the routing statements
-    # (their text is the same for every decision) run on one generic plan.
-    assert len(reads) == 1 and reads[0][0] >= 7 and reads[0][1] == 0
-    assert len(writes) == 1 and writes[0][0] >= 7 and writes[0][1] == 0
-
-
 def test_after_waiting_for_another_holder_a_process_takes_the_lock_first_then_goes_back(
     tmp_path, url
 ):

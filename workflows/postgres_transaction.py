@@ -35,13 +35,6 @@ _TAKE_ROUTING_LOCK = (
     f"ELSE (SELECT true FROM pg_advisory_xact_lock({_ROUTING_KEY})) END"
 )
 
-# Planning the batched read (a UNION ALL over the key tables) costs the server several times
-# its execution, on every routing transaction, under the routing lock: with a custom plan per
-# call, as PostgreSQL keeps choosing for ``= ANY(array)`` parameters. The routing statements'
-# text never changes (keys travel as arrays) and psycopg prepares them, so one generic plan per
-# connection serves every call; PostgreSQL replans it when ANALYZE updates a table's figures.
-_GENERIC_PLANS = "SET LOCAL plan_cache_mode = force_generic_plan"
-
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -67,7 +60,6 @@ class PostgresTransaction(SqliteTransaction):
         # Queued inside the caller's pipeline: BEGIN and the lock ride with its statements.
         if not self._begun:
             self._pg.execute("BEGIN")
-            self._pg.execute(_GENERIC_PLANS)
             self._lock_answer = self._pg.execute(_TAKE_ROUTING_LOCK)
             self._begun = True
 
