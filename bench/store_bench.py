@@ -3,7 +3,9 @@
 The same work on each store: PROCESSES processes (gunicorn workers) of THREADS threads each
 route fresh leads through one round-robin pool of 10 reps, each decision logged under its own
 idempotency key, the way CRM deliveries arrive. Prints decisions per second per store, the
-latency percentiles of one decision, and the PostgreSQL / embedded ratio (target >= 0.7).
+latency percentiles of one decision, the CPU time one decision costs (in the workers, and for
+PostgreSQL in its server processes, read from /proc when the server runs on this machine), and
+the PostgreSQL / embedded ratio (target >= 0.7).
 
     python bench/store_bench.py [--processes 2] [--threads 4] [--leads 4000]
         [--postgres postgresql://postgres@127.0.0.1:5432/test]
