@@ -3,7 +3,9 @@
 The same work on each store: PROCESSES processes (gunicorn workers) of THREADS threads each
 route fresh leads through one round-robin pool of 10 reps, each decision logged under its own
 idempotency key, the way CRM deliveries arrive. Prints decisions per second per store, the
-latency percentiles of one decision, and the PostgreSQL / embedded ratio (target >= 0.7).
+latency percentiles of one decision, the CPU time one decision costs (in the workers, and for
+PostgreSQL in its server processes, read from /proc when the server runs on this machine), and
+the PostgreSQL / embedded ratio (target >= 0.7).
 
     python bench/store_bench.py [--processes 2] [--threads 4] [--leads 4000]
         [--postgres postgresql://postgres@127.0.0.1:5432/test]
@@ -56,8 +58,11 @@ def config(tmp: Path) -> Any:
     return build_config(data, source=tmp / "app.yaml")
 
 
-def worker(url: str, name: str, threads: int, leads: int, start: Any, results: Any) -> None:
-    """One process: open the store, wait for the start, route ``leads`` over ``threads``."""
+def worker(
+    url: str, name: str, threads: int, leads: int, start: Any, finish: Any, results: Any
+) -> None:
+    """One process: open the store, wait for the start, route ``leads`` over ``threads``;
+    close the store once told to (its server processes are measured until then)."""
     store = open_store(url)
     router = Router(config(Path(tempfile.mkdtemp())), store)
     router.route(Lead(id=f"{name}-warm"), NOW, idempotency_key=f"{name}-warm")
@@ -71,43 +76,79 @@ def worker(url: str, name: str, threads: int, leads: int, start: Any, results: A
             latencies.append(time.perf_counter() - began)
 
     start.wait()
-    began = time.time()
+    began, cpu = time.time(), time.process_time()
     pool = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join()
-    results.put((began, time.time(), latencies))
+    results.put((began, time.time(), latencies, time.process_time() - cpu))
+    finish.wait()
     store.close()
 
 
-def measure(url: str, processes: int, threads: int, leads: int) -> dict[str, float]:
+def measure(
+    url: str, processes: int, threads: int, leads: int, server: Any = None
+) -> dict[str, float]:
+    """Run the workers; their throughput, latencies and CPU seconds per decision (their own,
+    and with ``server``, a callable giving the CPU seconds of their server processes)."""
     ctx = multiprocessing.get_context("spawn")
-    start, results = ctx.Event(), ctx.Queue()
+    start, finish, results = ctx.Event(), ctx.Event(), ctx.Queue()
     workers = [
-        ctx.Process(target=worker, args=(url, f"p{n}", threads, leads // processes, start, results))
+        ctx.Process(
+            target=worker,
+            args=(url, f"p{n}", threads, leads // processes, start, finish, results),
+        )
         for n in range(processes)
     ]
     for process in workers:
         process.start()
     time.sleep(3)  # every worker open and warm before the start
+    before = server() if server else {}
     start.set()
     done = [results.get(timeout=600) for _ in workers]
+    after = server() if server else {}
+    finish.set()
     for process in workers:
         process.join()
-    elapsed = max(end for _, end, _ in done) - min(began for began, _, _ in done)
-    latencies = sorted(x for _, _, lat in done for x in lat)
+    elapsed = max(end for _, end, _, _ in done) - min(began for began, _, _, _ in done)
+    latencies = sorted(x for _, _, lat, _ in done for x in lat)
     count = len(latencies)
+    server_s = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
     return {
         "per_s": count / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(count * 0.99) - 1] * 1000,
+        "client_cpu_ms": sum(cpu for _, _, _, cpu in done) / count * 1000,
+        "server_cpu_ms": server_s / count * 1000,
     }
+
+
+def backend_cpu(url: str, application: str) -> Any:
+    """A callable giving the CPU seconds so far of each server process of the bench's
+    connections (by pid); none when the server's /proc is not this machine's."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read() -> dict[int, float]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            pids = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application,)
+            ).fetchall()
+        found = {}
+        for (pid,) in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        return found
+
+    return read
 
 
 def scoped(url: str, schema: str, option: str | None) -> str:
     options = " ".join(filter(None, [option, f"-csearch_path={schema}"]))
-    return f"{url}{'&' if '?' in url else '?'}options={quote(options)}"
+    return f"{url}{'&' if '?' in url else '?'}options={quote(options)}&application_name={schema}"
 
 
 def main() -> None:
@@ -139,7 +180,7 @@ def main() -> None:
         url = scoped(args.postgres, schema, args.pg_option)
         with psycopg.connect(url, autocommit=True) as conn:
             upgrade(conn)
-        postgres = measure(url, *shape)
+        postgres = measure(url, *shape, server=backend_cpu(args.postgres, schema))
     finally:
         with psycopg.connect(args.postgres, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -147,7 +188,9 @@ def main() -> None:
           f" load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     for name, figures in (("embedded", embedded), ("postgresql", postgres)):
         print(f"{name:>11}: {figures['per_s']:7.0f}/s  p50 {figures['p50_ms']:6.2f} ms"
-              f"  p99 {figures['p99_ms']:6.2f} ms")  # fmt: skip
+              f"  p99 {figures['p99_ms']:6.2f} ms  CPU per decision:"
+              f" client {figures['client_cpu_ms']:.2f} ms"
+              f" + server {figures['server_cpu_ms']:.2f} ms")  # fmt: skip
     print(f"ratio postgresql/embedded: {postgres['per_s'] / embedded['per_s']:.2f} (target 0.7)")
 
 
