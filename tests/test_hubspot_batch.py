@@ -5,6 +5,7 @@ batches from the store's outbox. Real signed requests, the real app, the loopbac
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +19,14 @@ from fakes.hubspot_requests import (
 )
 
 from adapters.hubspot.flush_state import read_stop
-from connector.hubspot_flusher import ENQUEUED, Flusher, announce_written, start_flusher
+from connector.hubspot_flusher import (
+    ENQUEUED,
+    FLUSH_LOCK,
+    LAST_FLUSH,
+    Flusher,
+    announce_written,
+    start_flusher,
+)
 from connector.shared import services_of
 
 BATCH = {"write_owner": "batch"}
@@ -391,3 +399,28 @@ def test_a_batch_refused_whole_for_one_bad_owner_still_writes_the_others(
         else:
             assert fields["outcome"] == "assigned"
             assert fake_hubspot.contacts[lead]["hubspot_owner_id"] == owner
+
+
+def test_a_flusher_waits_instead_of_spinning_while_another_process_flushes(
+    hubspot_app, fake_hubspot, store
+):
+    client = hubspot_app(hubspot={**BATCH, "batch": {"flush_every": "1s"}})
+    services = services_of(client.application)
+    attempts = Counter()
+    real_lock = services.store.lock
+
+    def counted_lock(name: str):
+        attempts[name] += 1
+        return real_lock(name)
+
+    services.store.lock = counted_lock  # type: ignore[method-assign]
+    # The other process's flush began long ago and still holds the lock (a long flush).
+    with services.store.shared_value(LAST_FLUSH) as value:
+        value.write(b"0")
+    with real_lock(FLUSH_LOCK) as held:
+        assert held
+        flusher = flusher_of(client).start()
+        time.sleep(1.0)
+        flusher.close()
+    # One look per 0.2 s at most, not one per loop of a thread with nothing else to do.
+    assert 1 <= attempts[FLUSH_LOCK] <= 7
