@@ -16,7 +16,7 @@ from workflows.model import AssignmentRecord
 
 # What a client may see while an instance dies or the database is away: the CRM retries each.
 RETRYABLE = {
-    "hubspot": {0, 502, 503, 504},  # 502/504: nginx, the instance died mid-request
+    "hubspot": {0, 429, 502, 503, 504},  # 502/504: nginx, the instance died mid-request
     "outbound": {0, 500, 502, 503, 504},  # 500 carries a SOAP fault: Salesforce retries
     "flow": {0, 409, 502, 503, 504},  # 409: another call is writing its owner; call again
 }

@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
@@ -165,9 +165,17 @@ def _failed(action: ActionRequest, error: CrmError, doing: str) -> ActionAnswer:
         return ActionAnswer(429, body, {"Retry-After": str(wait)})
     if isinstance(error, PausedError):
         # The pause was logged once when it began; every callback it holds back is no news.
+        # 429 with Retry-After brings HubSpot back when the pause ends; a 503 would leave it
+        # to HubSpot's own backoff, which may come back long after.
         log.info("callback %s: %s held back: %s", action.callback_id, doing, error)
-        body = {"error": f"{error}; HubSpot will retry", "pausedUntil": error.pause.until_text()}
-        return ActionAnswer(503, body)
+        left = (error.pause.until - datetime.now(UTC)).total_seconds()
+        wait = max(1, math.ceil(left))
+        body = {
+            "error": f"{error}; HubSpot will retry",
+            "pausedUntil": error.pause.until_text(),
+            "retryAfter": wait,
+        }
+        return ActionAnswer(429, body, {"Retry-After": str(wait)})
     if error.retryable:
         # HubSpot retries 5xx for up to 3 days; the retry writes without deciding again.
         log.warning(

@@ -251,7 +251,7 @@ def test_write_failure_answers_503_then_the_retry_writes_without_rerouting(
     assert outputs(post_action(client, action_body(callbackId="ap-next")))["owner_id"] == "102"
 
 
-def test_429_with_a_long_retry_after_answers_503_fast_and_holds_every_caller(
+def test_429_with_a_long_retry_after_answers_429_fast_and_holds_every_caller(
     hubspot_app, fake_hubspot
 ):
     fake_hubspot.add_contact("904")
@@ -259,9 +259,12 @@ def test_429_with_a_long_retry_after_answers_503_fast_and_holds_every_caller(
     fake_hubspot.fail_next(429, retry_after="30")
     client = hubspot_app(hubspot=API)
     started = time.monotonic()
-    assert post_action(client, action_body()).status_code == 503
+    first = post_action(client, action_body())
+    # HubSpot honours Retry-After on a 429: it comes back when the pause ends.
+    assert first.status_code == 429 and 25 <= int(first.headers["Retry-After"]) <= 30
+    assert first.json["pausedUntil"]
     other = action_body("empty_properties")
-    assert post_action(client, other).status_code == 503
+    assert post_action(client, other).status_code == 429
     assert time.monotonic() - started < 1
     assert len(fake_hubspot.requests) == 1  # the pause kept the second caller off the API
 
@@ -313,8 +316,8 @@ def test_a_retry_after_seen_by_one_worker_holds_back_other_workers_and_the_sweep
     fake_hubspot.add_contact("906")
     fake_hubspot.fail_next(429, retry_after="30")
     first_worker, second_worker = hubspot_app(hubspot=API), hubspot_app(hubspot=API)
-    assert post_action(first_worker, action_body()).status_code == 503
-    assert post_action(second_worker, action_body("empty_properties")).status_code == 503
+    assert post_action(first_worker, action_body()).status_code == 429
+    assert post_action(second_worker, action_body("empty_properties")).status_code == 429
     assert len(fake_hubspot.requests) == 1
     config = make_config(hubspot_config_data(hubspot=API, store=f"sqlite:///{store.path}"))
     services = build_services(config, {"HUBSPOT_ACCESS_TOKEN": fake_hubspot.token})
@@ -331,13 +334,14 @@ def test_an_hour_long_retry_after_pauses_a_minute_says_until_when_and_resume_lif
     fake_hubspot.fail_next(429, retry_after="3600")
     client = hubspot_app(hubspot=API)
     first = post_action(client, action_body())
-    assert first.status_code == 503
+    assert first.status_code == 429
+    assert 1 <= int(first.headers["Retry-After"]) <= 60
     until = datetime.fromisoformat(first.json["pausedUntil"])
     assert timedelta(0) < until - datetime.now(UTC) <= timedelta(seconds=60)
     said = f"paused until {until:%H:%M:%S} UTC (HubSpot asked for 3600 s, capped at 60 s)"
     assert said in first.json["error"] and "HubSpot will retry" in first.json["error"]
     held = post_action(client, action_body("empty_properties"))
-    assert (held.status_code, held.json["pausedUntil"]) == (503, first.json["pausedUntil"])
+    assert (held.status_code, held.json["pausedUntil"]) == (429, first.json["pausedUntil"])
     assert said in held.json["error"]
     assert len(fake_hubspot.requests) == 1  # the pause kept the second caller off the API
 
@@ -412,5 +416,5 @@ def test_a_company_read_hubspot_rate_limits_is_still_retried_later(
     fake_hubspot.fail_next(429, retry_after="30", path="/crm/v3/objects/companies")
     client = hubspot_app(hubspot=API, flow=ACCOUNT_ELSE_TEAM)
     response = post_action(client, with_properties(action_body(), associatedcompanyid="77"))
-    assert response.status_code == 503 and "reading company 77" in response.json["error"]
+    assert response.status_code == 429 and "reading company 77" in response.json["error"]
     assert list(store.log()) == []  # nothing decided: HubSpot's retry routes the contact
