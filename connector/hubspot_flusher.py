@@ -193,12 +193,13 @@ def announce_written(services: Services, owners: dict[int, CrmError | None]) -> 
 
 
 def start_flusher(app: Flask) -> Flusher | None:
-    """Start this process's flusher when ``hubspot.write_owner`` is ``batch``; None else
-    (or without a token: ``leadrelay check`` and the endpoint say that is missing)."""
+    """Start this process's flusher when ``hubspot.write_owner`` is ``batch``, or while the
+    outbox still holds what batch mode decided before a switch to another mode (nothing in it
+    is dropped); None else, or without a token (``leadrelay check`` says that is missing)."""
     services = services_of(app)
     config = services.config
     token = services.hubspot_token()
-    if config.hubspot.write_owner != "batch" or not token:
+    if not token or (config.hubspot.write_owner != "batch" and not _leftovers(services)):
         return None
     flusher = Flusher(
         lambda: services.store,
@@ -209,3 +210,11 @@ def start_flusher(app: Flask) -> Flusher | None:
     app.extensions[ENQUEUED] = flusher.enqueued
     app.extensions[FLUSHER] = flusher
     return flusher.start()
+
+
+def _leftovers(services: Services) -> int:
+    try:
+        return services.store.outbox_size()
+    except LeadRelayError:
+        log.exception("could not read the HubSpot outbox's size")
+        return 0

@@ -1,5 +1,6 @@
 """What the console's health view shows besides the write-back backlog: notifier deliveries
-across every worker, the last sweep, the config version, the store without its secrets."""
+across every worker, the last sweep, HubSpot's batch outbox, the config version, the store
+without its secrets."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from adapters.hubspot.flush_state import read_stop
 from workflows.errors import LeadRelayError
 from workflows.store import Store
 
@@ -44,13 +46,38 @@ class LastSweep:
 
 
 @dataclass(frozen=True)
+class HubSpotOutbox:
+    """HubSpot executions decided in batch mode whose owner write or completion still waits."""
+
+    waiting: int | None  # None: the store could not say
+    stopped: str | None = None  # why the flusher stopped (a refused token), None while it runs
+
+
+@dataclass(frozen=True)
 class Health:
     """The health view's figures (the write-back backlog comes from the facts, beside it)."""
 
     notifier: dict[str, float]  # webhook deliveries by result, across every worker
     last_sweep: LastSweep
+    hubspot_outbox: HubSpotOutbox | None  # None: not in batch mode and nothing waiting
     config_version: str
     store: str  # its URL, secrets hidden
+
+
+def hubspot_outbox(store: Store, batch_mode: bool) -> HubSpotOutbox | None:
+    """The outbox's size and the flusher's stop, shown in batch mode or while items wait
+    (left from batch mode after a switch to another mode: the flusher still drains them)."""
+    try:
+        waiting: int | None = store.outbox_size()
+    except LeadRelayError:
+        waiting = None
+    if not batch_mode and not waiting:
+        return None
+    try:
+        stop = read_stop(store)
+    except (OSError, LeadRelayError):
+        stop = None
+    return HubSpotOutbox(waiting, stop.get("reason") if stop else None)
 
 
 def notifier_deliveries(read: MetricsReader) -> dict[str, float]:

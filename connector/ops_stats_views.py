@@ -299,6 +299,9 @@ def _health() -> ops_health.Health:
     return ops_health.Health(
         notifier=ops_health.notifier_deliveries(metrics.current),
         last_sweep=ops_health.last_sweep(services.store),
+        hubspot_outbox=ops_health.hubspot_outbox(
+            services.store, services.config.hubspot.write_owner == "batch"
+        ),
         config_version=services.config.version,
         store=ops_health.without_secrets(services.config.store_url),
     )

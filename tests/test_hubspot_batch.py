@@ -424,3 +424,53 @@ def test_a_flusher_waits_instead_of_spinning_while_another_process_flushes(
         flusher.close()
     # One look per 0.2 s at most, not one per loop of a thread with nothing else to do.
     assert 1 <= attempts[FLUSH_LOCK] <= 7
+
+
+def test_executions_left_by_batch_mode_are_still_flushed_after_a_switch_to_output(
+    hubspot_app, fake_hubspot, store, tmp_path, monkeypatch
+):
+    from dataclasses import replace
+
+    from adapters.hubspot.check import check_warnings
+
+    add_contacts(fake_hubspot, 2)
+    batch = hubspot_app(hubspot=BATCH)
+    for number in range(2):
+        post_action(batch, execution(number))
+    # The admin switches to output mode before the flusher ran; the store keeps the outbox.
+    output = hubspot_app(hubspot={"write_owner": "output"})
+    config = replace(
+        services_of(output.application).config, store_url=f"sqlite:///{tmp_path}/store.sqlite"
+    )
+    assert any("2 HubSpot execution(s) decided in batch mode" in w for w in check_warnings(config))
+    flusher = start_flusher(output.application)
+    assert flusher is not None
+    try:
+        deadline = time.monotonic() + 5
+        while store.outbox_size() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        flusher.close()
+    assert set(completions(fake_hubspot)) == {"ap-batch-0", "ap-batch-1"}
+    assert owner_writes(fake_hubspot) == Counter({"7000": 1, "7001": 1})
+    assert not any("outbox" in w for w in check_warnings(config))
+    # With nothing left over, output mode starts no flusher at all.
+    assert start_flusher(hubspot_app(hubspot={"write_owner": "output"}).application) is None
+
+
+def test_the_console_health_view_shows_the_outbox_waiting_in_batch_mode(
+    hubspot_app, fake_hubspot, store, monkeypatch
+):
+    monkeypatch.setenv("LEADRELAY_OPS_TOKEN", "a-console-token-for-the-outbox")
+    add_contacts(fake_hubspot, 3)
+    client = hubspot_app(hubspot=BATCH)
+    for number in range(3):
+        post_action(client, execution(number))
+    headers = {"Authorization": "Bearer a-console-token-for-the-outbox"}
+    page = client.get("/ops/health", headers=headers).get_data(as_text=True)
+    assert "HubSpot executions waiting in the outbox" in page
+    stats = client.get("/api/stats", headers=headers).get_json()
+    assert stats["health"]["hubspot_outbox"] == {"waiting": 3, "stopped": None}
+    flusher_of(client).flush()
+    stats = client.get("/api/stats", headers=headers).get_json()
+    assert stats["health"]["hubspot_outbox"]["waiting"] == 0

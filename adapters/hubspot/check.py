@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from adapters.hubspot.client import HubSpotApi, api_base, pause_warnings
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, needs_account_owner
-from adapters.hubspot.flush_state import stop_warnings
+from adapters.hubspot.flush_state import outbox_warnings, stop_warnings
 from adapters.hubspot.project import COMPLETE_CALLBACKS
 from workflows.config import Config
 from workflows.errors import CrmError
@@ -67,8 +67,8 @@ def check_warnings(config: Config) -> list[str]:
     if not uses_hubspot(config):
         return []
     warnings = [*missing_credentials(config), *token_notes(config), *pause_warnings(config)]
-    if config.hubspot.write_owner == "batch":
-        warnings.extend(stop_warnings(config.store_url))
+    warnings.extend(stop_warnings(config.store_url))
+    warnings.extend(outbox_warnings(config))
     token = os.environ.get(ACCESS_TOKEN_ENV)
     if config.hubspot.write_owner == "output" and needs_account_owner(config):
         warnings.append(

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from adapters.hubspot.contact import ACCESS_TOKEN_ENV
+from workflows.config import Config
 from workflows.errors import LeadRelayError
 from workflows.store import SharedValues
-from workflows.store_registry import open_shared_values
+from workflows.store_registry import open_shared_values, open_store
 
 STOPPED = "hubspot-flusher.stopped"
 
@@ -61,4 +63,28 @@ def stop_warnings(store_url: str) -> list[str]:
     return [
         f"the HubSpot batch flusher stopped at {stop.get('at')}: {stop.get('reason')}. "
         "Executions wait in the outbox (nothing is lost): fix the token and restart leadrelay"
+    ]
+
+
+def outbox_warnings(config: Config) -> list[str]:
+    """What ``leadrelay check`` says of executions left in the outbox by batch mode after a
+    switch to another mode: ``serve`` still flushes them, given a token."""
+    if config.hubspot.write_owner == "batch":
+        return []  # items waiting a second for their flush are batch mode's normal state
+    try:
+        store = open_store(config.store_url)
+    except LeadRelayError:
+        return []  # ``check`` says what is wrong with the store URL itself
+    try:
+        waiting = store.outbox_size()
+    except LeadRelayError as exc:
+        return [f"cannot read the HubSpot outbox: {exc}"]
+    finally:
+        store.close()
+    if not waiting:
+        return []
+    return [
+        f"{waiting} HubSpot execution(s) decided in batch mode still wait in the outbox; "
+        f"`leadrelay serve` writes and completes them (it needs {ACCESS_TOKEN_ENV}) whatever "
+        f"hubspot.write_owner says now"
     ]
