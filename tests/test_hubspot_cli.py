@@ -42,9 +42,11 @@ def test_register_dry_run_prints_the_definition_derived_from_app_yaml(write_conf
     assert result.exit_code == 0, result.output
     definition = json.loads(result.output)
     assert definition["actionUrl"] == URL
-    assert definition["objectTypes"] == ["CONTACT"]
+    assert definition["objectTypes"] == ["CONTACT", "COMPANY", "DEAL", "TICKET"]
+    # employees: a contact's numemployees, a company's numberofemployees
     assert definition["objectRequestOptions"]["properties"] == [
-        "email", "hubspot_owner_id", "numemployees",
+        "dealname", "domain", "email", "hubspot_owner_id", "name", "numberofemployees",
+        "numemployees", "subject",
     ]  # fmt: skip
     entry, overwrite = definition["inputFields"]
     options = entry["typeDefinition"]["options"]
