@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import config_data, rep
 from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
 from fakes.salesforce_api import REP_USERS, fake_salesforce  # noqa: F401 (fixture)
 from sweep_helpers import OWNER_IDS
 from test_sweep_cli import LATER, route, run, write_config
 
+from connector.cli import main
 from workflows.model import Lead
 
 
@@ -120,3 +122,49 @@ def test_a_case_is_judged_by_its_status(fake_salesforce, salesforce_config, fiel
     assert f"1 due assignments: 1 {outcome}" in output
     (query,) = fake_salesforce.lead_queries[:1]
     assert " FROM Case WHERE Id IN (" in query and "LastActivityDate" not in query
+
+
+# -- leadrelay reassign --object ----------------------------------------------------------------
+def test_reassign_moves_a_departing_reps_deals_only_when_asked(
+    fake_hubspot, hubspot_config, monkeypatch
+):
+    for name in ("SALESFORCE_INSTANCE_URL", "SALESFORCE_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for n in range(3):
+        fake_hubspot.add_record("deals", str(3000 + n), hubspot_owner_id="101", dealname="D",
+                                hs_is_closed="true" if n == 2 else "false")  # fmt: skip
+    fake_hubspot.add_contact("4000", hubspot_owner_id="101")
+
+    deals = invoke(hubspot_config, "reassign", "--from", "alice", "--object", "deal", "--only-open")
+    assert deals.exit_code == 0, deals.output
+    assert "hubspot: 3 deal(s) of alice" in deals.stderr
+    assert "2 reassigned, 1 skipped" in deals.stderr
+    (search,) = fake_hubspot.calls("POST", "/crm/v3/objects/deals/search")
+    assert "hs_is_closed" in search.body["properties"]
+    (write,) = fake_hubspot.calls("POST", "/crm/v3/objects/deals/batch/update")
+    assert sorted(i["id"] for i in write.body["inputs"]) == ["3000", "3001"]
+    assert fake_hubspot.deals["3002"]["hubspot_owner_id"] == "101"  # closed: left alone
+    assert fake_hubspot.contacts["4000"]["hubspot_owner_id"] == "101"  # not asked for
+    assert fake_hubspot.calls("POST", "/crm/v3/objects/contacts/search") == []
+
+
+def test_reassign_moves_a_salesforce_users_opportunities(fake_salesforce, salesforce_config):
+    ids = [f"0065g00000O{n:04d}AAA" for n in range(2)]
+    for opportunity_id in ids:
+        fake_salesforce.leads[opportunity_id] = {
+            "Id": opportunity_id, "OwnerId": REP_USERS["alice"], "IsClosed": False,
+            "StageName": "Prospecting", "Amount": 5000,
+        }  # fmt: skip
+    result = invoke(salesforce_config, "reassign", "--from", "alice", "--object", "opportunity")
+    assert result.exit_code == 0, result.output
+    assert "2 reassigned" in result.stderr
+    (query,) = fake_salesforce.owned_queries
+    assert " FROM Opportunity WHERE OwnerId = " in query and "IsConverted" not in query
+    assert {(w.sobject, w.lead_id) for w in fake_salesforce.writes} == {
+        ("Opportunity", i) for i in ids
+    }
+    assert all(fake_salesforce.owners[i] != REP_USERS["alice"] for i in ids)
+
+
+def invoke(config_path: Path, *args: str):
+    return CliRunner().invoke(main, ["--config", str(config_path), *args], catch_exceptions=False)

@@ -210,33 +210,37 @@ class FakeSalesforce:
         soql = parse_qs(urlparse(str(request.url)).query)["q"][0]
         if soql.startswith("SELECT ") and re.search(r" FROM \w+ WHERE Id IN \(", soql):
             return self._lead_query(soql, include_deleted="/queryAll" in str(request.url))
-        if soql.startswith("SELECT ") and " FROM Lead WHERE OwnerId = " in soql:
+        if soql.startswith("SELECT ") and re.search(r" FROM \w+ WHERE OwnerId = ", soql):
             return self._owned_query(soql)
         if not soql.startswith("SELECT ") or " FROM User " not in soql:
             return _error(400, "MALFORMED_QUERY", "the fake only knows User queries")
         return self._page(0)
 
     def _owned_query(self, soql: str) -> Answer:
-        # SELECT f, ... FROM Lead WHERE OwnerId = '005...' [AND IsConverted = false] ORDER BY Id
+        # SELECT f, ... FROM <Type> WHERE OwnerId = '005...' [AND IsConverted = false]
+        # ORDER BY Id
         self.owned_queries.append(soql)
         match = re.fullmatch(
-            r"SELECT (.+) FROM Lead WHERE OwnerId = '([^'\\]*)'( AND IsConverted = false)?"
+            r"SELECT (.+) FROM (\w+) WHERE OwnerId = '([^'\\]*)'( AND IsConverted = false)?"
             r" ORDER BY Id",
             soql,
         )
-        if match is None:
+        if match is None or match.group(2) not in SOBJECT_PREFIXES:
             return _error(400, "MALFORMED_QUERY", f"the fake cannot read {soql!r}")
         fields = [name.strip() for name in match.group(1).split(",")]
-        owner, open_only = match.group(2)[:15], bool(match.group(3))
+        sobject = match.group(2)
+        owner, open_only = match.group(3)[:15], bool(match.group(4))
         rows = []
         for lead_id, lead in sorted(self.leads.items()):
             current = self.owners.get(lead_id, lead.get("OwnerId"))
             if str(current)[:15] != owner or (open_only and lead.get("IsConverted")):
                 continue
+            if not lead_id.startswith(SOBJECT_PREFIXES[sobject]):
+                continue
             record = {name: lead.get(name) for name in fields}
             record["OwnerId"] = current
-            url = f"/services/data/v{VERSION}/sobjects/Lead/{lead_id}"
-            rows.append({"attributes": {"type": "Lead", "url": url}, **record})
+            url = f"/services/data/v{VERSION}/sobjects/{sobject}/{lead_id}"
+            rows.append({"attributes": {"type": sobject, "url": url}, **record})
         cursor = f"01gOwned{len(self._cursors):08d}"
         self._cursors[cursor] = rows
         return self._cursor_page(cursor, 0)
