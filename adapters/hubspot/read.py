@@ -24,7 +24,13 @@ from hubspot.crm.contacts.rest import RESTResponse
 from adapters.hubspot.client import BATCH_LIMIT, HubSpotApi
 from adapters.hubspot.contact import OWNER_PROPERTY, object_properties
 from adapters.hubspot.limits import call
-from adapters.hubspot.objects import CONTACT, hubspot_object, lead_from_object, no_signal_reason
+from adapters.hubspot.objects import (
+    CONTACT,
+    hubspot_object,
+    lead_from_object,
+    no_signal_reason,
+    written_as,
+)
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import LeadError
@@ -61,10 +67,11 @@ class HubSpotReader:
 
     def for_object(self, kind: str) -> HubSpotReader | str:
         """The reader of ``kind`` records, or why the sweep cannot judge them (tickets)."""
-        if kind == self.object.kind:
+        obj = written_as(kind)  # a lead of no HubSpot kind (routed by hand) is a contact
+        if obj is self.object:
             return self
-        reason = no_signal_reason(kind)
-        return reason if reason is not None else HubSpotReader(self.api, self.config, kind)
+        reason = no_signal_reason(obj.kind)
+        return reason if reason is not None else HubSpotReader(self.api, self.config, obj.kind)
 
     def read(self, lead_ids: Sequence[str]) -> dict[str, LeadState]:
         """Each contact's state; ids HubSpot does not find are deleted (archived or merged)."""

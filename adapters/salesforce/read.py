@@ -53,13 +53,13 @@ class SalesforceReader:
         self.object: SalesforceObject = OBJECTS[kind]
         self.fields = [*self.object.fields, *self.object.sweep_fields]
 
-    def for_object(self, kind: str) -> SalesforceReader | str:
-        """The reader of ``kind`` records (each Salesforce object has a contacted signal)."""
-        if kind == self.object.kind:
+    def for_object(self, kind: str) -> SalesforceReader:
+        """The reader of ``kind`` records: every Salesforce object routed has a contacted
+        signal (LastActivityDate, or a Case's Status)."""
+        obj = OBJECTS.get(kind, LEAD)  # a lead of no Salesforce kind (routed by hand) is a Lead
+        if obj is self.object:
             return self
-        if kind not in OBJECTS:
-            return f"leadrelay does not read Salesforce {kind} records"
-        return SalesforceReader(self.connection, self.config, kind)
+        return SalesforceReader(self.connection, self.config, obj.kind)
 
     def read(self, lead_ids: Sequence[str]) -> dict[str, LeadState]:
         """Each Lead's state; CrmError when Salesforce fails (the whole chunk waits)."""
