@@ -135,6 +135,25 @@ def test_an_unknown_object_type_answers_400_naming_the_field(hubspot_app, fake_h
     assert fake_hubspot.requests == [] and list(store.log()) == []
 
 
+@pytest.mark.parametrize("object_type", [None, 7, ["DEAL"], {"type": "DEAL"}, "", "DEALS", "0-3"])
+def test_an_object_type_of_the_wrong_shape_answers_400(
+    hubspot_app, fake_hubspot, store, object_type
+):
+    body = execution("DEAL", 5, "ap-z")
+    body["object"]["objectType"] = object_type
+    response = post_action(hubspot_app(hubspot=API), body)
+    assert (response.status_code, response.json["field"]) == (400, "object.objectType")
+    assert "Traceback" not in response.text
+    assert fake_hubspot.requests == [] and list(store.log()) == []
+
+
+def test_an_object_type_in_lower_case_is_read_as_hubspot_spells_it(hubspot_app, fake_hubspot):
+    fake_hubspot.add_record("deals", "9005")
+    body = execution(" deal ", 9005, "ap-deal-5", dealname="D", amount="1")
+    assert outputs(post_action(hubspot_app(hubspot=API), body))["outcome"] == "assigned"
+    assert fake_hubspot.deals["9005"]["hubspot_owner_id"]
+
+
 def test_an_object_type_app_yaml_does_not_offer_answers_400(hubspot_app, fake_hubspot, store):
     client = hubspot_app(hubspot={**API, "objects": ["contact", "deal"]})
     response = post_action(client, execution("TICKET", 5, "ap-y"))

@@ -132,6 +132,16 @@ def test_a_flow_id_with_an_unknown_prefix_is_400_naming_the_id(client, fake_sale
     assert fake_salesforce.requests == [] and list(store.log()) == []
 
 
+@pytest.mark.parametrize(
+    "record_id",
+    [5005, "500", "5005g00000Cs1Ab!!J", "500/../0015g00000", " ", True, "00G5g000003Qe1A"],
+)
+def test_a_flow_id_that_is_no_routed_record_is_400(client, fake_salesforce, store, record_id):
+    response = flow(client, {"Id": record_id, "writeBack": True})
+    assert (response.status_code, response.get_json()["field"]) == (400, "Id")
+    assert fake_salesforce.requests == [] and list(store.log()) == []
+
+
 def test_a_mixed_batch_is_one_collections_call_with_each_records_own_type(fake_salesforce):
     records = [
         ("lead", "00Q5g0000000001EAA"),

@@ -123,7 +123,8 @@ def parse_datetime(name: str, value: Any, default_tz: tzinfo = UTC) -> datetime 
 
 @dataclass
 class Lead:
-    """A lead or contact from any CRM, in leadrelay's normalized shape."""
+    """A record to route from any CRM (a lead, contact, company, deal, ticket, account,
+    opportunity or case: ``object_type``), in leadrelay's normalized shape."""
 
     id: str
     crm: str = "none"
