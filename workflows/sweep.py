@@ -98,13 +98,7 @@ class _Run:
         reader = object_reader(found, kind) if found is not None else None
         if reader is None and crm not in ("hubspot", "salesforce"):
             # Leads routed from no CRM (API, CLI): nothing can tell whether they were called.
-            detail = "the lead comes from no CRM, so first touch cannot be checked"
-            if not self.dry_run:
-                self.router.store.settle(
-                    {item.record.id: self._settled("untracked", detail) for item in items}
-                )
-            for item in items:
-                self.report(_action(item, "untracked", detail))
+            self._untracked(items, "the lead comes from no CRM, so first touch cannot be checked")
             return
         if reader is None:
             for item in items:
@@ -112,12 +106,7 @@ class _Run:
             return
         if isinstance(reader, str):
             # The CRM records no "contacted" for this kind of record: say so, never guess.
-            if not self.dry_run:
-                self.router.store.settle(
-                    {item.record.id: self._settled("untracked", reader) for item in items}
-                )
-            for item in items:
-                self.report(_action(item, "untracked", reader))
+            self._untracked(items, reader)
             return
         refused = [i for i in items if _refused(i.writeback)]
         if refused:
@@ -197,6 +186,15 @@ class _Run:
         # A lead every candidate has already owned escalates now, not after the cap.
         stranded = self.reroute(reader, rotate, escalated=False)
         self.reroute(reader, escalate + stranded, escalated=True)
+
+    def _untracked(self, items: list[DueAssignment], detail: str) -> None:
+        """Settle ``items`` as having no first touch to judge, saying why."""
+        if not self.dry_run:
+            self.router.store.settle(
+                {item.record.id: self._settled("untracked", detail) for item in items}
+            )
+        for item in items:
+            self.report(_action(item, "untracked", detail))
 
     def _escalation_target(self, item: DueAssignment) -> bool:
         settings = self.config.sla_for(item.record.rule)
