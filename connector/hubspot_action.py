@@ -45,7 +45,7 @@ class _Unavailable(Exception):
 
 @blueprint.post("/hubspot/action")
 def execute_action() -> ResponseReturnValue:
-    """Route the contact of one workflow action execution."""
+    """Route the record (contact, company, deal, ticket) of one workflow action execution."""
     shared = leadrelay()
     config = shared.config
     try:
@@ -61,7 +61,7 @@ def execute_action() -> ResponseReturnValue:
         raise Unauthorized(str(exc)) from None
     except _Unavailable as exc:
         return jsonify(error=str(exc)), 503
-    needs = contact_needs(current_app, config)
+    needs = contact_needs(current_app, config, action.object_type)
     answer = execute(
         action,
         config=config,

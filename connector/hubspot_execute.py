@@ -1,4 +1,4 @@
-"""Execute one workflow action: complete the contact, route and write it once, shape the answer.
+"""Execute one workflow action: complete the record, route and write it once, shape the answer.
 
 In ``write_owner: api`` mode HubSpot's API is called at most to read what the request lacks
 (normally nothing, or the company owner for account rules) and to set the owner. In ``output``
@@ -20,8 +20,9 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 
 from adapters.hubspot.client import AccountOwner, HubSpotApi
-from adapters.hubspot.contact import ContactNeeds, lead_from_contact
+from adapters.hubspot.contact import ContactNeeds
 from adapters.hubspot.limits import BudgetExhausted
+from adapters.hubspot.objects import lead_from_object
 from adapters.hubspot.pause import PausedError
 from adapters.hubspot.payload import (
     ActionRequest,
@@ -55,11 +56,12 @@ def hubspot_api(app: Flask, token: str) -> HubSpotApi:
     return services_of(app).hubspot_api(token)
 
 
-def contact_needs(app: Flask, config: Config) -> ContactNeeds:
-    """What the app's rules read from a contact, worked out once per app."""
-    needs: ContactNeeds | None = app.extensions.get("hubspot_needs")
+def contact_needs(app: Flask, config: Config, kind: str = "contact") -> ContactNeeds:
+    """What the app's rules read from a record of ``kind``, worked out once per app."""
+    known: dict[str, ContactNeeds] = app.extensions.setdefault("hubspot_needs", {})
+    needs = known.get(kind)
     if needs is None:
-        needs = app.extensions["hubspot_needs"] = ContactNeeds.of(config)
+        needs = known[kind] = ContactNeeds.of(config, kind)
     return needs
 
 
@@ -68,14 +70,18 @@ def _contact(
 ) -> Lead:
     properties = dict(action.properties)
     account = AccountOwner(None)
+    if needs.kind != "contact":
+        account = AccountOwner(None, "account owners are read for HubSpot contacts only")
     if api is not None:
         if needs.missing(properties):
             # The definition predates app.yaml's rules: one read brings every property.
-            read = api.read_contact(action.contact_id, needs.properties, deadline)
+            read = api.read_object(needs.kind, action.contact_id, needs.properties, deadline)
             properties.update(read)
         if needs.account_owner:
             account = api.find_account_owner(properties, deadline)
-    return lead_from_contact(action.contact_id, properties, account.owner, account.missing)
+    return lead_from_object(
+        needs.object, action.contact_id, properties, account.owner, account.missing
+    )
 
 
 def execute(
@@ -97,7 +103,7 @@ def execute(
     try:
         lead = _contact(action, needs, api, deadline)
     except CrmError as exc:
-        return _failed(action, exc, "reading the contact")
+        return _failed(action, exc, f"reading the {action.object_type}")
     keep = keep_reason(lead.owner, config) if lead.owner and not action.overwrite else None
     batch = config.hubspot.write_owner == "batch"
     outbox = _outbox_payload(action, lead, config) if batch else None
@@ -123,8 +129,8 @@ def execute(
     if delivery.error.retryable:
         return _failed(action, delivery.error, "writing the owner")
     log.error(
-        "callback %s: HubSpot refused owner %s for contact %s: %s",
-        action.callback_id, decision.owner_crm_id, lead.id, delivery.error,
+        "callback %s: HubSpot refused owner %s for %s %s: %s",
+        action.callback_id, decision.owner_crm_id, lead.object_type, lead.id, delivery.error,
     )  # fmt: skip
     return ActionAnswer(200, {"outputFields": output_fields(decision, config, delivery.error)})
 
@@ -141,6 +147,7 @@ def _outbox_payload(
         return {
             "callback_id": action.callback_id,
             "contact_id": lead.id,
+            "object_type": lead.object_type,
             "owner_id": owner if writes else None,
             "output_fields": output_fields(decision, config),
         }

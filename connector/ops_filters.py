@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from connector.cli_time import TimeError, parse_cli_time
 from workflows.config import Config
-from workflows.model import OUTCOMES, Outcome, one_of
+from workflows.model import OBJECT_KINDS, OUTCOMES, Outcome, one_of
 from workflows.store import AssignmentQuery
 
 # The form's names for each source (``flow`` is the Salesforce Flow action's).
@@ -26,7 +26,7 @@ SOURCES = {
     "reassign": "reassign",
 }
 CRMS = ("hubspot", "salesforce", "none")
-OBJECTS = ("contact", "lead")
+OBJECTS = OBJECT_KINDS  # contact, company, deal, ticket, lead, account, opportunity, case
 PARAMETERS = (
     "since", "until", "rep", "rule", "outcome", "source", "crm", "object", "before", "limit",
 )  # fmt: skip

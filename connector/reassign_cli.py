@@ -21,20 +21,21 @@ from adapters.hubspot import search as hubspot_search
 from adapters.hubspot.contact import (
     ACCESS_TOKEN_ENV,
     ContactNeeds,
-    lead_from_contact,
     referenced_fields,
 )
 from adapters.hubspot.limits import RateLimiter, RetryPolicy
+from adapters.hubspot.objects import lead_from_object
 from adapters.salesforce import search as salesforce_search
 from adapters.salesforce.api import owner_writer
 from adapters.salesforce.auth import missing_credentials
-from adapters.salesforce.lead import lead_from_fields
+from adapters.salesforce.lead import record_from_fields
+from adapters.salesforce.objects import OBJECTS as SALESFORCE_TYPES
 from connector.interrupts import DeferredStop
 from connector.services import Services, build_services
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError, LeadError
-from workflows.model import Rep
+from workflows.model import HUBSPOT_OBJECTS, OBJECT_KINDS, SALESFORCE_OBJECTS, Rep
 from workflows.reassign import WHY_LIMIT, Outcome, Owned, Reassignment
 from workflows.router import Router
 
@@ -68,6 +69,13 @@ class Book:
 @click.option("--to", "to", help="Route from this pool (or pool:NAME, rule:NAME) instead.")
 @click.option("--flow", "whole_flow", is_flag=True, help="Route through the whole flow (default).")
 @click.option("--only-open", is_flag=True, help="Leave converted and closed leads alone.")
+@click.option(
+    "--object",
+    "objects",
+    multiple=True,
+    type=click.Choice(OBJECT_KINDS),
+    help="Which records to move (repeatable; default: HubSpot contacts and Salesforce leads).",
+)
 @click.option("--dry-run", is_flag=True, help="Change nothing; print what would happen.")
 @click.option(
     "--why", metavar="TEXT", help=f"Why, for each moved lead's log row (up to {WHY_LIMIT} chars)."
@@ -79,6 +87,7 @@ def reassign(
     to: str | None,
     whole_flow: bool,
     only_open: bool,
+    objects: tuple[str, ...],
     dry_run: bool,
     why: str | None,
 ) -> None:
@@ -107,7 +116,7 @@ def reassign(
         work = store.snapshot() if dry_run else store
         try:
             router = Router(config, work) if dry_run else services.router
-            status = _run(services, router, rep, to, only_open, dry_run, why)
+            status = _run(services, router, rep, to, only_open, dry_run, why, objects)
         finally:
             if work is not store:
                 work.close()
@@ -125,6 +134,7 @@ def _run(
     only_open: bool,
     dry: bool,
     why: str | None = None,
+    objects: tuple[str, ...] = (),
 ) -> int:
     """Reassign every CRM's book of ``rep`` through ``router``; the exit status."""
     notifier = services.notifier
@@ -147,15 +157,15 @@ def _run(
     complete = True
     with stop:  # also while the last webhooks go out
         try:
-            for crm, open_book in (("hubspot", _hubspot_book), ("salesforce", _salesforce_book)):
+            for crm, kind, open_book in _books(objects):
                 if stop.requested:
                     break
                 try:
-                    book = open_book(services, rep)
+                    book = open_book(services, rep, kind)
                     if isinstance(book, str):
                         click.echo(f"{crm}: skipped: {book}", err=True)
                         continue
-                    label = f"{crm}: {book.total} lead(s) of {rep.id}"
+                    label = f"{crm}: {book.total} {kind}(s) of {rep.id}"
                     with click.progressbar(length=book.total, label=label, file=sys.stderr) as bar:
                         for batch in job.batches(book.owned, book.write):
                             for outcome in batch:
@@ -190,7 +200,17 @@ def _line(crm: str, from_rep: str, outcome: Outcome) -> str:
     return f"{crm} {outcome.lead.id}: {status} {from_rep} -> {to}{rule}: {outcome.detail}"
 
 
-def _hubspot_book(services: Services, rep: Rep) -> Book | str:
+def _books(objects: tuple[str, ...]) -> list[tuple[str, str, Any]]:
+    """(crm, object kind, book opener) for each kind asked for that the CRM has; without
+    ``--object``, HubSpot contacts and Salesforce leads."""
+    hubspot = [k for k in HUBSPOT_OBJECTS if k in objects] if objects else ["contact"]
+    salesforce = [k for k in SALESFORCE_OBJECTS if k in objects] if objects else ["lead"]
+    return [("hubspot", kind, _hubspot_book) for kind in hubspot] + [
+        ("salesforce", kind, _salesforce_book) for kind in salesforce
+    ]
+
+
+def _hubspot_book(services: Services, rep: Rep, kind: str = "contact") -> Book | str:
     config = services.config
     if not rep.hubspot_owner_id:
         return f"{rep.id} has no hubspot_owner_id in app.yaml"
@@ -199,8 +219,8 @@ def _hubspot_book(services: Services, rep: Rep) -> Book | str:
         return f"{ACCESS_TOKEN_ENV} is not set"
     limiter = RateLimiter(per_second=SEARCH_PER_SECOND, burst=4)
     api = services.hubspot_api(token, limiter=limiter, policy=POLICY)
-    search = hubspot_search.HubSpotSearch(api)
-    needs = ContactNeeds.of(config)
+    search = hubspot_search.HubSpotSearch(api, kind)
+    needs = ContactNeeds.of(config, kind)
     total, contacts = search.owned_by(rep.hubspot_owner_id, needs.properties)
 
     def owned() -> Iterator[Owned]:
@@ -209,7 +229,7 @@ def _hubspot_book(services: Services, rep: Rep) -> Book | str:
                 api.account_owner(props, api.deadline()) if needs.account_owner else None
             )
             yield Owned(
-                lead_from_contact(contact_id, props, company_owner),
+                lead_from_object(search.object, contact_id, props, company_owner),
                 hubspot_search.closed_reason(props, config),
                 hubspot_search.owner_marker(props),
             )
@@ -217,7 +237,7 @@ def _hubspot_book(services: Services, rep: Rep) -> Book | str:
     return Book("hubspot", total, owned(), lambda batch: api.write_owners(batch, api.deadline()))
 
 
-def _salesforce_book(services: Services, rep: Rep) -> Book | str:
+def _salesforce_book(services: Services, rep: Rep, kind: str = "lead") -> Book | str:
     config = services.config
     if not rep.salesforce_user_id:
         return f"{rep.id} has no salesforce_user_id in app.yaml"
@@ -226,12 +246,13 @@ def _salesforce_book(services: Services, rep: Rep) -> Book | str:
         return f"no Salesforce credentials (missing: {missing})"
     connection = services.salesforce_connection()
     extra = [name[4:] for name in referenced_fields(config) if name.startswith("raw.")]
-    total, rows = salesforce_search.owned_by(connection, rep.salesforce_user_id, extra)
+    total, rows = salesforce_search.owned_by(connection, rep.salesforce_user_id, extra, kind)
+    obj = SALESFORCE_TYPES[kind]
 
     def owned() -> Iterator[Owned]:
         for row in rows:
             try:
-                lead = lead_from_fields(row)
+                lead = record_from_fields(row, obj)
             except LeadError as exc:
                 click.echo(f"salesforce {row.get('Id')}: skipped, unreadable: {exc}", err=True)
                 continue

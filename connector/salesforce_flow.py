@@ -20,7 +20,8 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from adapters.salesforce.ids import is_id
-from adapters.salesforce.lead import keep_reason, lead_from_fields
+from adapters.salesforce.lead import keep_reason, record_from_fields
+from adapters.salesforce.objects import BY_PREFIX, SalesforceObject, object_of_id
 from connector.json_body import parse_json_body
 from connector.request_body import read_body
 from connector.salesforce_shared import salesforce_writer, secret_matches
@@ -40,7 +41,8 @@ MAX_REQUEST_ID = 255
 
 @blueprint.post("/salesforce/route")
 def route() -> ResponseReturnValue:
-    """Route one Lead; write its owner back when ``writeBack`` is true; answer the decision."""
+    """Route one record (Lead, Contact, Account, Opportunity or Case, known by its Id); write
+    its owner back when ``writeBack`` is true; answer the decision."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else None
     if not secret_matches(token, TOKEN_ENV):
@@ -49,14 +51,14 @@ def route() -> ResponseReturnValue:
         return _error(415, "expected Content-Type: application/json")
     body = parse_json_body(read_body(request))  # LeadError: 400 naming the field
     if not isinstance(body, dict):
-        return _error(400, "expected a JSON object with the Lead's fields")
+        return _error(400, "expected a JSON object with the record's fields")
     call = _read_request(body)
     request_id, write_back, entry = call.request_id, call.write_back, call.entry
     app = leadrelay()
     if entry is not None and not app.config.accepts_entry(entry):
         choices = ", ".join(app.config.entry_points())
         raise LeadError("entry", f"{_short(entry)} is not a pool or top-level rule ({choices})")
-    lead = lead_from_fields(call.fields)  # LeadError: 400 with the field, from the app factory
+    lead = record_from_fields(call.fields, _object(call.fields))  # LeadError: 400 naming it
     for name, value in call.other_fields.items():
         lead.raw.setdefault(name, value)  # a field sent twice: the top-level one wins
 
@@ -79,7 +81,8 @@ def route() -> ResponseReturnValue:
         return jsonify(answer)
     if delivery.status == "in_progress":
         return jsonify({**answer, "error": "the owner is being written; call again"}), 409
-    log.error("Flow route of lead %s: owner not written: %s", lead.id, delivery.error)
+    log.error("Flow route of %s %s: owner not written: %s", lead.object_type, lead.id,
+              delivery.error)  # fmt: skip
     # The decision stands; calling again with the same requestId retries only the write.
     return jsonify({**answer, "error": f"owner not written: {delivery.error}"}), 502
 
@@ -95,6 +98,19 @@ def openapi() -> ResponseReturnValue:
     entry["enum"] = list(dict.fromkeys(entries))
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     return Response(text, mimetype="application/yaml")
+
+
+def _object(fields: dict[str, Any]) -> SalesforceObject:
+    """The object the Flow sent, known by its record Id's key prefix (00Q a Lead, 500 a Case)."""
+    record_id = fields.get("Id")
+    if not record_id:
+        raise LeadError("Id", "the record's Id is required")
+    found = object_of_id(str(record_id))
+    if found is None:
+        prefixes = ", ".join(f"{p} {o.sobject}" for p, o in BY_PREFIX.items())
+        raise LeadError("Id", f"not the id of a record leadrelay routes ({prefixes}): "
+                              f"{_short(record_id)}")  # fmt: skip
+    return found
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,7 @@ def _answer(delivery: Delivery) -> dict[str, Any]:
     decision = delivery.result.decision
     return {
         "leadId": delivery.lead.id,
+        "objectType": delivery.lead.object_type,
         # Only a Salesforce id: a rep without salesforce_user_id has none to give the Flow.
         "ownerId": decision.owner_crm_id if is_id(decision.owner_crm_id) else None,
         "rep": decision.rep_id,

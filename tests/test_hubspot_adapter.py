@@ -92,7 +92,7 @@ def test_action_request_is_parsed(config):
         ({"callbackId": ""}, "callbackId"),
         ({"object": None}, "object"),
         ({"object": {"objectId": "abc"}}, "object.objectId"),
-        ({"object": {"objectId": 1, "objectType": "DEAL"}}, "object.objectType"),
+        ({"object": {"objectId": 1, "objectType": "LINE_ITEM"}}, "object.objectType"),
         ({"object": {"objectId": 1, "properties": ["x"]}}, "object.properties"),
         ({"object": {"objectId": 1, "properties": {"a": {"b": 1}}}}, "object.properties.a"),
         ({"origin": {"portalId": True}}, "origin.portalId"),

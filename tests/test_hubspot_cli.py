@@ -42,9 +42,11 @@ def test_register_dry_run_prints_the_definition_derived_from_app_yaml(write_conf
     assert result.exit_code == 0, result.output
     definition = json.loads(result.output)
     assert definition["actionUrl"] == URL
-    assert definition["objectTypes"] == ["CONTACT"]
+    assert definition["objectTypes"] == ["CONTACT", "COMPANY", "DEAL", "TICKET"]
+    # employees: a contact's numemployees, a company's numberofemployees
     assert definition["objectRequestOptions"]["properties"] == [
-        "email", "hubspot_owner_id", "numemployees",
+        "dealname", "domain", "email", "hubspot_owner_id", "name", "numberofemployees",
+        "numemployees", "subject",
     ]  # fmt: skip
     entry, overwrite = definition["inputFields"]
     options = entry["typeDefinition"]["options"]
@@ -121,6 +123,17 @@ def test_check_names_missing_credentials(write_config, monkeypatch):
     result = leadrelay(write_config(hubspot={"write_owner": "api"}), "check")
     assert "warning: HUBSPOT_CLIENT_SECRET is not set" in result.output
     assert "warning: HUBSPOT_ACCESS_TOKEN is not set" in result.output
+
+
+def test_check_says_the_sweep_cannot_judge_tickets_only_when_a_sweep_runs(write_config):
+    sweeping = leadrelay(write_config(sla={"first_touch": "15m"}), "check")
+    assert sweeping.exit_code == 0, sweeping.output
+    assert "hubspot.objects offers the action on ticket records" in sweeping.output
+    assert "HubSpot tickets have no contacted signal" in sweeping.output
+    assert "deal records" not in sweeping.output and "company records" not in sweeping.output
+    contacts_only = write_config(sla={"first_touch": "15m"}, hubspot={"objects": ["contact"]})
+    assert "ticket" not in leadrelay(contacts_only, "check").output
+    assert "ticket" not in leadrelay(write_config(), "check").output  # no sweep
 
 
 def test_resume_with_nothing_paused_says_so(write_config):

@@ -127,7 +127,7 @@ def test_project_writes_the_files_hubspots_cli_uploads(write_config, tmp_path):
     assert action["config"]["actionUrl"] == URL
     assert action["config"]["isPublished"] is True
     assert action["config"]["supportedClients"] == [{"client": "WORKFLOWS"}]
-    assert action["config"]["objectTypes"] == ["CONTACT"]
+    assert action["config"]["objectTypes"] == ["CONTACT", "COMPANY", "DEAL", "TICKET"]
     assert "hs project upload" in result.output
     assert "HUBSPOT_CLIENT_SECRET" in result.output and "HUBSPOT_ACCESS_TOKEN" in result.output
 
@@ -174,11 +174,32 @@ def test_properties_the_rules_read_are_sent_with_each_execution(write_config, tm
         {"name": "accounts", "assign": {"account_owner": True, "else": {"pool": "team"}}},
     ]
     out = tmp_path / "hs-project"
-    leadrelay(write_config(flow=flow), "hubspot", "project", str(out), "--url", URL)
+    config = write_config(flow=flow, hubspot={"objects": ["contact"]})
+    leadrelay(config, "hubspot", "project", str(out), "--url", URL)
     properties = read(out, ACTION)["config"]["objectRequestOptions"]["properties"]
     assert properties == [
         "associatedcompanyid", "country", "email", "hubspot_owner_id", "lead_grade",
     ]  # fmt: skip
+
+
+def test_deal_and_ticket_rules_send_each_objects_properties(write_config, tmp_path):
+    flow = [
+        {"name": "big deals", "when": {"object": "deal", "raw.amount": {"gte": 50000}},
+         "assign": {"pool": "big"}},
+        {"name": "urgent", "when": {"raw.hs_ticket_priority": "HIGH"}, "assign": {"pool": "big"}},
+        {"name": "by size", "when": {"employees": {"gte": 100}}, "assign": {"pool": "team"}},
+    ]  # fmt: skip
+    out = tmp_path / "hs-project"
+    config = write_config(flow=flow, hubspot={"objects": ["company", "deal", "ticket"]})
+    leadrelay(config, "hubspot", "project", str(out), "--url", URL)
+    action = read(out, ACTION)["config"]
+    assert action["objectTypes"] == ["COMPANY", "DEAL", "TICKET"]
+    assert action["objectRequestOptions"]["properties"] == [
+        "amount", "dealname", "domain", "hs_ticket_priority", "hubspot_owner_id", "name",
+        "numberofemployees", "subject",
+    ]  # fmt: skip
+    scopes = read(out, APP)["config"]["auth"]["requiredScopes"]
+    assert {"crm.objects.deals.write", "crm.objects.companies.write", "tickets"} <= set(scopes)
 
 
 BASE = ["crm.objects.contacts.read", "crm.objects.owners.read", "oauth"]
@@ -193,14 +214,14 @@ BASE = ["crm.objects.contacts.read", "crm.objects.owners.read", "oauth"]
     ],
 )
 def test_the_app_asks_for_exactly_the_scopes_its_write_mode_needs(make_config, mode, expected):
-    config = in_mode(make_config(hubspot_config_data()), mode)
+    config = in_mode(make_config(hubspot_config_data(hubspot={"objects": ["contact"]})), mode)
     assert required_scopes(config) == expected
     assert project_files(config, URL)[APP]["config"]["auth"]["requiredScopes"] == expected
 
 
 def test_account_owner_rules_add_the_company_read_except_in_output_mode(make_config):
     flow = [{"name": "accounts", "assign": {"account_owner": True, "else": {"pool": "team"}}}]
-    config = make_config(hubspot_config_data(flow=flow))
+    config = make_config(hubspot_config_data(flow=flow, hubspot={"objects": ["contact"]}))
     assert "crm.objects.companies.read" in required_scopes(in_mode(config, "api"))
     assert "crm.objects.companies.read" in required_scopes(in_mode(config, "batch"))
     assert "crm.objects.companies.read" not in required_scopes(in_mode(config, "output"))
@@ -213,7 +234,7 @@ def test_an_sla_sweep_needs_the_owner_write_even_in_output_mode(make_config):
 
 def test_api_mode_through_app_yaml_asks_for_the_write_scope(write_config, tmp_path):
     out = tmp_path / "hs-project"
-    config = write_config(hubspot={"write_owner": "api"})
+    config = write_config(hubspot={"write_owner": "api", "objects": ["contact"]})
     result = leadrelay(config, "hubspot", "project", str(out), "--url", URL)
     assert result.exit_code == 0, result.output
     scopes = read(out, APP)["config"]["auth"]["requiredScopes"]

@@ -25,9 +25,11 @@ from typing import Any
 from workflows.condition_operators import OPERATORS, Condition, Getter, operator_condition
 from workflows.condition_values import normalize_key
 from workflows.errors import ConfigError
-from workflows.model import LEAD_FIELDS, Lead
+from workflows.model import LEAD_FIELDS, OBJECT_KINDS, Lead
 
 COMBINATORS = ("all", "any", "not")
+# ``object: deal`` reads as the record's kind; the model calls it ``object_type``.
+ALIASES = {"object": "object_type"}
 
 
 # --- Combining -----------------------------------------------------------------------------------
@@ -85,7 +87,7 @@ def _join(path: str, key: str) -> str:
 def is_field(name: Any) -> bool:
     """Whether ``name`` is something a rule can compare: a Lead field or ``raw.<property>``."""
     return isinstance(name, str) and (
-        name in LEAD_FIELDS or (name.startswith("raw.") and len(name) > 4)
+        name in LEAD_FIELDS or name in ALIASES or (name.startswith("raw.") and len(name) > 4)
     )
 
 
@@ -94,17 +96,17 @@ def _getter(field: str) -> Getter:
     if field.startswith("raw."):
         prop = field[4:]
         return lambda lead: lead.raw.get(prop)
-    return attrgetter(field)
+    return attrgetter(ALIASES.get(field, field))
 
 
 def _unknown_field(key: Any) -> str:
     if key in OPERATORS:
         return f"{key!r} is an operator; put it under a field, e.g. employees: {{{key}: ...}}"
     message = f"unknown field {key!r}"
-    close = difflib.get_close_matches(str(key), [*LEAD_FIELDS, *COMBINATORS], n=1)
+    close = difflib.get_close_matches(str(key), [*LEAD_FIELDS, *ALIASES, *COMBINATORS], n=1)
     if close:
         message += f" (did you mean {close[0]!r}?)"
-    fields = ", ".join(sorted(LEAD_FIELDS))
+    fields = ", ".join(sorted([*LEAD_FIELDS, *ALIASES]))
     return f"{message}; expected all, any, not, a lead field ({fields}) or raw.<property>"
 
 
@@ -140,6 +142,8 @@ def _compile_key(key: Any, value: Any, path: str) -> Condition:
         return _not(_compile_mapping(value, path))
     if not is_field(key):
         raise ConfigError(path, _unknown_field(key))
+    if ALIASES.get(key, key) == "object_type":
+        _check_object_kinds(value, path)
     get = _getter(key)
     if isinstance(value, Mapping):
         if not value:
@@ -150,6 +154,19 @@ def _compile_key(key: Any, value: Any, path: str) -> Condition:
     if isinstance(value, (list, tuple)):
         return operator_condition(get, "in", value, path)
     return operator_condition(get, "eq", value, path)
+
+
+def _check_object_kinds(value: Any, path: str) -> None:
+    """An object kind a rule names must be one leadrelay routes: a typo would match nothing."""
+    if isinstance(value, Mapping):
+        named = [arg for op, arg in value.items() if op in ("eq", "ne", "in", "not_in")]
+        items = [x for arg in named for x in (arg if isinstance(arg, (list, tuple)) else [arg])]
+    else:
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if not isinstance(item, str) or item.strip().casefold() not in OBJECT_KINDS:
+            kinds = ", ".join(OBJECT_KINDS)
+            raise ConfigError(path, f"unknown object kind {item!r}; expected one of {kinds}")
 
 
 # --- Index support -------------------------------------------------------------------------------
@@ -174,7 +191,7 @@ def index_terms(spec: Any) -> tuple[str, frozenset[Hashable]] | None:
         elif is_field(key):
             keys = _equality_keys(value)
             if keys is not None:
-                return key, keys
+                return ALIASES.get(str(key), str(key)), keys
     return None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -161,6 +161,9 @@ class HubSpotBatchSpec(Strict):
     expiration: Annotated[Duration, _at_most(timedelta(days=30))] = timedelta(days=1)
 
 
+HubSpotObjectKind = Literal["contact", "company", "deal", "ticket"]
+
+
 class HubSpotSpec(Strict):
     """``hubspot:`` in app.yaml. Secrets never live here: they come from the environment."""
 
@@ -190,6 +193,10 @@ class HubSpotSpec(Strict):
     converted_stages: list[str] = Field(
         default_factory=lambda: ["opportunity", "customer", "evangelist"]
     )
+    # The object types the workflow action is offered on (its definition's objectTypes).
+    objects: list[HubSpotObjectKind] = Field(
+        default_factory=lambda: list(get_args(HubSpotObjectKind)), min_length=1
+    )
 
 
 class SalesforceSpec(Strict):
@@ -204,6 +211,8 @@ class SalesforceSpec(Strict):
     # LeadStatus): Status outside `uncontacted_statuses`, or LastActivityDate after assignment.
     uncontacted_statuses: list[str] = Field(default_factory=lambda: ["Open - Not Contacted"])
     disqualified_statuses: list[str] = Field(default_factory=lambda: ["Closed - Not Converted"])
+    # A Case counts as contacted once its Status leaves these (Cases have no LastActivityDate).
+    case_uncontacted_statuses: list[str] = Field(default_factory=lambda: ["New"])
 
 
 class OutcomesSpec(Strict):

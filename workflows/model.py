@@ -64,6 +64,11 @@ TEXT_FIELDS = (
     "account_owner",
 )  # fmt: skip
 LEAD_FIELDS = frozenset(TEXT_FIELDS + NUMERIC_FIELDS + ("created_at",))
+# The kinds of CRM record leadrelay routes (``Lead.object_type``), per CRM; a rule names them
+# as ``object: deal``.
+HUBSPOT_OBJECTS = ("contact", "company", "deal", "ticket")
+SALESFORCE_OBJECTS = ("lead", "contact", "account", "opportunity", "case")
+OBJECT_KINDS = tuple(dict.fromkeys(HUBSPOT_OBJECTS + SALESFORCE_OBJECTS))
 
 
 def _number(name: str, value: Any) -> float | int | None:
@@ -118,7 +123,8 @@ def parse_datetime(name: str, value: Any, default_tz: tzinfo = UTC) -> datetime 
 
 @dataclass
 class Lead:
-    """A lead or contact from any CRM, in leadrelay's normalized shape."""
+    """A record to route from any CRM (a lead, contact, company, deal, ticket, account,
+    opportunity or case: ``object_type``), in leadrelay's normalized shape."""
 
     id: str
     crm: str = "none"

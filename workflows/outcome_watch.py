@@ -28,6 +28,9 @@ from workflows.sweep_model import LeadReader, LeadState
 log = logging.getLogger("leadrelay.outcomes")
 OUTCOME_LOCK = "outcome-watch"
 WATCHED_CRMS = ("hubspot", "salesforce")  # leads from no CRM have nobody to ask
+# Conversion and disqualification are a lead's story: HubSpot contacts and Salesforce Leads
+# only (companies, deals, tickets, accounts, opportunities and cases are not watched).
+WATCHED_OBJECTS = frozenset({("hubspot", "contact"), ("salesforce", "lead")})
 OUTCOME_KINDS = ("contacted", "converted", "disqualified")
 
 
@@ -182,7 +185,7 @@ def _leads_to_read(
     """The leads a pass reads, per CRM, the least recently read first."""
     leads: dict[tuple[str, str], _Lead] = {}
     for fact in store.facts(AssignmentQuery(since=now - settings.watch_for, until=now)):
-        if fact.crm in WATCHED_CRMS:
+        if (fact.crm, fact.object_type) in WATCHED_OBJECTS:
             key = (fact.crm, id_key(fact.crm, fact.lead_id))  # a Salesforce id in 15 or 18
             leads.setdefault(key, _Lead(fact.crm, fact.lead_id, [])).records.append(fact)
     checked_before = now - settings.every

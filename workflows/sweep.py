@@ -34,6 +34,7 @@ from workflows.sweep_model import (
     SweepAction,
     SweepActionKind,
     SweepSummary,
+    object_reader,
     why_moved,
 )
 
@@ -72,11 +73,11 @@ def sweep(
         if not due:
             return summary
         after = due[-1].key
-        by_crm: dict[str, list[DueAssignment]] = defaultdict(list)
+        by_crm: dict[tuple[str, str], list[DueAssignment]] = defaultdict(list)
         for item in due:
-            by_crm[item.record.crm].append(item)
-        for crm, items in by_crm.items():
-            run.crm_batch(crm, items)
+            by_crm[(item.record.crm, item.record.object_type)].append(item)
+        for (crm, kind), items in by_crm.items():
+            run.crm_batch(crm, items, kind)
 
 
 @dataclass
@@ -92,21 +93,20 @@ class _Run:
     def config(self) -> Config:
         return self.router.config
 
-    def crm_batch(self, crm: str, items: list[DueAssignment]) -> None:
-        reader = self.readers.get(crm)
+    def crm_batch(self, crm: str, items: list[DueAssignment], kind: str = "lead") -> None:
+        found = self.readers.get(crm)
+        reader = object_reader(found, kind) if found is not None else None
         if reader is None and crm not in ("hubspot", "salesforce"):
             # Leads routed from no CRM (API, CLI): nothing can tell whether they were called.
-            detail = "the lead comes from no CRM, so first touch cannot be checked"
-            if not self.dry_run:
-                self.router.store.settle(
-                    {item.record.id: self._settled("untracked", detail) for item in items}
-                )
-            for item in items:
-                self.report(_action(item, "untracked", detail))
+            self._untracked(items, "the lead comes from no CRM, so first touch cannot be checked")
             return
         if reader is None:
             for item in items:
                 self.report(_action(item, "skipped", f"no {crm} connection to read it with"))
+            return
+        if isinstance(reader, str):
+            # The CRM records no "contacted" for this kind of record: say so, never guess.
+            self._untracked(items, reader)
             return
         refused = [i for i in items if _refused(i.writeback)]
         if refused:
@@ -186,6 +186,15 @@ class _Run:
         # A lead every candidate has already owned escalates now, not after the cap.
         stranded = self.reroute(reader, rotate, escalated=False)
         self.reroute(reader, escalate + stranded, escalated=True)
+
+    def _untracked(self, items: list[DueAssignment], detail: str) -> None:
+        """Settle ``items`` as having no first touch to judge, saying why."""
+        if not self.dry_run:
+            self.router.store.settle(
+                {item.record.id: self._settled("untracked", detail) for item in items}
+            )
+        for item in items:
+            self.report(_action(item, "untracked", detail))
 
     def _escalation_target(self, item: DueAssignment) -> bool:
         settings = self.config.sla_for(item.record.rule)

@@ -48,6 +48,17 @@ class LeadReader(Protocol):
         """Writes owners back in batches, as ``deliver`` takes it."""
 
 
+def object_reader(reader: LeadReader, object_type: str) -> LeadReader | str:
+    """The reader of ``object_type`` records (a deal, a case), or why first touch cannot be
+    judged on them (the CRM records no "contacted" for that kind). A reader may offer
+    ``for_object(object_type)`` to say so; one that does not reads every kind alike."""
+    for_object = getattr(reader, "for_object", None)
+    if for_object is None:
+        return reader
+    picked: LeadReader | str = for_object(object_type)
+    return picked
+
+
 @dataclass(frozen=True)
 class SweepAction:
     """What the sweep did (or, on a dry run, would do) with one due assignment."""

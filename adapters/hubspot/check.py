@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from adapters.hubspot.client import HubSpotApi, api_base, pause_warnings
 from adapters.hubspot.contact import ACCESS_TOKEN_ENV, CLIENT_SECRET_ENV, needs_account_owner
 from adapters.hubspot.flush_state import outbox_warnings, stop_warnings
-from adapters.hubspot.project import COMPLETE_CALLBACKS
+from adapters.hubspot.objects import no_signal_reason
+from adapters.hubspot.project import COMPLETE_CALLBACKS, sweeps
 from workflows.config import Config
 from workflows.errors import CrmError
 
@@ -62,11 +63,28 @@ def token_notes(config: Config, environ: Mapping[str, str] = os.environ) -> list
     ]
 
 
+def unjudged_objects(config: Config) -> list[str]:
+    """The object types the action is offered on whose first touch the SLA sweep cannot
+    judge (tickets), when a sweep runs: said at once rather than found in the sweep's log."""
+    if not sweeps(config):
+        return []
+    warnings = []
+    for kind in config.hubspot.objects:
+        reason = no_signal_reason(kind)
+        if reason is not None:
+            warnings.append(
+                f"hubspot.objects offers the action on {kind} records, but {reason}: the SLA "
+                "sweep settles them as untracked and never rotates them"
+            )
+    return warnings
+
+
 def check_warnings(config: Config) -> list[str]:
     """Problems ``leadrelay check`` reports: missing credentials, owners HubSpot does not know."""
     if not uses_hubspot(config):
         return []
     warnings = [*missing_credentials(config), *token_notes(config), *pause_warnings(config)]
+    warnings.extend(unjudged_objects(config))
     warnings.extend(stop_warnings(config.store_url))
     warnings.extend(outbox_warnings(config))
     token = os.environ.get(ACCESS_TOKEN_ENV)

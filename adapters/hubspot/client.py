@@ -32,6 +32,7 @@ from urllib3.util import Retry
 
 from adapters.hubspot.contact import API_BASE_ENV, COMPANY_PROPERTY, OWNER_PROPERTY
 from adapters.hubspot.limits import RateLimiter, RetryPolicy, call, read_pause
+from adapters.hubspot.objects import CONTACT, hubspot_object, written_as
 from adapters.hubspot.pause import Pause
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
@@ -158,6 +159,10 @@ class HubSpotApi:
         self.contacts_batch = client.crm.contacts.batch_api  # public: the sweep reads in batches
         self.contacts_search = client.crm.contacts.search_api  # public: reassign searches
         self._companies = client.crm.companies.basic_api
+        # Companies, deals and tickets: crm/v3/objects/{type}, the same calls as contacts'.
+        self.objects_basic = client.crm.objects.basic_api
+        self.objects_batch = client.crm.objects.batch_api
+        self.objects_search = client.crm.objects.search_api
         self._owners = client.crm.owners.owners_api
         self._callbacks = client.automation.actions.callbacks_api
         self.limiter = limiter or RateLimiter()
@@ -190,6 +195,22 @@ class HubSpotApi:
                 contact_id, properties=list(properties), _request_timeout=timeout
             ),
             f"reading contact {contact_id}",
+            deadline,
+        )
+        return dict(found.properties or {})
+
+    def read_object(
+        self, kind: str, object_id: str, properties: Sequence[str], deadline: float
+    ) -> dict[str, Any]:
+        """A record's ``properties`` (``kind``: contact, company, deal, ticket) in one call."""
+        obj = hubspot_object(kind)
+        if obj is CONTACT:
+            return self.read_contact(object_id, properties, deadline)
+        found = self._call(
+            lambda timeout: self.objects_basic.get_by_id(
+                obj.path, object_id, properties=list(properties), _request_timeout=timeout
+            ),
+            f"reading {kind} {object_id}",
             deadline,
         )
         return dict(found.properties or {})
@@ -229,35 +250,63 @@ class HubSpotApi:
     def write_owners(
         self, batch: Sequence[tuple[Lead, Decision]], deadline: float
     ) -> dict[str, CrmError | None]:
-        """Set ``hubspot_owner_id`` on each contact: one call for one, batches of 100 else."""
+        """Set ``hubspot_owner_id`` on each record: one call for one, else one batch call per
+        object type per 100 (a batch may mix contacts, deals...)."""
         if len(batch) == 1:
             lead, decision = batch[0]
+            obj = written_as(lead.object_type)
             update = SimplePublicObjectInput(properties={OWNER_PROPERTY: decision.owner_crm_id})
             self._call(
-                lambda timeout: self._contacts.update(lead.id, update, _request_timeout=timeout),
-                f"setting the owner of contact {lead.id}",
+                lambda timeout: self._update_one(obj.kind, lead.id, update, timeout),
+                f"setting the owner of {obj.kind} {lead.id}",
                 deadline,
             )
             return {lead.id: None}
         outcome: dict[str, CrmError | None] = {}
-        for start in range(0, len(batch), BATCH_LIMIT):
-            chunk = batch[start : start + BATCH_LIMIT]
-            outcome.update(self._write_chunk(chunk, deadline))
+        by_kind: dict[str, list[tuple[Lead, Decision]]] = {}
+        for lead, decision in batch:
+            by_kind.setdefault(written_as(lead.object_type).kind, []).append((lead, decision))
+        for same_kind in by_kind.values():
+            for start in range(0, len(same_kind), BATCH_LIMIT):
+                chunk = same_kind[start : start + BATCH_LIMIT]
+                outcome.update(self._write_chunk(chunk, deadline))
         return outcome
+
+    def _update_one(
+        self, kind: str, object_id: str, update: SimplePublicObjectInput, timeout: Any
+    ) -> Any:
+        obj = hubspot_object(kind)
+        if obj is CONTACT:
+            return self._contacts.update(object_id, update, _request_timeout=timeout)
+        return self.objects_basic.update(obj.path, object_id, update, _request_timeout=timeout)
+
+    def _update_batch(
+        self, kind: str, body: BatchInputSimplePublicObjectBatchInput, timeout: Any
+    ) -> Any:
+        # The raw answer (_preload_content=False): see set_owners.
+        obj = hubspot_object(kind)
+        if obj is CONTACT:
+            return self.contacts_batch.update(
+                body, _request_timeout=timeout, _preload_content=False
+            )
+        return self.objects_batch.update(
+            obj.path, body, _request_timeout=timeout, _preload_content=False
+        )
 
     def _write_chunk(
         self, chunk: Sequence[tuple[Lead, Decision]], deadline: float
     ) -> dict[str, CrmError | None]:
         pairs = [(lead.id, decision.owner_crm_id or "") for lead, decision in chunk]
-        return self.set_owners(pairs, deadline)
+        return self.set_owners(pairs, deadline, written_as(chunk[0][0].object_type).kind)
 
     def set_owners(
-        self, owners: Sequence[tuple[str, str]], deadline: float
+        self, owners: Sequence[tuple[str, str]], deadline: float, kind: str = "contact"
     ) -> dict[str, CrmError | None]:
-        """Set ``hubspot_owner_id`` of up to 100 (contact id, owner id) in one batch call;
-        per contact: None when written, else why not. A contact HubSpot refuses (deleted,
-        merged away, an owner it does not know) fails alone, for good; a failed call fails
-        every contact in it (retryable when a retry may help)."""
+        """Set ``hubspot_owner_id`` of up to 100 (record id, owner id) of one object ``kind``
+        in one batch call; per record: None when written, else why not. A record HubSpot
+        refuses (deleted, merged away, an owner it does not know) fails alone, for good; a
+        failed call fails every record in it (retryable when a retry may help)."""
+        obj = hubspot_object(kind)
         # Each model copies a default configuration unless handed one (a tenth of a
         # millisecond apiece, most of it in logging): hand them the client's own.
         same = self.contacts_batch.api_client.configuration
@@ -270,13 +319,10 @@ class HubSpotApi:
         try:
             # The raw answer: the generated models would parse two timestamps per contact
             # with dateutil, most of a flush's CPU, for the ids alone that are read here.
+            body = BatchInputSimplePublicObjectBatchInput(inputs=inputs)
             raw = self._call(
-                lambda timeout: self.contacts_batch.update(
-                    BatchInputSimplePublicObjectBatchInput(inputs=inputs),
-                    _request_timeout=timeout,
-                    _preload_content=False,
-                ),
-                f"setting the owners of {len(owners)} contacts",
+                lambda timeout: self._update_batch(obj.kind, body, timeout),
+                f"setting the owners of {len(owners)} {obj.path}",
                 deadline,
             )
         except CrmError as exc:
@@ -298,7 +344,7 @@ class HubSpotApi:
         for message, ids in errors:  # a 207 names the ids it refused
             for contact_id in ids:
                 refused[str(contact_id)] = CrmError(
-                    f"HubSpot refused the owner of contact {contact_id}: {message}",
+                    f"HubSpot refused the owner of {obj.kind} {contact_id}: {message}",
                     retryable=False,
                 )
         unconfirmed = CrmError("HubSpot did not confirm the owner update", retryable=True)

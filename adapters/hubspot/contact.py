@@ -12,6 +12,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.hubspot.objects import COMPANY_PROPERTY as COMPANY_PROPERTY
+from adapters.hubspot.objects import CONTACT, HubSpotObject, hubspot_object, lead_from_object
+from adapters.hubspot.objects import OWNER_PROPERTY as OWNER_PROPERTY
 from workflows.config import Config
 from workflows.model import Lead
 
@@ -21,33 +24,11 @@ ACCESS_TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
 DEVELOPER_KEY_ENV = "HUBSPOT_DEVELOPER_API_KEY"
 API_BASE_ENV = "HUBSPOT_API_BASE"
 
-OWNER_PROPERTY = "hubspot_owner_id"
-COMPANY_PROPERTY = "associatedcompanyid"  # the contact's primary company
-
-# Common-model field -> the contact property it is read from.
-CONTACT_PROPERTY: dict[str, str] = {
-    "email": "email",
-    "domain": "email",  # Lead derives the domain from the email
-    "first_name": "firstname",
-    "last_name": "lastname",
-    "company": "company",
-    "country": "country",
-    "state": "state",
-    "postal_code": "zip",
-    "industry": "industry",
-    "employees": "numemployees",  # a range such as "25-50"; Lead reads its lower bound
-    "annual_revenue": "annualrevenue",
-    "score": "hubspotscore",
-    "source": "hs_analytics_source",
-    "status": "hs_lead_status",
-    "language": "hs_language",
-    "owner": OWNER_PROPERTY,
-    "account_owner": COMPANY_PROPERTY,  # the owner itself is read from the company
-    "created_at": "createdate",
-}
+# Common-model field -> the contact property it is read from (the other objects: ``objects``).
+CONTACT_PROPERTY: dict[str, str] = dict(CONTACT.properties)
 # Read for every contact: the current owner decides "keep or reassign"; the email feeds the log
 # and sticky routing.
-ALWAYS_READ = ("email", OWNER_PROPERTY)
+ALWAYS_READ = CONTACT.always
 
 
 def _fields_in(spec: Any) -> Iterator[str]:
@@ -64,12 +45,33 @@ def _fields_in(spec: Any) -> Iterator[str]:
             yield str(key)
 
 
-def referenced_fields(config: Config) -> set[str]:
-    """Lead fields (and ``raw.<property>`` names) that routing with ``config`` can read."""
+def _object_kinds(spec: Any) -> frozenset[str] | None:
+    """The object kinds a ``when:`` spec admits by a top-level ``object: deal`` (or a list, or
+    ``{in: [...]}``), or None when it admits any."""
+    if not isinstance(spec, Mapping):
+        return None
+    for key in ("object", "object_type"):
+        value = spec.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("eq", value.get("in"))
+        if isinstance(value, str):
+            return frozenset({value.strip().casefold()})
+        if isinstance(value, (list, tuple)):
+            return frozenset(str(v).strip().casefold() for v in value)
+    return None
+
+
+def referenced_fields(config: Config, kind: str | None = None) -> set[str]:
+    """Lead fields (and ``raw.<property>`` names) that routing with ``config`` can read; with
+    ``kind``, leaving out rules (and their sub-flows) that say ``object:`` another kind, so a
+    deal's read never asks for a ticket's ``raw.hs_ticket_priority``."""
     fields: set[str] = set()
     rules = list(config.flow.rules)
     while rules:
         rule = rules.pop()
+        kinds = _object_kinds(rule.when)
+        if kind is not None and kinds is not None and kind not in kinds:
+            continue
         fields.update(_fields_in(rule.when))
         if rule.flow is not None:
             rules.extend(rule.flow.rules)
@@ -88,25 +90,32 @@ def needs_account_owner(config: Config) -> bool:
 
 def contact_properties(config: Config) -> list[str]:
     """Exactly the contact properties routing needs, sorted (objectRequestOptions, reads)."""
-    props = set(ALWAYS_READ)
-    for name in referenced_fields(config):
-        if name.startswith("raw."):
-            props.add(name[4:])
-        elif name in CONTACT_PROPERTY:
-            props.add(CONTACT_PROPERTY[name])
-    return sorted(props)
+    return CONTACT.read_properties(referenced_fields(config, "contact"))
+
+
+def object_properties(config: Config, kind: str) -> list[str]:
+    """Exactly the properties routing needs from a record of ``kind`` (``deal``), sorted."""
+    return hubspot_object(kind).read_properties(referenced_fields(config, kind))
 
 
 @dataclass(frozen=True)
 class ContactNeeds:
-    """What routing with one config reads from a contact; built once, since flows can be long."""
+    """What routing with one config reads from a record (a contact unless ``kind`` says
+    otherwise); built once per kind, since flows can be long. The account owner (the
+    associated company's owner) is read for contacts only."""
 
     properties: tuple[str, ...]
     account_owner: bool
+    kind: str = "contact"
 
     @classmethod
-    def of(cls, config: Config) -> ContactNeeds:
-        return cls(tuple(contact_properties(config)), needs_account_owner(config))
+    def of(cls, config: Config, kind: str = "contact") -> ContactNeeds:
+        account = kind == "contact" and needs_account_owner(config)
+        return cls(tuple(object_properties(config, kind)), account, kind)
+
+    @property
+    def object(self) -> HubSpotObject:
+        return hubspot_object(self.kind)
 
     def missing(self, properties: Mapping[str, Any]) -> list[str]:
         """Needed properties HubSpot did not send (an empty value counts as sent).
@@ -127,12 +136,4 @@ def lead_from_contact(
 
     ``account_owner_missing`` says why there is no account owner (``company 77 not found``).
     """
-    data: dict[str, Any] = {"id": str(contact_id), "crm": "hubspot", "object_type": "contact"}
-    for field, prop in CONTACT_PROPERTY.items():
-        if field not in ("domain", "account_owner") and prop in properties:
-            data[field] = properties[prop]
-    data["account_owner"] = account_owner
-    data["raw"] = dict(properties)
-    lead = Lead.from_dict(data)
-    lead.account_owner_missing = None if account_owner else account_owner_missing
-    return lead
+    return lead_from_object(CONTACT, contact_id, properties, account_owner, account_owner_missing)

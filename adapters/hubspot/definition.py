@@ -13,8 +13,9 @@ from typing import Any
 import hubspot
 from urllib3.util import Retry
 
-from adapters.hubspot.contact import contact_properties
+from adapters.hubspot.contact import object_properties
 from adapters.hubspot.limits import RateLimiter, RetryPolicy, call
+from adapters.hubspot.objects import hubspot_object
 from adapters.hubspot.payload import ENTRY_FIELD, OUTCOMES, OVERWRITE_FIELD, WHOLE_FLOW
 from workflows.config import Config
 from workflows.errors import CrmError
@@ -35,6 +36,12 @@ def _output(
     return {"typeDefinition": definition}
 
 
+def action_properties(config: Config) -> list[str]:
+    """The properties the rules read from each object type the action is offered on, sorted."""
+    kinds = config.hubspot.objects
+    return sorted({prop for kind in kinds for prop in object_properties(config, kind)})
+
+
 def action_definition(config: Config, url: str) -> dict[str, Any]:
     """The action definition JSON (automation v4) for ``config``, executed at ``url``."""
     entries = [_option(WHOLE_FLOW, "The whole flow (default)", 0)]
@@ -45,9 +52,10 @@ def action_definition(config: Config, url: str) -> dict[str, Any]:
     return {
         "actionUrl": url,
         "published": True,
-        "objectTypes": ["CONTACT"],
-        # HubSpot sends these with every execution, so routing usually needs no API read.
-        "objectRequestOptions": {"properties": contact_properties(config)},
+        "objectTypes": [hubspot_object(kind).type_id for kind in config.hubspot.objects],
+        # HubSpot sends these with every execution, so routing usually needs no API read:
+        # one list for every object type (each record sends those it has).
+        "objectRequestOptions": {"properties": action_properties(config)},
         "inputFields": [
             {
                 "typeDefinition": {
@@ -82,7 +90,7 @@ def action_definition(config: Config, url: str) -> dict[str, Any]:
                 "actionName": ACTION_NAME,
                 "appDisplayName": "leadrelay",
                 "actionDescription": (
-                    "Choose the contact's owner with leadrelay's rules (rotation, working "
+                    "Choose the record's owner with leadrelay's rules (rotation, working "
                     "hours, caps) and say why."
                 ),
                 "actionCardContent": "Route with {{" + ENTRY_FIELD + "}}",

@@ -1,9 +1,10 @@
 """One flush of HubSpot's batch mode: owners written and executions completed, 100 a call.
 
 The action endpoint left, with each decision, an outbox item (``connector.hubspot_execute``):
-the contact, the owner to write (or none) and the output fields to complete the blocked
-execution with. A flush claims up to 100 items, writes their owners in one ``batch/update``,
-records the write-backs, and completes the executions in one batch callback completion.
+the record (a contact, company, deal or ticket), the owner to write (or none) and the output
+fields to complete the blocked execution with. A flush claims up to 100 items, writes their
+owners in one ``batch/update`` per object type, records the write-backs, and completes the
+executions in one batch callback completion.
 
 - A contact HubSpot refuses (deleted, merged away) fails alone: its execution completes with
   ``outcome: failed`` (FAIL_CONTINUE), and the others go on.
@@ -96,28 +97,33 @@ def _write_owners(
     """Write the owners the items still need; the payloads now ready to complete, by id."""
     now = clock()
     ready: dict[int, dict[str, Any]] = {}
-    to_write: dict[str, int] = {}  # contact id -> item id (one write per contact a call)
+    # (object kind, record id) -> item id: one write per record a call.
+    to_write: dict[tuple[str, str], int] = {}
     for item_id, item in items.items():
         payload = item["payload"]
-        contact = str(payload["contact_id"])
+        record = (str(payload.get("object_type") or "contact"), str(payload["contact_id"]))
         if not payload.get("owner_id"):
             ready[item_id] = payload
-        elif contact in to_write:
-            # Two executions for one contact: the later decision is written next flush,
-            # so HubSpot ends with the newest owner and a batch never names a contact twice.
+        elif record in to_write:
+            # Two executions for one record: the later decision is written next flush,
+            # so HubSpot ends with the newest owner and a batch never names a record twice.
             changes[item_id] = {"retry_at": stamp(now), "error": "waits for contact"}
             result.deferred += 1
         else:
-            to_write[contact] = item_id
+            to_write[record] = item_id
     if not to_write:
         return ready
-    owners = [(c, str(items[i]["payload"]["owner_id"])) for c, i in to_write.items()]
-    outcome = _set_owners(api, owners, result)
+    outcome: dict[tuple[str, str], CrmError | None] = {}
+    for kind in dict.fromkeys(k for k, _ in to_write):  # one batch/update per object type
+        owners = [(c, str(items[i]["payload"]["owner_id"])) for (k, c), i in to_write.items()
+                  if k == kind]  # fmt: skip
+        written = _set_owners(api, owners, result, kind)
+        outcome.update({(kind, c): error for c, error in written.items()})
     now = clock()
     writebacks: dict[int, tuple[WritebackStatus, str]] = {}
     final: set[int] = set()
-    for contact, item_id in to_write.items():
-        item, error = items[item_id], outcome.get(contact)
+    for (kind, contact), item_id in to_write.items():
+        item, error = items[item_id], outcome.get((kind, contact))
         payload = item["payload"]
         if error is None:
             result.written += 1
@@ -131,8 +137,8 @@ def _write_owners(
             result.refused += 1
             result.owners[item_id] = error
             log.warning(
-                "callback %s: HubSpot refused owner %s for contact %s: %s; completing it as "
-                "failed", payload["callback_id"], payload["owner_id"], contact, error,
+                "callback %s: HubSpot refused owner %s for %s %s: %s; completing it as "
+                "failed", payload["callback_id"], payload["owner_id"], kind, contact, error,
             )  # fmt: skip
             writebacks[item_id], final = ("failed", str(error)), final | {item_id}
             fields = failed_write_fields(payload["output_fields"], error)
@@ -146,12 +152,12 @@ def _write_owners(
 
 
 def _set_owners(
-    api: HubSpotApi, owners: list[tuple[str, str]], result: FlushResult
+    api: HubSpotApi, owners: list[tuple[str, str]], result: FlushResult, kind: str = "contact"
 ) -> dict[str, CrmError | None]:
     """``api.set_owners``; a batch HubSpot refuses whole (a 400 for one bad input, where a 207
     would name it) is split in halves until the bad inputs stand alone, so the others are
     still written: a few more calls, never a good contact failed."""
-    outcome = api.set_owners(owners, api.deadline())
+    outcome = api.set_owners(owners, api.deadline(), kind)
     result.calls += 1
     errors = {id(error) for error in outcome.values() if error is not None}
     first = next(iter(outcome.values()), None)
@@ -160,8 +166,8 @@ def _set_owners(
         return outcome
     middle = len(owners) // 2
     return {
-        **_set_owners(api, owners[:middle], result),
-        **_set_owners(api, owners[middle:], result),
+        **_set_owners(api, owners[:middle], result, kind),
+        **_set_owners(api, owners[middle:], result, kind),
     }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from adapters.hubspot.objects import BY_TYPE_ID
 from workflows.config import Config
 from workflows.errors import CrmError, LeadError
 from workflows.model import Decision
@@ -28,9 +29,9 @@ MAX_ID = 2**63 - 1
 # Output fields, and the values of ``outcome`` a workflow branches on.
 OUTPUT_FIELDS = ("owner_id", "owner_email", "rule", "reason", "outcome")
 OUTCOMES = {
-    "assigned": "A rep was chosen and is now the contact owner (or is in owner_id).",
-    "kept": "The contact already had an owner and overwrite_owner is off; it keeps that owner.",
-    "unassigned": "Nobody could take the contact now (all away, at their cap, or off hours).",
+    "assigned": "A rep was chosen and is now the record's owner (or is in owner_id).",
+    "kept": "The record already had an owner and overwrite_owner is off; it keeps that owner.",
+    "unassigned": "Nobody could take the record now (all away, at their cap, or off hours).",
     "failed": "HubSpot refused the owner update (see reason); nothing was changed.",
 }
 
@@ -41,10 +42,11 @@ class ActionRequest:
 
     callback_id: str
     portal_id: str | None
-    contact_id: str
+    contact_id: str  # the record's id, whatever its kind
     properties: dict[str, Any]
     entry: str | None  # a pool or top-level rule; None means the whole flow
     overwrite: bool
+    object_type: str = "contact"  # Lead.object_type: contact, company, deal or ticket
 
     @property
     def idempotency_key(self) -> str:
@@ -111,10 +113,7 @@ def parse_action_request(payload: Any, config: Config) -> ActionRequest:
     origin = _mapping(body.get("origin"), "origin")
     portal = origin.get("portalId")
     obj = _mapping(body.get("object"), "object", required=True)
-    object_type = obj.get("objectType", "CONTACT")
-    if not isinstance(object_type, str) or object_type.upper() != "CONTACT":
-        got = _short(object_type)
-        raise LeadError("object.objectType", f"only CONTACT is supported, got {got}")
+    object_type = _object_type(obj.get("objectType", "CONTACT"), config)
     inputs = _mapping(body.get("inputFields"), "inputFields")
     entry = inputs.get(ENTRY_FIELD)
     if entry in (None, "", WHOLE_FLOW):
@@ -130,7 +129,20 @@ def parse_action_request(payload: Any, config: Config) -> ActionRequest:
         properties=_properties(obj.get("properties")),
         entry=entry,
         overwrite=_flag(inputs.get(OVERWRITE_FIELD), f"inputFields.{OVERWRITE_FIELD}"),
+        object_type=object_type,
     )
+
+
+def _object_type(value: Any, config: Config) -> str:
+    """The kind (``deal``) of an execution's ``objectType`` (``DEAL``), if app.yaml offers it."""
+    offered = [kind.upper() for kind in config.hubspot.objects]
+    found = BY_TYPE_ID.get(value.strip().upper()) if isinstance(value, str) else None
+    if found is None or found.kind not in config.hubspot.objects:
+        got = _short(value)
+        if found is not None:
+            got += " (not in hubspot.objects in app.yaml)"
+        raise LeadError("object.objectType", f"expected one of {', '.join(offered)}, got {got}")
+    return found.kind
 
 
 def keep_reason(owner: str | None, config: Config) -> str:

@@ -30,6 +30,14 @@ BASE_SCOPE = "oauth"
 READ_CONTACTS = "crm.objects.contacts.read"
 WRITE_CONTACTS = "crm.objects.contacts.write"
 READ_COMPANIES = "crm.objects.companies.read"
+# Each object type the action is offered on: (read scope, write scope). HubSpot has one scope
+# for tickets, read and write alike.
+OBJECT_SCOPES = {
+    "contact": (READ_CONTACTS, WRITE_CONTACTS),
+    "company": (READ_COMPANIES, "crm.objects.companies.write"),
+    "deal": ("crm.objects.deals.read", "crm.objects.deals.write"),
+    "ticket": ("tickets", "tickets"),
+}
 READ_OWNERS = "crm.objects.owners.read"
 # What HubSpot's spec names for /automation/v4/actions/callbacks/complete (and the batch).
 COMPLETE_CALLBACKS = "automation"
@@ -54,13 +62,15 @@ def sweeps(config: Config) -> bool:
 def required_scopes(config: Config) -> list[str]:
     """Exactly the scopes leadrelay's calls need with this app.yaml, each with its reason:
     contacts read (the sweep's and the endpoint's reads), owners read (``hubspot owners``,
-    ``check``), contacts write (owner writes: ``api``/``batch``, the sweep, ``reassign``),
+    ``check``), the read and write scopes of each object type the action is offered on
+    (``hubspot.objects``: owner writes in ``api``/``batch``, the sweep, ``reassign``),
     companies read (``account_owner`` rules, unless ``output`` mode, which reads nothing),
     ``automation`` (``batch`` completes the blocked executions through the callbacks API)."""
     mode = str(config.hubspot.write_owner)
-    scopes = {BASE_SCOPE, READ_CONTACTS, READ_OWNERS}
+    kinds = config.hubspot.objects
+    scopes = {BASE_SCOPE, READ_CONTACTS, READ_OWNERS, *(OBJECT_SCOPES[k][0] for k in kinds)}
     if mode != "output" or sweeps(config):
-        scopes.add(WRITE_CONTACTS)
+        scopes.update(OBJECT_SCOPES[kind][1] for kind in kinds)
     if mode != "output" and needs_account_owner(config):
         scopes.add(READ_COMPANIES)
     if mode == "batch":
@@ -81,7 +91,7 @@ def app_component(config: Config, name: str) -> dict[str, Any]:
         "type": "app",
         "config": {
             "description": (
-                "leadrelay's workflow action: routes contacts to owners by app.yaml's rules."
+                "leadrelay's workflow action: routes records to owners by app.yaml's rules."
             ),
             "name": name,
             "distribution": "private",

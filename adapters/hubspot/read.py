@@ -1,9 +1,11 @@
-"""Read contacts back from HubSpot for the SLA sweep: up to 100 per batch-read call.
+"""Read records back from HubSpot for the SLA sweep: up to 100 per batch-read call.
 
 Calls go through ``HubSpotApi``'s rate limiter, retries and deadline (``hubspot_limits.call``),
 so a sweep and live workflow actions share one budget. What "contacted" means comes from
 app.yaml's ``hubspot:`` section: a ``contacted_properties`` time after the assignment, or a
-lead status outside ``uncontacted_statuses``.
+lead status outside ``uncontacted_statuses``. Contacts, companies and deals have those times
+(deals no lead status; a closed deal counts as converted); tickets have neither, so the sweep
+says it cannot judge them (``for_object``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,15 @@ from hubspot.crm.contacts import (
 from hubspot.crm.contacts.rest import RESTResponse
 
 from adapters.hubspot.client import BATCH_LIMIT, HubSpotApi
-from adapters.hubspot.contact import OWNER_PROPERTY, contact_properties, lead_from_contact
+from adapters.hubspot.contact import OWNER_PROPERTY, object_properties
 from adapters.hubspot.limits import call
+from adapters.hubspot.objects import (
+    CONTACT,
+    hubspot_object,
+    lead_from_object,
+    no_signal_reason,
+    written_as,
+)
 from workflows.config import Config
 from workflows.delivery import OwnerWriter
 from workflows.errors import LeadError
@@ -30,24 +39,39 @@ from workflows.sweep_model import LeadState
 
 STATUS_PROPERTY = "hs_lead_status"
 LIFECYCLE_PROPERTY = "lifecyclestage"
+DEAL_CLOSED_PROPERTY = "hs_is_closed"  # "true" once the deal is closed won or lost
 
 
 class HubSpotReader:
-    """The sweep's HubSpot side: batch reads of contacts, owner writes in batches of 100."""
+    """The sweep's HubSpot side: batch reads of one object type (contacts unless ``kind``
+    says otherwise), owner writes in batches of 100."""
 
     crm = "hubspot"
     batch_size = BATCH_LIMIT
 
-    def __init__(self, api: HubSpotApi, config: Config) -> None:
+    def __init__(self, api: HubSpotApi, config: Config, kind: str = "contact") -> None:
         self.api = api
         self.config = config
+        self.object = hubspot_object(kind)
         spec = config.hubspot
-        wanted = {*contact_properties(config), *spec.contacted_properties}
-        self.properties = sorted(wanted | {OWNER_PROPERTY, STATUS_PROPERTY, LIFECYCLE_PROPERTY})
+        wanted = {*object_properties(config, kind), *spec.contacted_properties, OWNER_PROPERTY}
+        if self.object.lead_status:
+            wanted |= {STATUS_PROPERTY, LIFECYCLE_PROPERTY}
+        if kind == "deal":
+            wanted.add(DEAL_CLOSED_PROPERTY)
+        self.properties = sorted(wanted)
         # app.yaml's stages by their internal names, which HubSpot sends in lower case.
         self.converted_stages = frozenset(stage.lower() for stage in spec.converted_stages)
         # HubSpotApi's own batch client (built once; hubspot.Client builds one per access).
         self._batch = api.contacts_batch
+
+    def for_object(self, kind: str) -> HubSpotReader | str:
+        """The reader of ``kind`` records, or why the sweep cannot judge them (tickets)."""
+        obj = written_as(kind)  # a lead of no HubSpot kind (routed by hand) is a contact
+        if obj is self.object:
+            return self
+        reason = no_signal_reason(obj.kind)
+        return reason if reason is not None else HubSpotReader(self.api, self.config, obj.kind)
 
     def read(self, lead_ids: Sequence[str]) -> dict[str, LeadState]:
         """Each contact's state; ids HubSpot does not find are deleted (archived or merged)."""
@@ -64,7 +88,7 @@ class HubSpotReader:
         )
         answer = call(
             lambda timeout: self._read_raw(body, timeout),
-            f"reading {len(ids)} contacts",
+            f"reading {len(ids)} {self.object.path}",
             limiter=self.api.limiter,
             deadline=self.api.deadline(),
             policy=self.api.policy,
@@ -84,14 +108,20 @@ class HubSpotReader:
         try:
             return self.state(contact_id, props)
         except LeadError as exc:  # one odd contact must not fail the others
-            return LeadState(None, error=f"cannot read the contact: {exc}")
+            return LeadState(None, error=f"cannot read the {self.object.kind}: {exc}")
 
     def _read_raw(self, body: BatchReadInputSimplePublicObjectId, timeout: Any) -> Any:
         # The generated client spends two thirds of a batch read parsing timestamps (dateutil)
         # into models the sweep does not use: take the JSON as it comes.
-        response = self._batch.read(
-            body, archived=False, _request_timeout=timeout, _preload_content=False
-        )
+        if self.object is CONTACT:
+            response = self._batch.read(
+                body, archived=False, _request_timeout=timeout, _preload_content=False
+            )
+        else:
+            response = self.api.objects_batch.read(
+                self.object.path, body, archived=False, _request_timeout=timeout,
+                _preload_content=False,
+            )  # fmt: skip
         if not 200 <= response.status <= 299:
             raise ApiException(http_resp=RESTResponse(response))  # call() retries or fails
         try:
@@ -100,7 +130,7 @@ class HubSpotReader:
             raise ValueError("HubSpot's batch read answer is not JSON") from None
 
     def state(self, contact_id: str, props: dict[str, Any]) -> LeadState:
-        """A contact's properties as the sweep's neutral ``LeadState``."""
+        """A record's properties as the sweep's neutral ``LeadState``."""
         spec = self.config.hubspot
         status = str(props.get(STATUS_PROPERTY) or "")
         times = []
@@ -111,14 +141,19 @@ class HubSpotReader:
                 moment = None
             if moment is not None:
                 times.append(moment)
-        lead = lead_from_contact(contact_id, props)
+        lead = lead_from_object(self.object, contact_id, props)
+        stage = str(props.get(LIFECYCLE_PROPERTY) or "").lower()
+        closed = str(props.get(DEAL_CLOSED_PROPERTY) or "").lower() == "true"
+        has_status = self.object.lead_status  # a deal's stage is no lead status
+        if not has_status:
+            status = ""
         return LeadState(
             lead,
             owner=props.get(OWNER_PROPERTY) or None,
-            converted=str(props.get(LIFECYCLE_PROPERTY) or "").lower() in self.converted_stages,
+            converted=stage in self.converted_stages or closed,
             disqualified=bool(status) and status in spec.disqualified_statuses,
             status=status or None,
-            status_contacted=status not in spec.uncontacted_statuses,
+            status_contacted=has_status and status not in spec.uncontacted_statuses,
             activity_at=max(times) if times else None,
         )
 

@@ -1,4 +1,5 @@
-"""Find every contact a HubSpot owner owns (for ``leadrelay reassign``), within search's limits.
+"""Find every record of one kind (contacts, companies, deals, tickets) a HubSpot owner owns
+(for ``leadrelay reassign``), within search's limits.
 
 HubSpot's search answers at most 200 results a page and 10,000 per query, a few requests a
 second. Pages are taken by *keyset*: each query asks for the owner's contacts with
@@ -16,6 +17,7 @@ from typing import Any
 from adapters.hubspot.client import HubSpotApi
 from adapters.hubspot.contact import OWNER_PROPERTY
 from adapters.hubspot.limits import call
+from adapters.hubspot.objects import CONTACT, hubspot_object
 from workflows.config import Config
 
 SEARCH_PAGE_LIMIT = 200  # HubSpot's maximum page size for search
@@ -25,15 +27,24 @@ ASSIGNED_PROPERTY = "hubspot_owner_assigneddate"  # when the current owner got t
 CLOSED_STAGES = frozenset({"customer", "evangelist"})
 REASSIGN_PROPERTIES = (ID_PROPERTY, OWNER_PROPERTY, ASSIGNED_PROPERTY, "lifecyclestage",
                        "hs_lead_status")  # fmt: skip
+DEAL_CLOSED = "hs_is_closed"  # a deal closed won or lost
 
 
 class HubSpotSearch:
-    """Contact search through a ``HubSpotApi``: its client, rate limiter and retry policy."""
+    """Search of one object type (contacts unless ``kind`` says otherwise) through a
+    ``HubSpotApi``: its client, rate limiter and retry policy."""
 
-    def __init__(self, api: HubSpotApi) -> None:
-        self._search = api.contacts_search
+    def __init__(self, api: HubSpotApi, kind: str = "contact") -> None:
+        self.object = hubspot_object(kind)
+        self._contacts = api.contacts_search
+        self._objects = api.objects_search
         self.limiter = api.limiter
         self.policy = api.policy
+
+    def _do_search(self, body: dict[str, Any], timeout: Any) -> Any:
+        if self.object is CONTACT:
+            return self._contacts.do_search(body, _request_timeout=timeout)
+        return self._objects.do_search(self.object.path, body, _request_timeout=timeout)
 
     def page(
         self, owner_id: str, properties: Sequence[str], above: int, limit: int
@@ -53,8 +64,8 @@ class HubSpotSearch:
             "limit": limit,
         }
         answer = call(
-            lambda timeout: self._search.do_search(body, _request_timeout=timeout),
-            f"searching the contacts of owner {owner_id}",
+            lambda timeout: self._do_search(body, timeout),
+            f"searching the {self.object.path} of owner {owner_id}",
             limiter=self.limiter,
             deadline=time.monotonic() + self.policy.budget,
             policy=self.policy,
@@ -69,7 +80,7 @@ class HubSpotSearch:
 
         The first page is read now (CrmError if HubSpot fails); the others as iterated.
         """
-        wanted = sorted({*properties, *REASSIGN_PROPERTIES})
+        wanted = sorted({*properties, *REASSIGN_PROPERTIES, *self._closed_properties()})
         total, first = self.page(owner_id, wanted, 0, page_size)
 
         def pages() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -82,9 +93,14 @@ class HubSpotSearch:
 
         return total, pages()
 
+    def _closed_properties(self) -> tuple[str, ...]:
+        return (DEAL_CLOSED,) if self.object.kind == "deal" else ()
+
 
 def closed_reason(properties: Mapping[str, Any], config: Config) -> str | None:
-    """Why a contact counts as converted or closed, or None while it is an open lead."""
+    """Why a record counts as converted or closed, or None while it is open."""
+    if str(properties.get(DEAL_CLOSED) or "").lower() == "true":
+        return "deal closed"
     stage = str(properties.get("lifecyclestage") or "").lower()
     if stage in CLOSED_STAGES:
         return f"lifecycle stage {stage}"
@@ -95,5 +111,5 @@ def closed_reason(properties: Mapping[str, Any], config: Config) -> str | None:
 
 
 def owner_marker(properties: Mapping[str, Any]) -> str:
-    """When the current owner got the contact, as HubSpot records it ("" when unknown)."""
+    """When the current owner got the record, as HubSpot records it ("" when unknown)."""
     return str(properties.get(ASSIGNED_PROPERTY) or "")

@@ -15,6 +15,7 @@ from simple_salesforce.api import Salesforce
 from adapters.salesforce.auth import SalesforceConnection
 from adapters.salesforce.errors import CALL_ERRORS, RETRYABLE_CODES, crm_error
 from adapters.salesforce.ids import is_id, is_user_id
+from adapters.salesforce.objects import written_as
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError
 from workflows.model import Decision, Lead
@@ -42,10 +43,12 @@ def write_owners(
     *,
     chunk_size: int = COLLECTION_LIMIT,
 ) -> dict[str, CrmError | None]:
-    """Set OwnerId on each lead; answer per lead id (None: written). Never raises CrmError.
+    """Set OwnerId on each record; answer per record id (None: written). Never raises CrmError.
 
-    One record is one sObject update; more go through sObject Collections with allOrNone
-    false, ``chunk_size`` records a call, so one bad record does not fail the others. When a
+    One record is one sObject update (``sobjects/<Type>/<Id>``); more go through sObject
+    Collections with allOrNone false, ``chunk_size`` records a call, each record naming its
+    own ``attributes.type`` (a call may mix Leads, Cases...), so one bad record does not fail
+    the others. When a
     whole call fails (an outage), the records not yet sent are not tried and fail with it.
     The session must carry ``Sforce-Auto-Assign: FALSE`` (see ``salesforce_auth``).
     """
@@ -66,25 +69,30 @@ def write_owners(
             )
     if len(sendable) == 1:
         lead, owner = sendable[0]
+        sobject = written_as(lead.object_type, lead.id).sobject
         try:
             # Through restful, not sf.Lead.update: SFType re-signs in without a retry limit.
-            sf.restful(f"sobjects/Lead/{lead.id}", method="PATCH", json={"OwnerId": owner})
+            sf.restful(f"sobjects/{sobject}/{lead.id}", method="PATCH", json={"OwnerId": owner})
         except CALL_ERRORS as exc:
-            return {**results, lead.id: crm_error(exc, f"updating lead {lead.id}")}
+            return {**results, lead.id: crm_error(exc, f"updating {sobject} {lead.id}")}
         return {**results, lead.id: None}
     for start in range(0, len(sendable), chunk_size):
         chunk = sendable[start : start + chunk_size]
         body = {
             "allOrNone": False,
             "records": [
-                {"attributes": {"type": "Lead"}, "Id": lead.id, "OwnerId": owner}
+                {
+                    "attributes": {"type": written_as(lead.object_type, lead.id).sobject},
+                    "Id": lead.id,
+                    "OwnerId": owner,
+                }
                 for lead, owner in chunk
             ],
         }
         try:
             answers = sf.restful("composite/sobjects", method="PATCH", json=body)
         except CALL_ERRORS as exc:
-            error = crm_error(exc, f"updating {len(chunk)} leads")
+            error = crm_error(exc, f"updating {len(chunk)} records")
             results.update({lead.id: error for lead, _ in sendable[start:]})
             break
         results.update(_record_results([lead for lead, _ in chunk], answers))
@@ -98,7 +106,7 @@ def _record_results(chunk: list[Lead], answers: Any) -> dict[str, CrmError | Non
     for index, lead in enumerate(chunk):
         answer = answers[index] if index < len(answers) else None
         if not isinstance(answer, dict):
-            results[lead.id] = CrmError("Salesforce sent no result for this lead", retryable=True)
+            results[lead.id] = CrmError("Salesforce sent no result for this record", retryable=True)
         elif answer.get("success") is True:
             results[lead.id] = None
         else:
@@ -106,7 +114,7 @@ def _record_results(chunk: list[Lead], answers: Any) -> dict[str, CrmError | Non
             code = str(errors[0].get("statusCode") or errors[0].get("errorCode") or "UNKNOWN")
             text = "; ".join(str(e.get("message", "")) for e in errors)
             results[lead.id] = CrmError(
-                f"Salesforce refused lead {lead.id}: {code}: {text}",
+                f"Salesforce refused {lead.object_type} {lead.id}: {code}: {text}",
                 retryable=code in RETRYABLE_CODES,
             )
     return results

@@ -1,4 +1,7 @@
-"""Read a Salesforce Outbound Message (SOAP 1.1) into notification ids and Leads; answer it.
+"""Read a Salesforce Outbound Message (SOAP 1.1) into notification ids and records; answer it.
+
+A message carries one object type (the rule it belongs to is set on one): Lead, Contact,
+Account, Opportunity or Case, each read into a ``Lead`` of that ``object_type``.
 
 The body is untrusted XML: defusedxml refuses DTDs, entity declarations and external
 references before anything is expanded, so XXE and billion-laughs payloads fail fast. The
@@ -15,7 +18,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from adapters.salesforce.ids import is_id
-from adapters.salesforce.lead import lead_from_fields
+from adapters.salesforce.lead import record_from_fields
+from adapters.salesforce.objects import BY_SOBJECT, SOBJECT_NAMES
 from workflows.errors import LeadError
 from workflows.model import Lead
 
@@ -37,7 +41,7 @@ ACK = (
 
 @dataclass(frozen=True)
 class Notification:
-    """One notification: its id (Salesforce's dedupe key) and the Lead it carries."""
+    """One notification: its id (Salesforce's dedupe key) and the record it carries."""
 
     id: str
     lead: Lead
@@ -87,17 +91,20 @@ def _notification(item: Element, number: int) -> Notification:
     sobject = item.find(f"{{{OUTBOUND_NS}}}sObject")
     if sobject is None:
         raise LeadError(f"{where}.sObject", "missing")
-    # xsi:type is "sf:Lead"; ElementTree keeps no prefixes, so compare the local name.
+    # xsi:type is "sf:Case"; ElementTree keeps no prefixes, so compare the local name.
     kind = sobject.get(f"{{{XSI_NS}}}type", "").rpartition(":")[2]
-    if kind != "Lead":
-        raise LeadError(f"{where}.sObject", f"leadrelay routes Leads, not {kind or 'untyped'}")
+    obj = BY_SOBJECT.get(kind)
+    if obj is None:
+        raise LeadError(
+            f"{where}.sObject", f"leadrelay routes {SOBJECT_NAMES}, not {kind or 'untyped'}"
+        )
     fields: dict[str, str | None] = {}
     for field in sobject:
         # Absent and xsi:nil="true" both mean empty.
         nil = field.get(f"{{{XSI_NS}}}nil") == "true"
         fields[_local(field.tag)] = None if nil else field.text
     try:
-        lead = lead_from_fields(fields)
+        lead = record_from_fields(fields, obj)
     except LeadError as exc:
         raise LeadError(f"{where}.{exc.field}", str(exc).split(": ", 1)[-1]) from None
     return Notification(notification_id, lead)

@@ -2,10 +2,11 @@
 
 hubspot-api-client speaks urllib3, which ``responses`` cannot see, so this is a small WSGI app
 in a thread. It answers in the shapes HubSpot documents (see
-../shared/reference/crm-protocols.md): owners pages, contact read/update, batch read/update,
-search, companies, action definitions, callback completion (one, or a batch of at most
-``CALLBACK_BATCH_LIMIT``). It can be told to fail the next calls (429 with Retry-After, 5xx,
-401) and records every request so tests count API calls.
+../shared/reference/crm-protocols.md): owners pages, read/update, batch read/update and search
+of contacts, companies, deals and tickets (the same calls under crm/v3/objects/<type>), action
+definitions, callback completion (one, or a batch of at most ``CALLBACK_BATCH_LIMIT``). It can
+be told to fail the next calls (429 with Retry-After, 5xx, 401) and records every request so
+tests count API calls.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from werkzeug.wrappers import Request, Response
 TOKEN = "pat-na1-test-token"
 DEVELOPER_KEY = "dev-key-test"
 STAMP = "2026-11-24T15:00:00.000Z"
-BATCH_LIMIT = 100  # contacts per batch update
+BATCH_LIMIT = 100  # records per batch update
+# The object types the fake serves under /crm/v3/objects/<path>, with HubSpot's type ids.
+OBJECT_TYPES = {"contacts": "CONTACT", "companies": "COMPANY", "deals": "DEAL",
+                "tickets": "TICKET"}  # fmt: skip
 CALLBACK_BATCH_LIMIT = 100  # callbacks per batch completion
 
 
@@ -67,6 +71,8 @@ class FakeHubSpot:
     owners: list[dict[str, Any]] = field(default_factory=list)
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     companies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
     definitions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     completed: list[dict[str, Any]] = field(default_factory=list)
     # Every execution completed by the batch endpoint: {"callbackId", "outputFields"}.
@@ -115,6 +121,15 @@ class FakeHubSpot:
 
     def add_contact(self, contact_id: str, **properties: Any) -> None:
         self.contacts[contact_id] = {"hs_object_id": contact_id, **properties}
+
+    def add_record(self, object_type: str, record_id: str, **properties: Any) -> None:
+        """A company, deal or ticket (``object_type`` as in the path: ``deals``)."""
+        self.records(object_type)[record_id] = {"hs_object_id": record_id, **properties}
+
+    def records(self, object_type: str) -> dict[str, dict[str, Any]]:
+        """The records of one object type, by the path's name (``contacts``, ``deals``)."""
+        return {"contacts": self.contacts, "companies": self.companies, "deals": self.deals,
+                "tickets": self.tickets}[object_type]  # fmt: skip
 
     # -- serving ----------------------------------------------------------------------------
     def start(self) -> FakeHubSpot:
@@ -216,31 +231,29 @@ class FakeHubSpot:
             if start + limit < len(self.owners):
                 page["paging"] = {"next": {"after": str(start + limit), "link": "?after="}}
             return self._json(page)
-        if parts[:4] == ["crm", "v3", "objects", "companies"] and len(parts) == 5:
-            company = self.companies.get(parts[4])
-            if company is None:
-                return self._error(404)
-            return self._json(self._object(parts[4], company, self._wanted(request)))
-        if parts[:4] != ["crm", "v3", "objects", "contacts"] or len(parts) not in (5, 6):
+        if parts[:3] != ["crm", "v3", "objects"] or len(parts) not in (5, 6):
+            return self._error(404)
+        kind = parts[3]
+        if kind not in OBJECT_TYPES:
             return self._error(404)
         if len(parts) == 6:
             if request.method == "POST" and parts[4] == "batch" and parts[5] in ("read", "update"):
-                return self._batch(parts[5], body or {})
+                return self._batch(kind, parts[5], body or {})
             return self._error(404)
         if request.method == "POST" and parts[4] == "search":
-            return self._search(body)
-        contact_id = parts[4]
-        contact = self.contacts.get(contact_id)
-        if contact is None:
+            return self._search(kind, body)
+        record_id = parts[4]
+        record = self.records(kind).get(record_id)
+        if record is None:
             return self._error(404)
         if request.method == "GET":
-            return self._json(self._object(contact_id, contact, self._wanted(request)))
+            return self._json(self._object(record_id, record, self._wanted(request)))
         if request.method == "PATCH":
             problem = self._invalid(body.get("properties") or {})
             if problem:
                 return self._json(problem, 400)
-            contact.update(body["properties"])
-            return self._json(self._object(contact_id, contact, list(body["properties"])))
+            record.update(body["properties"])
+            return self._json(self._object(record_id, record, list(body["properties"])))
         return self._error(404)
 
     def _invalid(self, properties: dict[str, Any]) -> dict | None:
@@ -254,7 +267,7 @@ class FakeHubSpot:
             }
         return None
 
-    def _search(self, body: dict[str, Any]) -> Response:
+    def _search(self, kind: str, body: dict[str, Any]) -> Response:
         # Operators and limits as documented: EQ/NEQ/GT/GTE/LT/LTE, at most 200 a page and
         # 10,000 results per query (paging past that answers 400).
         start, limit = int(body.get("after") or 0), int(body.get("limit") or 10)
@@ -263,21 +276,22 @@ class FakeHubSpot:
         if start + limit > 10_000:
             return self._json(_search_error("Search results are limited to 10,000"), 400)
         groups = body.get("filterGroups") or [{"filters": []}]
+        records = self.records(kind)
         found = [
             cid
-            for cid, props in sorted(self.contacts.items())
+            for cid, props in sorted(records.items())
             if any(all(_matches(props, f) for f in g["filters"]) for g in groups)
         ]
         for sort in reversed(body.get("sorts") or []):
             name = sort if isinstance(sort, str) else sort["propertyName"]
             descending = isinstance(sort, dict) and sort.get("direction") == "DESCENDING"
-            found.sort(key=lambda cid, n=name: _sortable(self.contacts[cid].get(n)),
+            found.sort(key=lambda cid, n=name: _sortable(records[cid].get(n)),
                        reverse=descending)  # fmt: skip
         chunk = found[start : start + limit]
         wanted = body.get("properties") or []
         page: dict[str, Any] = {
             "total": len(found),
-            "results": [self._object(cid, self.contacts[cid], wanted) for cid in chunk],
+            "results": [self._object(cid, records[cid], wanted) for cid in chunk],
         }
         if start + limit < len(found):
             page["paging"] = {"next": {"after": str(start + limit)}}
@@ -298,7 +312,7 @@ class FakeHubSpot:
             self.batch_completed.extend(inputs)
         return Response(status=204)
 
-    def _batch(self, action: str, body: dict[str, Any]) -> Response:
+    def _batch(self, kind: str, action: str, body: dict[str, Any]) -> Response:
         inputs = body.get("inputs", [])
         ids = [str(item["id"]) for item in inputs]
         if len(inputs) > BATCH_LIMIT or len(set(ids)) != len(ids):
@@ -311,13 +325,14 @@ class FakeHubSpot:
                     return self._json(problem, 400)
         results, errors = [], []
         for item in inputs:
-            contact = self.contacts.get(str(item["id"]))
+            contact = self.records(kind).get(str(item["id"]))
             if contact is None:
                 errors.append(
                     {
                         "status": "error",
                         "category": "OBJECT_NOT_FOUND",
-                        "message": "Could not get some CONTACT objects, they may be deleted.",
+                        "message": f"Could not get some {OBJECT_TYPES[kind]} objects, they may "
+                        "be deleted.",
                         "context": {"ids": [str(item["id"])]},
                         "links": {},
                         "errors": [],

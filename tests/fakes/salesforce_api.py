@@ -44,6 +44,9 @@ REP_USERS = {
 }
 
 Answer = tuple[int, dict[str, str], str]
+# The sObjects leadrelay routes, by the key prefix of their ids.
+SOBJECT_PREFIXES = {"Lead": "00Q", "Contact": "003", "Account": "001", "Opportunity": "006",
+                    "Case": "500"}  # fmt: skip
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Write:
     owner_id: str
     call: int  # the number of the write call that carried it
     headers: dict[str, str]
+    sobject: str = "Lead"  # the type the write named (the URL's, or attributes.type)
 
 
 @dataclass
@@ -74,7 +78,8 @@ class FakeSalesforce:
     public_key: bytes | None = None  # verifies JWT assertions when set
     users: list[dict[str, Any]] = field(default_factory=list)
     page_size: int = 2
-    # Lead records by Id, answered to SOQL ``SELECT ... FROM Lead WHERE Id IN (...)``.
+    # Records by Id (Leads, and Contacts, Accounts, Opportunities, Cases: their type is their
+    # Id's prefix), answered to SOQL ``SELECT ... FROM <Type> WHERE Id IN (...)``.
     leads: dict[str, dict[str, Any]] = field(default_factory=dict)
     lead_queries: list[str] = field(default_factory=list)
     _tokens: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -84,7 +89,8 @@ class FakeSalesforce:
     _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        lead_url = re.compile(rf"{re.escape(DATA)}/sobjects/Lead/(?P<id>[^/?]+)$")
+        types = "|".join(SOBJECT_PREFIXES)
+        lead_url = re.compile(rf"{re.escape(DATA)}/sobjects/({types})/(?P<id>[^/?]+)$")
         self.mock.add_callback("PATCH", lead_url, callback=self._update_one)
         self.mock.add_callback("PATCH", f"{DATA}/composite/sobjects", callback=self._update_many)
         self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/query/?(\?.*)?$"),
@@ -148,22 +154,28 @@ class FakeSalesforce:
             return _error(503, "SERVER_UNAVAILABLE", "Service Unavailable")
         return None
 
-    def _record(self, lead_id: str, owner_id: str, request: PreparedRequest) -> None:
+    def _record(
+        self, lead_id: str, owner_id: str, request: PreparedRequest, sobject: str = "Lead"
+    ) -> None:
         self.owners[lead_id] = owner_id
-        self.writes.append(Write(lead_id, owner_id, self.write_calls, dict(request.headers)))
+        self.writes.append(
+            Write(lead_id, owner_id, self.write_calls, dict(request.headers), sobject)
+        )
 
     def _update_one(self, request: PreparedRequest) -> Answer:
         refusal = self._write_refusal(request)
         if refusal is not None:
             return refusal
-        lead_id = str(request.url).rsplit("/", 1)[1]
+        sobject, lead_id = str(request.url).rsplit("/", 2)[1:]
         body = json.loads(request.body or b"{}")
         if set(body) != {"OwnerId"}:
             return _error(400, "JSON_PARSER_ERROR", f"unexpected fields {sorted(body)}")
+        if not lead_id.startswith(SOBJECT_PREFIXES[sobject]):
+            return _error(404, "NOT_FOUND", f"Provided external ID field does not exist: {lead_id}")
         if lead_id in self.refused:
             code, message = self.refused[lead_id]
             return _error(400, code, message)
-        self._record(lead_id, body["OwnerId"], request)
+        self._record(lead_id, body["OwnerId"], request, sobject)
         return 204, {}, ""
 
     def _update_many(self, request: PreparedRequest) -> Answer:
@@ -179,12 +191,15 @@ class FakeSalesforce:
         results = []
         for record in records:
             lead_id = record.get("Id")
-            if record.get("attributes", {}).get("type") != "Lead":
+            sobject = record.get("attributes", {}).get("type")
+            if sobject not in SOBJECT_PREFIXES:
                 results.append(_record_error("INVALID_TYPE", "attributes.type is required"))
+            elif not str(lead_id).startswith(SOBJECT_PREFIXES[sobject]):
+                results.append(_record_error("MALFORMED_ID", f"bad id {lead_id} for {sobject}"))
             elif lead_id in self.refused:
                 results.append(_record_error(*self.refused[lead_id]))
             else:
-                self._record(lead_id, record["OwnerId"], request)
+                self._record(lead_id, record["OwnerId"], request, sobject)
                 results.append({"id": lead_id, "success": True, "errors": []})
         return 200, {"Content-Type": "application/json"}, json.dumps(results)
 
@@ -193,35 +208,39 @@ class FakeSalesforce:
         if refusal is not None:
             return refusal
         soql = parse_qs(urlparse(str(request.url)).query)["q"][0]
-        if soql.startswith("SELECT ") and " FROM Lead WHERE Id IN (" in soql:
+        if soql.startswith("SELECT ") and re.search(r" FROM \w+ WHERE Id IN \(", soql):
             return self._lead_query(soql, include_deleted="/queryAll" in str(request.url))
-        if soql.startswith("SELECT ") and " FROM Lead WHERE OwnerId = " in soql:
+        if soql.startswith("SELECT ") and re.search(r" FROM \w+ WHERE OwnerId = ", soql):
             return self._owned_query(soql)
         if not soql.startswith("SELECT ") or " FROM User " not in soql:
             return _error(400, "MALFORMED_QUERY", "the fake only knows User queries")
         return self._page(0)
 
     def _owned_query(self, soql: str) -> Answer:
-        # SELECT f, ... FROM Lead WHERE OwnerId = '005...' [AND IsConverted = false] ORDER BY Id
+        # SELECT f, ... FROM <Type> WHERE OwnerId = '005...' [AND IsConverted = false]
+        # ORDER BY Id
         self.owned_queries.append(soql)
         match = re.fullmatch(
-            r"SELECT (.+) FROM Lead WHERE OwnerId = '([^'\\]*)'( AND IsConverted = false)?"
+            r"SELECT (.+) FROM (\w+) WHERE OwnerId = '([^'\\]*)'( AND IsConverted = false)?"
             r" ORDER BY Id",
             soql,
         )
-        if match is None:
+        if match is None or match.group(2) not in SOBJECT_PREFIXES:
             return _error(400, "MALFORMED_QUERY", f"the fake cannot read {soql!r}")
         fields = [name.strip() for name in match.group(1).split(",")]
-        owner, open_only = match.group(2)[:15], bool(match.group(3))
+        sobject = match.group(2)
+        owner, open_only = match.group(3)[:15], bool(match.group(4))
         rows = []
         for lead_id, lead in sorted(self.leads.items()):
             current = self.owners.get(lead_id, lead.get("OwnerId"))
             if str(current)[:15] != owner or (open_only and lead.get("IsConverted")):
                 continue
+            if not lead_id.startswith(SOBJECT_PREFIXES[sobject]):
+                continue
             record = {name: lead.get(name) for name in fields}
             record["OwnerId"] = current
-            url = f"/services/data/v{VERSION}/sobjects/Lead/{lead_id}"
-            rows.append({"attributes": {"type": "Lead", "url": url}, **record})
+            url = f"/services/data/v{VERSION}/sobjects/{sobject}/{lead_id}"
+            rows.append({"attributes": {"type": sobject, "url": url}, **record})
         cursor = f"01gOwned{len(self._cursors):08d}"
         self._cursors[cursor] = rows
         return self._cursor_page(cursor, 0)
@@ -247,6 +266,9 @@ class FakeSalesforce:
         if len(soql) > 100_000:
             return _error(400, "MALFORMED_QUERY", "SOQL statements cannot exceed 100000 characters")
         fields = [f.strip() for f in soql[len("SELECT ") : soql.index(" FROM ")].split(",")]
+        sobject = soql[soql.index(" FROM ") + 6 :].split(" ", 1)[0]
+        if sobject not in SOBJECT_PREFIXES:
+            return _error(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
         wanted = re.findall(r"'((?:[^'\\]|\\.)*)'", soql[soql.index(" IN (") :])
         records = []
         for lead_id in wanted:
@@ -255,10 +277,12 @@ class FakeSalesforce:
             )
             if lead is None or (lead.get("IsDeleted") and not include_deleted):
                 continue
+            if not lead["Id"].startswith(SOBJECT_PREFIXES[sobject]):
+                continue  # another object's record: FROM Case never finds a Lead
             record = {name: lead.get(name) for name in fields}
             record["OwnerId"] = self.owners.get(lead["Id"], lead.get("OwnerId"))
-            url = f"/services/data/v{VERSION}/sobjects/Lead/{lead['Id']}"
-            records.append({"attributes": {"type": "Lead", "url": url}, **record})
+            url = f"/services/data/v{VERSION}/sobjects/{sobject}/{lead['Id']}"
+            records.append({"attributes": {"type": sobject, "url": url}, **record})
         page = {"totalSize": len(records), "done": True, "records": records}
         return 200, {"Content-Type": "application/json"}, json.dumps(page)
 
