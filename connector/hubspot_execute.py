@@ -34,7 +34,7 @@ from connector.shared import services_of
 from workflows.config import Config
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
-from workflows.model import Decision, Lead
+from workflows.model import OWNER_OUTCOMES, Decision, Lead
 from workflows.router import Router
 
 log = logging.getLogger("leadrelay.hubspot")
@@ -137,7 +137,8 @@ def _outbox_payload(
 
     def payload(decision: Decision) -> dict[str, Any]:
         owner = decision.owner_crm_id
-        writes = decision.outcome == "assigned" and owner is not None and owner != lead.owner
+        moves = decision.outcome in OWNER_OUTCOMES
+        writes = moves and owner is not None and owner != lead.owner
         return {
             "callback_id": action.callback_id,
             "contact_id": lead.id,

@@ -145,6 +145,7 @@ def _answer(delivery: Delivery) -> dict[str, Any]:
         # Only a Salesforce id: a rep without salesforce_user_id has none to give the Flow.
         "ownerId": decision.owner_crm_id if is_id(decision.owner_crm_id) else None,
         "rep": decision.rep_id,
+        "queue": decision.queue,
         "outcome": decision.outcome,
         "rule": decision.rule,
         "reason": decision.reason,

@@ -44,6 +44,8 @@ REP_USERS = {
 }
 
 Answer = tuple[int, dict[str, str], str]
+# What Salesforce answers for an OwnerId naming a queue that does not take this object.
+UNKNOWN_QUEUE = ("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
 
 
 @dataclass
@@ -69,6 +71,8 @@ class FakeSalesforce:
     token_requests: list[dict[str, list[str]]] = field(default_factory=list)
     # lead id -> (statusCode, message): Salesforce refuses that record.
     refused: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The org's queues that support Leads: any other 00G owner is refused, as Salesforce does.
+    queues: set[str] = field(default_factory=lambda: {QUEUE_ID})
     down: bool = False  # every API call answers 503
     outage_after_writes: int | None = None  # write calls that succeed before the outage
     public_key: bytes | None = None  # verifies JWT assertions when set
@@ -152,6 +156,9 @@ class FakeSalesforce:
         self.owners[lead_id] = owner_id
         self.writes.append(Write(lead_id, owner_id, self.write_calls, dict(request.headers)))
 
+    def _unknown_queue(self, owner: Any) -> bool:
+        return str(owner).startswith("00G") and str(owner)[:15] not in {q[:15] for q in self.queues}
+
     def _update_one(self, request: PreparedRequest) -> Answer:
         refusal = self._write_refusal(request)
         if refusal is not None:
@@ -163,6 +170,8 @@ class FakeSalesforce:
         if lead_id in self.refused:
             code, message = self.refused[lead_id]
             return _error(400, code, message)
+        if self._unknown_queue(body["OwnerId"]):
+            return _error(400, *UNKNOWN_QUEUE)
         self._record(lead_id, body["OwnerId"], request)
         return 204, {}, ""
 
@@ -183,6 +192,8 @@ class FakeSalesforce:
                 results.append(_record_error("INVALID_TYPE", "attributes.type is required"))
             elif lead_id in self.refused:
                 results.append(_record_error(*self.refused[lead_id]))
+            elif self._unknown_queue(record.get("OwnerId")):
+                results.append(_record_error(*UNKNOWN_QUEUE))
             else:
                 self._record(lead_id, record["OwnerId"], request)
                 results.append({"id": lead_id, "success": True, "errors": []})

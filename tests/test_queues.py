@@ -1,0 +1,253 @@
+"""Queues as targets: ``queues:`` in app.yaml, a queue decision end to end in Salesforce (an
+Outbound Message, OwnerId 00G written) and HubSpot (the holding owner written), rotation state
+left alone, and the config errors an admin sees."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import config_data
+from fakes.hubspot_api import fake_hubspot, owner_record  # noqa: F401 (fixture)
+from fakes.hubspot_requests import (
+    action_body,
+    hubspot_app,  # noqa: F401 (fixture)
+    post_action,
+    with_properties,
+)
+from fakes.salesforce_api import ORG_ID, REP_USERS, fake_salesforce, salesforce_config_data  # noqa: F401
+
+from adapters.salesforce.outbound_message import ACK
+from connector.app import create_app
+from connector.sandbox.deliveries import outbound_message
+from workflows.errors import ConfigErrors
+
+NURTURE_ID = "00G5g000004NuRtEAK"
+HOLDING_OWNER = "150"  # a HubSpot owner that holds leads nobody has picked up yet
+QUEUES = {"nurture": {"salesforce": NURTURE_ID, "hubspot_owner_id": HOLDING_OWNER}}
+PURCHASED_TO_NURTURE = [
+    {"name": "purchased", "when": {"source": "Purchased List"}, "assign": {"queue": "nurture"}},
+    {"name": "everyone", "assign": {"pool": "team"}},
+]
+ALICE, BOB = REP_USERS["alice"], REP_USERS["bob"]
+
+
+def message(*leads: tuple[str, str, str]) -> bytes:
+    """An Outbound Message with one notification per (notification id, lead id, source)."""
+    return outbound_message(
+        "https://leads.example.com/salesforce/outbound",
+        org_id=ORG_ID,
+        action_id="04k5g000000KmQpAAK",
+        instance_url="https://acme.my.salesforce.com",
+        notifications=[
+            (
+                nid,
+                {
+                    "Id": lead_id,
+                    "LastName": "Doe",
+                    "Company": "Acme",
+                    "LeadSource": source,
+                    "Email": f"{lead_id[-6:]}@acme.example.com",
+                },
+            )
+            for nid, lead_id, source in leads
+        ],  # fmt: skip
+    ).body
+
+
+@pytest.fixture
+def outbound(make_config, store, fake_salesforce):
+    fake_salesforce.queues.add(NURTURE_ID)
+    config = make_config(salesforce_config_data(queues=QUEUES, flow=PURCHASED_TO_NURTURE))
+    client = create_app(config=config, store=store).test_client()
+
+    def post(body: bytes):
+        response = client.post("/salesforce/outbound", data=body, content_type="text/xml")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert response.get_data(as_text=True) == ACK
+        return response
+
+    return post
+
+
+# -- Salesforce ---------------------------------------------------------------------------------
+def test_a_salesforce_lead_sent_to_a_queue_gets_the_queue_id_as_owner_and_is_logged_queued(
+    outbound, fake_salesforce, store
+):
+    outbound(message(("04l5g0000000001AAA", "00Q5g0000000001EAA", "Purchased List")))
+
+    assert fake_salesforce.owners == {"00Q5g0000000001EAA": NURTURE_ID}
+    assert fake_salesforce.writes[0].headers["Sforce-Auto-Assign"] == "FALSE"
+    (record,) = store.log()
+    decision = record.decision
+    assert (decision.outcome, decision.queue, decision.owner_crm_id) == (
+        "queued", "nurture", NURTURE_ID,
+    )  # fmt: skip
+    assert (decision.rep_id, record.new_owner, decision.rule) == (None, None, "purchased")
+    assert decision.reason == "purchased: queue nurture"
+    assert store.writeback(record.id)["status"] == "written"
+
+
+def test_a_queue_decision_takes_no_turn_in_the_pool_and_counts_for_no_rep(
+    outbound, fake_salesforce, store
+):
+    outbound(
+        message(
+            ("04l5g0000000001AAA", "00Q5g0000000001EAA", "Web"),
+            ("04l5g0000000002AAA", "00Q5g0000000002EAA", "Purchased List"),
+            ("04l5g0000000003AAA", "00Q5g0000000003EAA", "Web"),
+        )
+    )
+    # Round robin goes on from alice to bob as if the queued lead had never come.
+    assert fake_salesforce.owners == {
+        "00Q5g0000000001EAA": ALICE,
+        "00Q5g0000000002EAA": NURTURE_ID,
+        "00Q5g0000000003EAA": BOB,
+    }
+    assert fake_salesforce.write_calls == 1  # one collections call, queue and users together
+    assert [r.decision.outcome for r in store.log()] == ["assigned", "queued", "assigned"]
+    with store.transaction() as tx:
+        assert [tx.daily_count(rep)[1] for rep in ("alice", "bob", "chen")] == [1, 1, 0]
+
+
+def test_a_redelivered_queue_message_writes_the_queue_once(outbound, fake_salesforce, store):
+    body = message(("04l5g0000000001AAA", "00Q5g0000000001EAA", "Purchased List"))
+    outbound(body)
+    outbound(body)
+    assert len(fake_salesforce.writes) == 1 and len(list(store.log())) == 1
+
+
+def test_a_queue_salesforce_does_not_know_fails_that_lead_for_good_and_says_why(
+    make_config, store, fake_salesforce
+):
+    unknown = "00G5g000009ZzZzEAK"  # not a queue of this org (or not one that takes Leads)
+    config = make_config(
+        salesforce_config_data(
+            queues={"nurture": {"salesforce": unknown}}, flow=PURCHASED_TO_NURTURE
+        )
+    )
+    client = create_app(config=config, store=store).test_client()
+    body = message(("04l5g0000000001AAA", "00Q5g0000000001EAA", "Purchased List"))
+    response = client.post("/salesforce/outbound", data=body, content_type="text/xml")
+    assert response.status_code == 200  # refused for good: a redelivery could not help
+    (record,) = store.log()
+    assert store.writeback(record.id)["status"] == "failed"
+    assert "INVALID_CROSS_REFERENCE_KEY" in store.writeback(record.id)["detail"]
+    assert fake_salesforce.owners == {}
+
+
+def test_the_flow_answer_names_the_queue_and_its_id(
+    make_config, store, fake_salesforce, monkeypatch
+):
+    monkeypatch.setenv("LEADRELAY_FLOW_TOKEN", "flow-secret")
+    fake_salesforce.queues.add(NURTURE_ID)
+    config = make_config(salesforce_config_data(queues=QUEUES, flow=PURCHASED_TO_NURTURE))
+    client = create_app(config=config, store=store).test_client()
+    answer = client.post(
+        "/salesforce/route",
+        json={"Id": "00Q5g0000000001EAA", "LeadSource": "Purchased List", "writeBack": True},
+        headers={"Authorization": "Bearer flow-secret"},
+    ).get_json()
+    assert (answer["outcome"], answer["queue"], answer["ownerId"], answer["rep"]) == (
+        "queued", "nurture", NURTURE_ID, None,
+    )  # fmt: skip
+    assert answer["writeStatus"] == "written"
+    assert fake_salesforce.owners == {"00Q5g0000000001EAA": NURTURE_ID}
+    document = yaml.safe_load(client.get("/salesforce/openapi.yaml").get_data(as_text=True))
+    result = document["components"]["schemas"]["RouteResult"]["properties"]
+    assert "queued" in result["outcome"]["enum"] and "queue" in result
+
+
+# -- HubSpot ------------------------------------------------------------------------------------
+def test_a_hubspot_contact_sent_to_a_queue_gets_the_holding_owner_and_outcome_queued(
+    hubspot_app, fake_hubspot, store
+):
+    fake_hubspot.owners.append(
+        owner_record(HOLDING_OWNER, "inbox@example.com", "Lead", "Inbox", 9150)
+    )
+    fake_hubspot.add_contact("904")
+    client = hubspot_app(
+        hubspot={"write_owner": "api"},
+        queues=QUEUES,
+        flow=[
+            {
+                "name": "organic",
+                "when": {"source": "ORGANIC_SEARCH"},
+                "assign": {"queue": "nurture"},
+            },
+            {"name": "everyone", "assign": {"pool": "team"}},
+        ],
+    )
+    response = post_action(client, action_body())
+    assert response.status_code == 200, response.json
+    assert response.json["outputFields"] == {
+        "hs_execution_state": "SUCCESS",
+        "owner_id": HOLDING_OWNER,
+        "owner_email": "",
+        "rule": "organic",
+        "reason": "organic: queue nurture",
+        "outcome": "queued",
+    }
+    (update,) = fake_hubspot.calls("PATCH", "/crm/v3/objects/contacts/904")
+    assert update.body == {"properties": {"hubspot_owner_id": HOLDING_OWNER}}
+    assert fake_hubspot.contacts["904"]["hubspot_owner_id"] == HOLDING_OWNER
+    # The next contact still gets the pool's first rep: the queue took no turn.
+    other = with_properties(action_body(callbackId="ap-2"), hs_analytics_source="DIRECT")
+    fake_hubspot.add_contact("905")
+    other["object"]["objectId"] = 905
+    assert post_action(client, other).json["outputFields"]["owner_id"] == "101"
+
+
+def test_a_queue_without_a_hubspot_holding_owner_sends_hubspot_contacts_to_else(hubspot_app):
+    client = hubspot_app(
+        queues={"nurture": {"salesforce": NURTURE_ID}},
+        flow=[{"name": "all", "assign": {"queue": "nurture", "else": {"pool": "team"}}}],
+    )
+    fields = post_action(client, action_body()).json["outputFields"]
+    assert (fields["outcome"], fields["owner_id"]) == ("assigned", "101")
+    assert fields["reason"].startswith("all: queue nurture: has no hubspot id in app.yaml; ")
+
+
+# -- app.yaml ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("queues", "flow", "path", "message"),
+    [
+        ({"n": {"salesforce": "0055g00000AlIcEAAV"}}, None, "queues.n.salesforce",
+         "not a Salesforce queue id: '0055g00000AlIcEAAV' (15 or 18 characters starting 00G)"),
+        ({"n": {"salesforce": "00G5g000004NuRt"[:14]}}, None, "queues.n.salesforce",
+         "not a Salesforce queue id"),
+        ({"n": {}}, None, "queues.n", "give the queue's salesforce id, its hubspot_owner_id"),
+        ({"n": {"hubspot_owner_id": 101}}, None, "queues.n.hubspot_owner_id",
+         "'101' is the owner id of rep 'alice'"),
+        ({"n": {"salesforce": NURTURE_ID, "first_touch": "soon"}}, None, "queues.n.first_touch",
+         "expected a duration"),
+        ({}, [{"name": "r", "assign": {"queue": "nurture"}}], "flow[0].assign.queue",
+         "unknown queue 'nurture' (none defined under queues:)"),
+        (QUEUES, [{"name": "r", "assign": {"pool": "team", "else": {"queue": "nurtur"}}}],
+         "flow[0].assign.else.queue", "unknown queue 'nurtur' (nurture)"),
+        (QUEUES, [{"name": "r", "assign": {"queue": "nurture", "require": {"languages": "de"}}}],
+         "flow[0].assign.require", "a queue has no reps"),
+    ],
+)  # fmt: skip
+def test_queue_config_errors_name_their_path(make_config, queues, flow, path, message):
+    data = config_data(queues=queues)
+    data["reps"][0]["hubspot_owner_id"] = "101"
+    if flow is not None:
+        data["flow"] = flow
+    with pytest.raises(ConfigErrors) as caught:
+        make_config(data)
+    assert any(e.path == path and message in e.message for e in caught.value.errors), str(
+        caught.value
+    )
+
+
+def test_a_queue_may_be_the_fallback_and_sla_escalate_to(make_config):
+    config = make_config(
+        config_data(
+            queues=QUEUES,
+            fallback={"queue": "nurture"},
+            sla={"first_touch": "15m", "escalate_to": {"queue": "nurture"}},
+        )
+    )
+    assert config.fallback.kind == "queue" and config.fallback.describe() == "queue nurture"
+    assert config.sla is not None and config.sla.escalate_to is not None
+    assert config.sla.escalate_to.name == "nurture"
