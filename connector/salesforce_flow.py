@@ -23,7 +23,7 @@ from adapters.salesforce.ids import is_id
 from adapters.salesforce.lead import keep_reason, lead_from_fields
 from connector.json_body import parse_json_body
 from connector.request_body import read_body
-from connector.salesforce_shared import salesforce_writer, secret_matches
+from connector.salesforce_shared import salesforce_writer, secret_matches, with_account_owners
 from connector.shared import leadrelay
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import LeadError
@@ -66,6 +66,8 @@ def route() -> ResponseReturnValue:
         keep_reason=keep_reason(lead, app.config.salesforce.reassign_user_owned),
         entry=entry,
     )
+    if item.keep_reason is None:
+        with_account_owners([lead])  # CrmError: 503, nothing routed; the Flow may call again
     (delivery,) = deliver(
         app.router,
         [item],

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Sequence
 
+from flask import current_app
+
+from adapters.salesforce.accounts import fill_account_owners, needs_account_owner
 from adapters.salesforce.api import owner_writer
 from connector.shared import leadrelay
 from workflows.delivery import OwnerWriter
+from workflows.model import Lead
 
 
 def salesforce_writer() -> OwnerWriter:
@@ -21,3 +26,16 @@ def secret_matches(given: str | None, env_name: str) -> bool:
     if not expected or given is None:
         return False
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def with_account_owners(leads: Sequence[Lead]) -> None:
+    """Fill each lead's account owner, in one query per batch, when app.yaml's rules read it
+    (worked out once per app); CrmError when Salesforce fails."""
+    app = leadrelay()
+    needed = current_app.extensions.get("salesforce_account_rules")
+    if needed is None:
+        needed = current_app.extensions["salesforce_account_rules"] = needs_account_owner(
+            app.config
+        )
+    if needed and leads:
+        app.salesforce_connection().call(lambda sf: fill_account_owners(sf, leads))

@@ -81,6 +81,10 @@ class FakeSalesforce:
     # Lead records by Id, answered to SOQL ``SELECT ... FROM Lead WHERE Id IN (...)``.
     leads: dict[str, dict[str, Any]] = field(default_factory=dict)
     lead_queries: list[str] = field(default_factory=list)
+    # Account records by Id ({"Id", "OwnerId", "Website", "IsDeleted"}), answered to SOQL by
+    # ``Id IN (...)`` and by ``Website LIKE '%...%' OR ...``; every such query is kept.
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    account_queries: list[str] = field(default_factory=list)
     _tokens: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     # SOQL by OwnerId (``leadrelay reassign``): its result sets, paged by nextRecordsUrl.
     owned_queries: list[str] = field(default_factory=list)
@@ -208,6 +212,8 @@ class FakeSalesforce:
             return self._lead_query(soql, include_deleted="/queryAll" in str(request.url))
         if soql.startswith("SELECT ") and " FROM Lead WHERE OwnerId = " in soql:
             return self._owned_query(soql)
+        if soql.startswith("SELECT ") and " FROM Account WHERE " in soql:
+            return self._account_query(soql, include_deleted="/queryAll" in str(request.url))
         if not soql.startswith("SELECT ") or " FROM User " not in soql:
             return _error(400, "MALFORMED_QUERY", "the fake only knows User queries")
         return self._page(0)
@@ -270,6 +276,39 @@ class FakeSalesforce:
             record["OwnerId"] = self.owners.get(lead["Id"], lead.get("OwnerId"))
             url = f"/services/data/v{VERSION}/sobjects/Lead/{lead['Id']}"
             records.append({"attributes": {"type": "Lead", "url": url}, **record})
+        page = {"totalSize": len(records), "done": True, "records": records}
+        return 200, {"Content-Type": "application/json"}, json.dumps(page)
+
+    def _account_query(self, soql: str, include_deleted: bool) -> Answer:
+        # Only the two shapes Salesforce would answer as leadrelay asks: Id IN ('001...', ...)
+        # or Website LIKE '%host%' OR ...; LIKE is case-insensitive, \\% and \\_ are literal.
+        self.account_queries.append(soql)
+        fields = [f.strip() for f in soql[len("SELECT ") : soql.index(" FROM ")].split(",")]
+        where = soql[soql.index(" WHERE ") + len(" WHERE ") :]
+        literal = r"'((?:[^'\\]|\\.)*)'"
+        if where.startswith("Id IN ("):
+            ids = {i[:15] for i in re.findall(literal, where)}
+            matches = lambda a: a["Id"][:15] in ids  # noqa: E731
+        elif re.fullmatch(rf"Website LIKE {literal}(?: OR Website LIKE {literal})*", where):
+            patterns = [
+                re.compile(
+                    "".join(
+                        ".*" if part == "%" else "." if part == "_" else re.escape(part[-1])
+                        for part in re.findall(r"\\.|%|_|.", pattern, re.S)
+                    ),
+                    re.I | re.S,
+                )
+                for pattern in re.findall(literal, where)
+            ]
+            matches = lambda a: any(p.fullmatch(a.get("Website") or "") for p in patterns)  # noqa: E731
+        else:
+            return _error(400, "MALFORMED_QUERY", f"the fake cannot read {soql!r}")
+        records = [
+            {"attributes": {"type": "Account", "url": f"/services/data/v{VERSION}/sobjects/"
+                            f"Account/{a['Id']}"}, **{name: a.get(name) for name in fields}}
+            for a in self.accounts.values()
+            if matches(a) and (include_deleted or not a.get("IsDeleted"))
+        ]  # fmt: skip
         page = {"totalSize": len(records), "done": True, "records": records}
         return 200, {"Content-Type": "application/json"}, json.dumps(page)
 
