@@ -4,9 +4,12 @@ left alone, and the config errors an admin sees."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 import yaml
-from conftest import config_data
+from conftest import TUESDAY_10AM, config_data
 from fakes.hubspot_api import fake_hubspot, owner_record  # noqa: F401 (fixture)
 from fakes.hubspot_requests import (
     action_body,
@@ -15,11 +18,15 @@ from fakes.hubspot_requests import (
     with_properties,
 )
 from fakes.salesforce_api import ORG_ID, REP_USERS, fake_salesforce, salesforce_config_data  # noqa: F401
+from ops_helpers import BEARER, make_ops_app, ops_env, sign_in  # noqa: F401 (fixtures)
 
 from adapters.salesforce.outbound_message import ACK
 from connector.app import create_app
+from connector.hubspot_flusher import Flusher
 from connector.sandbox.deliveries import outbound_message
+from connector.shared import services_of
 from workflows.errors import ConfigErrors
+from workflows.model import Lead
 
 NURTURE_ID = "00G5g000004NuRtEAK"
 HOLDING_OWNER = "150"  # a HubSpot owner that holds leads nobody has picked up yet
@@ -251,3 +258,43 @@ def test_a_queue_may_be_the_fallback_and_sla_escalate_to(make_config):
     assert config.fallback.kind == "queue" and config.fallback.describe() == "queue nurture"
     assert config.sla is not None and config.sla.escalate_to is not None
     assert config.sla.escalate_to.name == "nurture"
+
+
+def test_in_batch_mode_the_flusher_writes_the_holding_owner_and_completes_queued(
+    hubspot_app, fake_hubspot, store
+):
+    fake_hubspot.owners.append(owner_record(HOLDING_OWNER, "inbox@example.com", "L", "I", 9150))
+    fake_hubspot.add_contact("904")
+    client = hubspot_app(
+        hubspot={"write_owner": "batch"},
+        queues=QUEUES,
+        flow=[{"name": "all", "assign": {"queue": "nurture"}}],
+    )
+    assert post_action(client, action_body()).json["outputFields"]["hs_execution_state"] == "BLOCK"
+    services = services_of(client.application)
+    api = lambda: services.hubspot_api(services.hubspot_token())  # noqa: E731
+    Flusher(lambda: services.store, api, every=1.0).flush()
+
+    assert fake_hubspot.contacts["904"]["hubspot_owner_id"] == HOLDING_OWNER
+    (completed,) = fake_hubspot.batch_completed
+    assert completed["outputFields"]["outcome"] == "queued"
+    assert completed["outputFields"]["owner_id"] == HOLDING_OWNER
+
+
+def test_the_console_shows_a_queued_row_and_filters_by_outcome_queued(make_ops_app):
+    app = make_ops_app(
+        config_data(queues=QUEUES, flow=[{"name": "all", "assign": {"queue": "nurture"}}])
+    )
+    services_of(app).router.route(Lead(id="Q1"), TUESDAY_10AM)
+    client = app.test_client()
+    answer = client.get("/api/assignments?outcome=queued", headers=BEARER).json
+    ((item,),) = [answer["assignments"]]
+    assert (item["decision"]["outcome"], item["decision"]["queue"]) == ("queued", "nurture")
+    assert item["decision"]["owner_crm_id"] == "nurture"  # no CRM: the queue's own name
+    csv_text = client.get("/api/assignments.csv", headers=BEARER).get_data(as_text=True)
+    (row,) = csv.DictReader(io.StringIO(csv_text))
+    assert (row["outcome"], row["queue"], row["new_owner"]) == ("queued", "nurture", "")
+    assert sign_in(client).status_code == 302
+    page = client.get("/ops?outcome=queued").get_data(as_text=True)
+    assert "<strong>queue nurture</strong>" in page and 'class="assignment outcome-queued"' in page
+    assert "<option selected>queued</option>" in page
