@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from conftest import TUESDAY_10AM, config_data
 from fakes.hubspot_api import fake_hubspot, owner_record  # noqa: F401 (fixture)
 from fakes.hubspot_requests import (
@@ -22,6 +24,7 @@ from ops_helpers import BEARER, make_ops_app, ops_env, sign_in  # noqa: F401 (fi
 
 from adapters.salesforce.outbound_message import ACK
 from connector.app import create_app
+from connector.cli import main
 from connector.hubspot_flusher import Flusher
 from connector.sandbox.deliveries import outbound_message
 from connector.shared import services_of
@@ -298,3 +301,20 @@ def test_the_console_shows_a_queued_row_and_filters_by_outcome_queued(make_ops_a
     page = client.get("/ops?outcome=queued").get_data(as_text=True)
     assert "<strong>queue nurture</strong>" in page and 'class="assignment outcome-queued"' in page
     assert "<option selected>queued</option>" in page
+
+
+def test_the_cli_routes_to_a_queue_and_check_refuses_a_queue_id_on_a_rep(tmp_path):
+    data = config_data(queues=QUEUES, flow=[{"name": "all", "assign": {"queue": "nurture"}}])
+    data["reps"][0]["salesforce_user_id"] = NURTURE_ID
+    data["store"] = "sqlite:///state.sqlite"
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(data))
+    runner = CliRunner()
+    routed = runner.invoke(main, ["--config", str(path), "route", '{"id": "A"}', "--json"])
+    assert routed.exit_code == 0, routed.output
+    answer = json.loads(routed.stdout)
+    assert (answer["outcome"], answer["queue"], answer["owner"]) == ("queued", "nurture", None)
+    check = runner.invoke(main, ["--config", str(path), "check"])
+    assert f"rep alice: salesforce_user_id {NURTURE_ID} is a queue, not a user: name it under" in (
+        check.output
+    )
