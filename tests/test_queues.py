@@ -11,7 +11,7 @@ import json
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import TUESDAY_10AM, config_data
+from conftest import TUESDAY_10AM, config_data, rep
 from fakes.hubspot_api import fake_hubspot, owner_record  # noqa: F401 (fixture)
 from fakes.hubspot_requests import (
     action_body,
@@ -30,6 +30,8 @@ from connector.sandbox.deliveries import outbound_message
 from connector.shared import services_of
 from workflows.errors import ConfigErrors
 from workflows.model import Lead
+from workflows.reassign import Owned, Reassignment
+from workflows.router import Router
 
 NURTURE_ID = "00G5g000004NuRtEAK"
 HOLDING_OWNER = "150"  # a HubSpot owner that holds leads nobody has picked up yet
@@ -318,3 +320,31 @@ def test_the_cli_routes_to_a_queue_and_check_refuses_a_queue_id_on_a_rep(tmp_pat
     assert f"rep alice: salesforce_user_id {NURTURE_ID} is a queue, not a user: name it under" in (
         check.output
     )
+
+
+def test_reassigning_a_departing_reps_book_into_a_queue_moves_it_there(make_config, store):
+    router = Router(
+        make_config(
+            config_data(
+                reps=[rep("alice", active=False), rep("bob")],
+                pools={},
+                queues=QUEUES,
+                flow=[{"name": "all", "assign": {"queue": "nurture"}}],
+            )
+        ),
+        store,
+    )
+    owners = {"L1": "alice", "L2": "alice"}
+
+    def book():
+        for lead_id in sorted(owners):
+            yield Owned(Lead(id=lead_id, owner="alice"), None, "")
+
+    def write(batch):
+        owners.update({lead.id: decision.owner_crm_id for lead, decision in batch})
+        return {lead.id: None for lead, _ in batch}
+
+    outcomes = list(Reassignment(router, "alice", TUESDAY_10AM).run(book(), write))
+    assert [o.status for o in outcomes] == ["reassigned", "reassigned"]
+    assert owners == {"L1": "nurture", "L2": "nurture"}
+    assert [r.decision.outcome for r in store.log()] == ["queued", "queued"]
