@@ -20,7 +20,7 @@ from fakes.hubspot_requests import (
     with_properties,
 )
 from fakes.salesforce_api import ORG_ID, REP_USERS, fake_salesforce, salesforce_config_data  # noqa: F401
-from ops_helpers import BEARER, make_ops_app, ops_env, sign_in  # noqa: F401 (fixtures)
+from ops_helpers import BEARER, csrf_of, make_ops_app, ops_env, sign_in  # noqa: F401 (fixtures)
 
 from adapters.salesforce.outbound_message import ACK
 from connector.app import create_app
@@ -300,6 +300,9 @@ def test_the_console_shows_a_queued_row_and_filters_by_outcome_queued(make_ops_a
     (row,) = csv.DictReader(io.StringIO(csv_text))
     assert (row["outcome"], row["queue"], row["new_owner"]) == ("queued", "nurture", "")
     assert sign_in(client).status_code == 302
+    rules = client.get("/ops/rules").get_data(as_text=True)
+    tried = client.post("/ops/rules", data={"csrf_token": csrf_of(rules), "id": "T1"}).text
+    assert "<h3>queue nurture <span" in tried and "(queued)" in tried
     page = client.get("/ops?outcome=queued").get_data(as_text=True)
     assert "<strong>queue nurture</strong>" in page and 'class="assignment outcome-queued"' in page
     assert "<option selected>queued</option>" in page
