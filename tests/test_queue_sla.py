@@ -141,3 +141,24 @@ def test_a_queue_without_escalate_to_is_settled_and_the_lead_stays_in_the_queue(
         output
     )
     assert fake_salesforce.writes == []  # nothing rotated, nothing written
+
+
+def test_an_sla_may_escalate_into_a_queue_which_is_then_never_due(tmp_path, fake_salesforce):
+    managers = "00G5g000004MgRsEAK"
+    fake_salesforce.queues.add(managers)
+    path = write_config(tmp_path, escalate_to={"queue": "managers"})
+    data = yaml.safe_load(path.read_text())
+    data["queues"]["managers"] = {"salesforce": managers}
+    data["sla"]["max_reassignments"] = 0
+    path.write_text(yaml.safe_dump(data))
+    route(path, fake_salesforce, {OWNED: "Web"})  # alice's, with the rule's 2 hours
+
+    output = sweep(path, 121)
+    assert "1 due assignments: 1 escalated" in output and "-> queue managers" in output
+    assert fake_salesforce.owners == {OWNED: managers}
+    escalation = log(path)[-1]
+    assert (escalation["decision"]["outcome"], escalation["decision"]["queue"]) == (
+        "queued", "managers",
+    )  # fmt: skip
+    assert escalation["sla"]["status"] == "escalated"  # an escalation is never due again
+    assert "0 due assignments" in sweep(path, 24 * 60)

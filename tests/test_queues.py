@@ -22,6 +22,7 @@ from fakes.hubspot_requests import (
 from fakes.salesforce_api import ORG_ID, REP_USERS, fake_salesforce, salesforce_config_data  # noqa: F401
 from ops_helpers import BEARER, csrf_of, make_ops_app, ops_env, sign_in  # noqa: F401 (fixtures)
 
+from adapters.hubspot.definition import action_definition
 from adapters.salesforce.outbound_message import ACK
 from connector.app import create_app
 from connector.cli import main
@@ -351,3 +352,10 @@ def test_reassigning_a_departing_reps_book_into_a_queue_moves_it_there(make_conf
     assert [o.status for o in outcomes] == ["reassigned", "reassigned"]
     assert owners == {"L1": "nurture", "L2": "nurture"}
     assert [r.decision.outcome for r in store.log()] == ["queued", "queued"]
+
+
+def test_the_hubspot_action_offers_queued_as_an_outcome_to_branch_on(make_config):
+    definition = action_definition(make_config(config_data()), "https://leads.example.com/a")
+    (outcome,) = [f for f in definition["outputFields"] if f["typeDefinition"]["name"] == "outcome"]
+    values = [option["value"] for option in outcome["typeDefinition"]["options"]]
+    assert values == ["assigned", "kept", "unassigned", "queued", "failed"]

@@ -341,7 +341,7 @@ class _Run:
                 **self._settled(verb, detail),
                 "next_record": new_id,
             }
-            self.report(_action(item, verb, detail, new_owner=decision.rep_id))
+            self.report(_action(item, verb, detail, new_owner=_taker(decision)))
         self.router.store.settle(updates)
         return stranded
 
@@ -375,13 +375,18 @@ class _Run:
             decision = result.decision
             moves = decision.outcome in OWNER_OUTCOMES
             if moves and decision.owner_crm_id != request.lead.owner:
-                self.report(_action(item, verb, decision.reason, new_owner=decision.rep_id))
+                self.report(_action(item, verb, decision.reason, new_owner=_taker(decision)))
             elif not escalated and self._escalation_target(item):
                 stranded.append((item, state))
             else:
                 detail = self._stays(item, escalated, decision)
                 self.report(_action(item, "no_rotation", detail))
         return stranded
+
+
+def _taker(decision: Decision) -> str | None:
+    """Who a move gave the lead to, as the sweep reports it: a rep, or ``queue <name>``."""
+    return decision.rep_id or (f"queue {decision.queue}" if decision.queue else None)
 
 
 def _refused(writeback: WriteBack | None) -> bool:
