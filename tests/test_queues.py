@@ -19,7 +19,12 @@ from fakes.hubspot_requests import (
     post_action,
     with_properties,
 )
-from fakes.salesforce_api import ORG_ID, REP_USERS, fake_salesforce, salesforce_config_data  # noqa: F401
+from fakes.salesforce_api import (  # noqa: F401 (fixture)
+    REP_USERS,
+    fake_salesforce,
+    outbound_body,
+    salesforce_config_data,
+)
 from ops_helpers import BEARER, csrf_of, make_ops_app, ops_env, sign_in  # noqa: F401 (fixtures)
 
 from adapters.hubspot.definition import action_definition
@@ -27,7 +32,6 @@ from adapters.salesforce.outbound_message import ACK
 from connector.app import create_app
 from connector.cli import main
 from connector.hubspot_flusher import Flusher
-from connector.sandbox.deliveries import outbound_message
 from connector.shared import services_of
 from workflows.errors import ConfigErrors
 from workflows.model import Lead
@@ -46,25 +50,13 @@ ALICE, BOB = REP_USERS["alice"], REP_USERS["bob"]
 
 def message(*leads: tuple[str, str, str]) -> bytes:
     """An Outbound Message with one notification per (notification id, lead id, source)."""
-    return outbound_message(
-        "https://leads.example.com/salesforce/outbound",
-        org_id=ORG_ID,
-        action_id="04k5g000000KmQpAAK",
-        instance_url="https://acme.my.salesforce.com",
-        notifications=[
-            (
-                nid,
-                {
-                    "Id": lead_id,
-                    "LastName": "Doe",
-                    "Company": "Acme",
-                    "LeadSource": source,
-                    "Email": f"{lead_id[-6:]}@acme.example.com",
-                },
-            )
+    return outbound_body(
+        [
+            (nid, {"Id": lead_id, "LastName": "Doe", "Company": "Acme", "LeadSource": source,
+                   "Email": f"{lead_id[-6:]}@acme.example.com"})
             for nid, lead_id, source in leads
-        ],  # fmt: skip
-    ).body
+        ]
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -6,12 +6,16 @@ an ``AccountId`` to that Account's owner, and a missing or deleted account to th
 from __future__ import annotations
 
 import pytest
-from fakes.salesforce_api import ORG_ID, REP_USERS, fake_salesforce, salesforce_config_data  # noqa: F401
+from fakes.salesforce_api import (  # noqa: F401 (fixture)
+    REP_USERS,
+    fake_salesforce,
+    outbound_body,
+    salesforce_config_data,
+)
 
 from adapters.salesforce.accounts import website_host
 from adapters.salesforce.outbound_message import ACK
 from connector.app import create_app
-from connector.sandbox.deliveries import outbound_message
 
 ALICE, BOB, CHEN = REP_USERS["alice"], REP_USERS["bob"], REP_USERS["chen"]
 ACCOUNT_RULES = [
@@ -35,16 +39,12 @@ def lead_id(n: int) -> str:
 
 
 def message(*emails: str) -> bytes:
-    return outbound_message(
-        "https://leads.example.com/salesforce/outbound",
-        org_id=ORG_ID,
-        action_id="04k5g000000KmQpAAK",
-        instance_url="https://acme.my.salesforce.com",
-        notifications=[
+    return outbound_body(
+        [
             (f"04l5g000000{n:04d}AAA", {"Id": lead_id(n), "LastName": "Doe", "Email": email})
             for n, email in enumerate(emails, start=1)
-        ],
-    ).body
+        ]
+    )
 
 
 @pytest.fixture

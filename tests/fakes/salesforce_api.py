@@ -25,6 +25,8 @@ import responses
 from conftest import config_data, rep
 from requests import PreparedRequest
 
+from connector.sandbox.deliveries import outbound_message
+
 HOST = "acme.my.salesforce.com"
 INSTANCE_URL = f"https://{HOST}"
 LOGIN_URL = "https://login.salesforce.com"
@@ -398,6 +400,18 @@ def _record_error(code: str, message: str) -> dict[str, Any]:
 def _oauth_error(code: str, description: str) -> Answer:
     body = {"error": code, "error_description": description}
     return 400, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+def outbound_body(notifications: list[tuple[str, dict[str, Any]]]) -> bytes:
+    """An Outbound Message from the fake org: one Notification per (notification id, Lead
+    fields), built as the sandbox's stand-in sends them."""
+    return outbound_message(
+        "https://leads.example.com/salesforce/outbound",
+        org_id=ORG_ID,
+        action_id="04k5g000000KmQpAAK",
+        instance_url=INSTANCE_URL,
+        notifications=notifications,
+    ).body
 
 
 def salesforce_config_data(**overrides: Any) -> dict[str, Any]:
