@@ -246,6 +246,8 @@ class Decision:
         data = dict(self.__dict__)
         data["candidates"] = list(self.candidates)
         data["skipped"] = dict(self.skipped)
+        if self.queue is None:
+            del data["queue"]  # rows of decisions that park nothing stay as they always were
         return data
 
 
