@@ -221,6 +221,8 @@ def test_a_queue_without_a_hubspot_holding_owner_sends_hubspot_contacts_to_else(
         ({"n": {"salesforce": "00G5g000004NuRt"[:14]}}, None, "queues.n.salesforce",
          "not a Salesforce queue id"),
         ({"n": {}}, None, "queues.n", "give the queue's salesforce id, its hubspot_owner_id"),
+        ({"n": {"hubspot_owner_id": "inbox@example.com"}}, None, "queues.n.hubspot_owner_id",
+         "not a HubSpot owner id: 'inbox@example.com' (digits:"),
         ({"n": {"hubspot_owner_id": 101}}, None, "queues.n.hubspot_owner_id",
          "'101' is the owner id of rep 'alice'"),
         ({"n": {"salesforce": NURTURE_ID, "first_touch": "soon"}}, None, "queues.n.first_touch",

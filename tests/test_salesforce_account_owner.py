@@ -180,3 +180,45 @@ def test_hostile_email_domains_are_escaped_in_soql_and_match_nothing(
 )
 def test_a_website_is_reduced_to_its_bare_host(website, host):
     assert website_host(website) == host
+
+
+def test_an_account_query_refused_for_good_routes_by_else_and_says_why(
+    client, fake_salesforce, store
+):
+    fake_salesforce.account_query_error = (
+        400,
+        "INVALID_TYPE",
+        "sObject type 'Account' is not supported.",
+    )  # fmt: skip  (the integration user cannot read Account)
+    assert post(client, message("pat@acme.com")).status_code == 200
+    assert fake_salesforce.owners == {lead_id(1): ALICE}
+    (record,) = store.log()
+    assert record.decision.reason.startswith(
+        "customers: account owner: Salesforce refused the account query: "
+    )
+    assert "INVALID_TYPE" in record.decision.reason
+
+
+def test_an_account_id_that_is_no_id_never_reaches_a_query(
+    make_config, store, fake_salesforce, monkeypatch
+):
+    monkeypatch.setenv("LEADRELAY_FLOW_TOKEN", "flow-secret")
+    client = create_app(
+        config=make_config(salesforce_config_data(flow=ACCOUNT_RULES)), store=store
+    ).test_client()
+    hostile = "001' OR Name != '"
+    answer = client.post(
+        "/salesforce/route",
+        json={"Id": lead_id(1), "AccountId": hostile, "Email": f"x@{'a' * 300}.com"},
+        headers={"Authorization": "Bearer flow-secret"},
+    ).get_json()
+    assert (answer["outcome"], answer["rep"]) == ("assigned", "alice")
+    assert "not found (deleted, or not an account id)" in answer["reason"]
+    assert fake_salesforce.account_queries == []  # neither the id nor the domain was sent
+
+
+def test_a_domain_longer_than_any_host_name_is_not_queried(client, fake_salesforce, store):
+    assert post(client, message(f"x@{'a' * 300}.com")).status_code == 200
+    assert fake_salesforce.account_queries == []
+    (record,) = store.log()
+    assert "the lead's email domain is not a host name" in record.decision.reason

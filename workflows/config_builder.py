@@ -218,7 +218,12 @@ class _Builder:
                 f"not a Salesforce queue id: {sf_id!r} (15 or 18 characters starting 00G)",
             )
         owner = spec.hubspot_owner_id
-        if owner is not None:
+        if owner is not None and not (owner.isascii() and owner.isdigit()):
+            self._fail(
+                f"{path}.hubspot_owner_id",
+                f"not a HubSpot owner id: {owner!r} (digits: `leadrelay hubspot owners`)",
+            )
+        elif owner is not None:
             other = self._crm_ids.get(("hubspot", id_key("hubspot", owner)))
             if other is not None:
                 # A holding owner who is also a rep: a lead picked up by that rep would look

@@ -35,6 +35,7 @@ ACCOUNT_FIELD = "AccountId"  # on contacts, cases and opportunities (kept in ``r
 # outbound message) well under SOQL's 100,000 even at the longest host names.
 IDS_PER_QUERY = 200
 DOMAINS_PER_QUERY = 100
+MAX_HOST = 253
 
 
 def needs_account_owner(config: Config) -> bool:
@@ -71,6 +72,12 @@ def website_host(website: str | None) -> str | None:
     return host or None
 
 
+def no_account_owners(leads: Sequence[Lead], why: str) -> None:
+    """Mark every record as having no account owner, for ``why`` (the rules' ``else:``)."""
+    for lead in leads:
+        _set(lead, None, why)
+
+
 def fill_account_owners(sf: Salesforce, leads: Sequence[Lead]) -> None:
     """Set ``account_owner`` (or ``account_owner_missing``, why none) on each record: one
     query for those with an ``AccountId``, one for the leads' email domains. CrmError when
@@ -94,7 +101,10 @@ def _set(lead: Lead, owner: str | None, missing: str) -> None:
 
 def _lead_host(lead: Lead) -> str | None:
     host = website_host(lead.domain)
-    return None if host is None or host in FREE_MAIL_DOMAINS else host
+    # No host name is longer than 253 characters: a longer "domain" is no query's business.
+    if host is None or host in FREE_MAIL_DOMAINS or len(host) > MAX_HOST:
+        return None
+    return host
 
 
 def _match(lead: Lead, hosts: Mapping[str, list[tuple[str, str]]]) -> tuple[str | None, str]:
@@ -103,7 +113,9 @@ def _match(lead: Lead, hosts: Mapping[str, list[tuple[str, str]]]) -> tuple[str 
         return None, "the lead has no email domain to match an account's Website"
     host = _lead_host(lead)
     if host is None:
-        return None, f"{lead.domain} is a free-mail domain: it names no account"
+        if website_host(lead.domain) in FREE_MAIL_DOMAINS:
+            return None, f"{lead.domain} is a free-mail domain: it names no account"
+        return None, "the lead's email domain is not a host name"
     accounts = hosts.get(host, [])
     owners = {owner for _, owner in accounts}
     if len(owners) == 1:

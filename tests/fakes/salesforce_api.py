@@ -87,6 +87,8 @@ class FakeSalesforce:
     # ``Id IN (...)`` and by ``Website LIKE '%...%' OR ...``; every such query is kept.
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     account_queries: list[str] = field(default_factory=list)
+    # (status, errorCode, message) every Account query answers, when set (a missing permission).
+    account_query_error: tuple[int, str, str] | None = None
     _tokens: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     # SOQL by OwnerId (``leadrelay reassign``): its result sets, paged by nextRecordsUrl.
     owned_queries: list[str] = field(default_factory=list)
@@ -285,6 +287,8 @@ class FakeSalesforce:
         # Only the two shapes Salesforce would answer as leadrelay asks: Id IN ('001...', ...)
         # or Website LIKE '%host%' OR ...; LIKE is case-insensitive, \\% and \\_ are literal.
         self.account_queries.append(soql)
+        if self.account_query_error is not None:
+            return _error(*self.account_query_error)
         fields = [f.strip() for f in soql[len("SELECT ") : soql.index(" FROM ")].split(",")]
         where = soql[soql.index(" WHERE ") + len(" WHERE ") :]
         literal = r"'((?:[^'\\]|\\.)*)'"
