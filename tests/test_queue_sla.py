@@ -13,7 +13,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import TUESDAY_10AM, config_data, rep
+from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
 from fakes.salesforce_api import REP_USERS, fake_salesforce  # noqa: F401 (fixture)
+from sweep_helpers import OWNER_IDS
 
 from connector.cli import main
 from workflows.config_loader import load_config
@@ -162,3 +164,34 @@ def test_an_sla_may_escalate_into_a_queue_which_is_then_never_due(tmp_path, fake
     )  # fmt: skip
     assert escalation["sla"]["status"] == "escalated"  # an escalation is never due again
     assert "0 due assignments" in sweep(path, 24 * 60)
+
+
+def test_hubspot_a_contact_taken_from_the_holding_owner_settles_one_left_there_escalates(
+    tmp_path, fake_hubspot
+):
+    data = config_data(
+        reps=[rep(name, hubspot_owner_id=owner) for name, owner in OWNER_IDS.items()],
+        queues={"nurture": {"hubspot_owner_id": "150", "first_touch": "30m"}},
+        flow=[{"name": "all", "assign": {"queue": "nurture"}}],
+        sla={"first_touch": "2h", "clock": "wall", "escalate_to": {"rep": "chen"}},
+        store=f"sqlite:///{tmp_path / 'state.sqlite'}",
+    )
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path)
+    store = SqliteStore(Path(config.store_url.removeprefix("sqlite:///")))
+    try:
+        router = Router(config, store)
+        for contact in ("501", "502"):
+            lead = Lead(id=contact, crm="hubspot", object_type="contact")
+            owner = router.route(lead, TUESDAY_10AM, source="hubspot").decision.owner_crm_id
+            fake_hubspot.add_contact(contact, hubspot_owner_id=owner, hs_lead_status="NEW")
+    finally:
+        store.close()
+    fake_hubspot.contacts["502"]["hubspot_owner_id"] = "101"  # alice took it from the inbox
+
+    output = sweep(path, 31)
+    assert "2 due assignments: 1 escalated, 1 picked_up" in output
+    assert "picked up from queue nurture by alice" in output
+    assert fake_hubspot.contacts["501"]["hubspot_owner_id"] == "103"  # chen, the escalation
+    assert fake_hubspot.contacts["502"]["hubspot_owner_id"] == "101"
