@@ -98,7 +98,11 @@ def execute(
         lead = _contact(action, needs, api, deadline)
     except CrmError as exc:
         return _failed(action, exc, "reading the contact")
-    keep = keep_reason(lead.owner, config) if lead.owner and not action.overwrite else None
+    # A queue's holding owner holds the contact for someone to pick up: it is routed, as a
+    # queue-owned Salesforce lead is.
+    held = config.queue_by_crm_id("hubspot", lead.owner) is not None
+    owned = lead.owner and not held
+    keep = keep_reason(lead.owner, config) if owned and not action.overwrite else None
     batch = config.hubspot.write_owner == "batch"
     outbox = _outbox_payload(action, lead, config) if batch else None
     inbound = Inbound(

@@ -353,3 +353,14 @@ def test_the_hubspot_action_offers_queued_as_an_outcome_to_branch_on(make_config
     (outcome,) = [f for f in definition["outputFields"] if f["typeDefinition"]["name"] == "outcome"]
     values = [option["value"] for option in outcome["typeDefinition"]["options"]]
     assert values == ["assigned", "kept", "unassigned", "queued", "failed"]
+
+
+def test_a_contact_held_by_a_queues_holding_owner_is_routed_even_without_overwrite(
+    hubspot_app, fake_hubspot
+):
+    client = hubspot_app(queues=QUEUES)  # output mode: the answer carries the owner
+    held = with_properties(action_body(), hubspot_owner_id=HOLDING_OWNER)
+    fields = post_action(client, held).json["outputFields"]
+    assert (fields["outcome"], fields["owner_id"]) == ("assigned", "101")
+    owned = with_properties(action_body(callbackId="ap-owned"), hubspot_owner_id="102")
+    assert post_action(client, owned).json["outputFields"]["outcome"] == "kept"
