@@ -35,7 +35,7 @@ from connector.shared import services_of
 from workflows.config import Config
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
-from workflows.model import Decision, Lead
+from workflows.model import OWNER_OUTCOMES, Decision, Lead
 from workflows.router import Router
 
 log = logging.getLogger("leadrelay.hubspot")
@@ -104,7 +104,11 @@ def execute(
         lead = _contact(action, needs, api, deadline)
     except CrmError as exc:
         return _failed(action, exc, f"reading the {action.object_type}")
-    keep = keep_reason(lead.owner, config) if lead.owner and not action.overwrite else None
+    # A queue's holding owner holds the record for someone to pick up: it is routed, as a
+    # queue-owned Salesforce lead is.
+    held = config.queue_by_crm_id("hubspot", lead.owner) is not None
+    owned = lead.owner and not held
+    keep = keep_reason(lead.owner, config) if owned and not action.overwrite else None
     batch = config.hubspot.write_owner == "batch"
     outbox = _outbox_payload(action, lead, config) if batch else None
     inbound = Inbound(
@@ -143,7 +147,8 @@ def _outbox_payload(
 
     def payload(decision: Decision) -> dict[str, Any]:
         owner = decision.owner_crm_id
-        writes = decision.outcome == "assigned" and owner is not None and owner != lead.owner
+        moves = decision.outcome in OWNER_OUTCOMES
+        writes = moves and owner is not None and owner != lead.owner
         return {
             "callback_id": action.callback_id,
             "contact_id": lead.id,

@@ -17,7 +17,7 @@ SOURCE_LABELS = {"salesforce-flow": "flow"}
 CSV_COLUMNS = (
     "id", "decided_at", "crm", "object_type", "lead_id", "previous_owner", "new_owner",
     "outcome", "rule", "strategy", "pool", "source", "reason", "sla_status", "sla_outcome",
-    "ttft_s", "rotations", "writeback", "writeback_attempts", "config_version",
+    "ttft_s", "rotations", "writeback", "writeback_attempts", "config_version", "queue",
 )  # fmt: skip
 
 
@@ -65,6 +65,13 @@ def rep_name(config: Config, rep: str | None, none: str = "nobody") -> str:
     return known.name if known else rep
 
 
+def owner_name(config: Config, record: AssignmentRecord) -> str:
+    """Who the record gave the lead to: a rep's name, or the queue it parked it in."""
+    if record.decision.queue:
+        return f"queue {record.decision.queue}"
+    return rep_name(config, record.new_owner)
+
+
 def rows(records: list[AssignmentRecord], config: Config, store: Store) -> list[AssignmentRow]:
     """The page's rows: each record with its write-back and outcomes read from the store."""
     tz = ZoneInfo(config.timezone)
@@ -73,7 +80,7 @@ def rows(records: list[AssignmentRecord], config: Config, store: Store) -> list[
             record=record,
             when=f"{record.decided_at.astimezone(tz):%Y-%m-%d %H:%M:%S}",
             previous=rep_name(config, record.previous_owner, none="no owner"),
-            new=rep_name(config, record.new_owner),
+            new=owner_name(config, record),
             source=SOURCE_LABELS.get(record.source, record.source),
             sla=record.extra.get("sla"),
             writeback=store.writeback(record.id),
@@ -117,6 +124,7 @@ def csv_row(record: AssignmentRecord, writeback: WriteBack | None) -> dict[str, 
         "writeback": (writeback or {}).get("status", ""),
         "writeback_attempts": (writeback or {}).get("attempts", ""),
         "config_version": record.config_version or "",
+        "queue": decision.queue or "",
     }
 
 

@@ -31,6 +31,7 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "owner": decision.rep_id,
         "owner_crm_id": decision.owner_crm_id,
         "outcome": decision.outcome,
+        "queue": decision.queue,
         "rule": decision.rule,
         "pool": decision.pool,
         "strategy": decision.strategy,

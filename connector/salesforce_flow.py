@@ -24,7 +24,7 @@ from adapters.salesforce.lead import keep_reason, record_from_fields
 from adapters.salesforce.objects import BY_PREFIX, SalesforceObject, object_of_id
 from connector.json_body import parse_json_body
 from connector.request_body import read_body
-from connector.salesforce_shared import salesforce_writer, secret_matches
+from connector.salesforce_shared import salesforce_writer, secret_matches, with_account_owners
 from connector.shared import leadrelay
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import LeadError
@@ -68,6 +68,8 @@ def route() -> ResponseReturnValue:
         keep_reason=keep_reason(lead, app.config.salesforce.reassign_user_owned),
         entry=entry,
     )
+    if item.keep_reason is None:
+        with_account_owners([lead])  # CrmError: 503, nothing routed; the Flow may call again
     (delivery,) = deliver(
         app.router,
         [item],
@@ -162,6 +164,7 @@ def _answer(delivery: Delivery) -> dict[str, Any]:
         # Only a Salesforce id: a rep without salesforce_user_id has none to give the Flow.
         "ownerId": decision.owner_crm_id if is_id(decision.owner_crm_id) else None,
         "rep": decision.rep_id,
+        "queue": decision.queue,
         "outcome": decision.outcome,
         "rule": decision.rule,
         "reason": decision.reason,

@@ -23,10 +23,10 @@ from adapters.salesforce.ids import id_in
 from adapters.salesforce.lead import keep_reason
 from adapters.salesforce.outbound_message import ACK, parse_outbound_message, soap_fault
 from connector.request_body import read_body
-from connector.salesforce_shared import salesforce_writer, secret_matches
+from connector.salesforce_shared import salesforce_writer, secret_matches, with_account_owners
 from connector.shared import leadrelay
 from workflows.delivery import Inbound, deliver
-from workflows.errors import LeadError
+from workflows.errors import CrmError, LeadError
 
 blueprint = Blueprint("salesforce_outbound", __name__)
 log = logging.getLogger("leadrelay.salesforce")
@@ -63,6 +63,11 @@ def outbound() -> ResponseReturnValue:
         )
         for n in message.notifications
     ]
+    try:
+        with_account_owners([item.lead for item in inbound if item.keep_reason is None])
+    except CrmError as exc:  # nothing routed yet: Salesforce retries the whole message
+        log.warning("Salesforce outbound message: reading account owners failed: %s", exc)
+        return soap_fault(str(exc)[:500], client=False), 500, {"Content-Type": XML}
     deliveries = deliver(
         app.router,
         inbound,

@@ -58,7 +58,7 @@ def test_register_dry_run_prints_the_definition_derived_from_app_yaml(write_conf
     outputs = {f["typeDefinition"]["name"]: f["typeDefinition"] for f in definition["outputFields"]}
     assert list(outputs) == ["owner_id", "owner_email", "rule", "reason", "outcome"]
     assert [o["value"] for o in outputs["outcome"]["options"]] == [
-        "assigned", "kept", "unassigned", "failed",
+        "assigned", "kept", "unassigned", "queued", "failed",
     ]  # fmt: skip
     assert definition["labels"]["en"]["actionName"] == "Rotate to owner via leadrelay"
     assert definition["published"] is True

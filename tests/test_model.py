@@ -73,7 +73,7 @@ def test_a_record_read_back_keeps_its_outcome(outcome):
 
 def test_a_stored_decision_with_an_unknown_outcome_is_refused_by_name():
     with pytest.raises(ValueError, match=r"decision.outcome: expected one of assigned, kept, "
-                                         r"unassigned, got 'rotated'"):  # fmt: skip
+                                         r"unassigned, queued, got 'rotated'"):  # fmt: skip
         AssignmentRecord.from_dict(record_data("rotated"))
 
 

@@ -8,7 +8,7 @@ builds it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -34,6 +34,22 @@ class Pool:
 
 
 @dataclass(frozen=True)
+class Queue:
+    """A named queue (``queues:``): a Salesforce queue id, a HubSpot holding owner, and how
+    long reps have to pick a lead up from it (None: the rule's ``first_touch``)."""
+
+    name: str
+    salesforce: str | None = None
+    hubspot_owner_id: str | None = None
+    first_touch: timedelta | None = None
+
+    def crm_id(self, crm: str) -> str | None:
+        """The owner id that parks a lead in this queue in ``crm`` (its name for no CRM)."""
+        ids = {"hubspot": self.hubspot_owner_id, "salesforce": self.salesforce}
+        return ids.get(crm, self.name)
+
+
+@dataclass(frozen=True)
 class Target:
     """Where a rule sends a lead: a pool, a rep, the account owner, the previous owner, or keep.
 
@@ -54,7 +70,7 @@ class Target:
             target = target.otherwise
 
     def describe(self) -> str:
-        if self.kind in ("pool", "rep"):
+        if self.kind in ("pool", "rep", "queue"):
             return f"{self.kind} {self.name}"
         return self.kind.replace("_", " ")
 
@@ -135,6 +151,7 @@ class Config:
     sweep_every: timedelta = timedelta(minutes=2)
     notify: tuple[NotifySpec, ...] = ()
     outcomes: OutcomeSettings | None = None  # None: no outcome watcher in ``serve``
+    queues: dict[str, Queue] = field(default_factory=dict)
 
     def sla_for(self, rule_path: str) -> SlaSettings | None:
         """The SLA for an assignment made by the rule at ``rule_path`` (``a/b``), or None.
@@ -185,6 +202,17 @@ class Config:
         if name in self.entry_points():
             return True
         return name in self.pools or any(rule.name == name for rule in self.flow.rules)
+
+    def queue_by_crm_id(self, crm: str, crm_id: str | None) -> Queue | None:
+        """The queue whose owner id in ``crm`` is ``crm_id`` (a lead parked in it)."""
+        if not crm_id or crm not in ("hubspot", "salesforce"):
+            return None
+        key = id_key(crm, crm_id)
+        for queue in self.queues.values():
+            own = queue.crm_id(crm)
+            if own and id_key(crm, own) == key:
+                return queue
+        return None
 
     def rep_by_crm_id(self, crm: str, crm_id: str | None) -> Rep | None:
         """The rep whose owner id in ``crm`` is ``crm_id``."""

@@ -20,6 +20,7 @@ from workflows.config import (
     Config,
     OutcomeSettings,
     Pool,
+    Queue,
     Rule,
     RuleSla,
     SlaSettings,
@@ -29,6 +30,7 @@ from workflows.config_schema import (
     AppSpec,
     OutcomesSpec,
     PoolSpec,
+    QueueSpec,
     RepSpec,
     RuleSlaSpec,
     RuleSpec,
@@ -78,6 +80,7 @@ class _Builder:
         self.errors: list[ConfigError] = []
         self.reps: dict[str, Rep] = {}
         self.pools: dict[str, Pool] = {}
+        self.queues: dict[str, Queue] = {}
         self._crm_ids: dict[tuple[str, str], str] = {}
 
     def build(self) -> Config:
@@ -87,6 +90,8 @@ class _Builder:
             self._add_rep(rep_spec, f"reps[{i}]")
         for pool_id, pool_spec in spec.pools.items():
             self._add_pool(pool_id, pool_spec, f"pools.{pool_id}")
+        for name, queue_spec in spec.queues.items():
+            self._add_queue(name, queue_spec, f"queues.{name}")
         flow = self._flow(spec.flow, "flow")
         fallback = self._target(spec.fallback, "fallback")
         sla = self._sla(spec.sla) if spec.sla else None
@@ -121,6 +126,7 @@ class _Builder:
             sweep_every=spec.sla.sweep_every if spec.sla else timedelta(minutes=2),
             notify=tuple(spec.notify),
             outcomes=outcomes,
+            queues=self.queues,
         )
 
     def _outcomes(self, spec: OutcomesSpec) -> OutcomeSettings | None:
@@ -202,6 +208,30 @@ class _Builder:
             pool_id, tuple(spec.members), spec.strategy, spec.absence, spec.max_credit
         )
 
+    def _add_queue(self, name: str, spec: QueueSpec, path: str) -> None:
+        if spec.salesforce is None and spec.hubspot_owner_id is None:
+            self._fail(path, "give the queue's salesforce id, its hubspot_owner_id, or both")
+        sf_id = spec.salesforce
+        if sf_id is not None and not _is_queue_id(sf_id):
+            self._fail(
+                f"{path}.salesforce",
+                f"not a Salesforce queue id: {sf_id!r} (15 or 18 characters starting 00G)",
+            )
+        owner = spec.hubspot_owner_id
+        if owner is not None and not (owner.isascii() and owner.isdigit()):
+            self._fail(
+                f"{path}.hubspot_owner_id",
+                f"not a HubSpot owner id: {owner!r} (digits: `leadrelay hubspot owners`)",
+            )
+        elif owner is not None:
+            other = self._crm_ids.get(("hubspot", id_key("hubspot", owner)))
+            if other is not None:
+                # A holding owner who is also a rep: a lead picked up by that rep would look
+                # like a lead still waiting in the queue.
+                problem = f"{owner!r} is the owner id of rep {other!r}"
+                self._fail(f"{path}.hubspot_owner_id", problem)
+        self.queues[name] = Queue(name, sf_id, owner, spec.first_touch)
+
     def _flow(self, rules: list[RuleSpec], path: str) -> CompiledFlow[Rule]:
         built: list[Rule] = []
         names: set[str] = set()
@@ -244,9 +274,14 @@ class _Builder:
             self._fail(path, f"name exactly one of {', '.join(TARGET_KINDS)} (found {found})")
             return None
         kind = kinds[0]
-        name = getattr(spec, kind) if kind in ("pool", "rep") else None
+        name = getattr(spec, kind) if kind in ("pool", "rep", "queue") else None
         if kind == "pool" and name not in self.pools:
             self._fail(f"{path}.pool", f"unknown pool {name!r}")
+        if kind == "queue" and name not in self.queues:
+            known = ", ".join(self.queues) or "none defined under queues:"
+            self._fail(f"{path}.queue", f"unknown queue {name!r} ({known})")
+        if kind == "queue" and spec.require is not None:
+            self._fail(f"{path}.require", "a queue has no reps to require languages or skills of")
         if kind == "rep" and name not in self.reps:
             self._fail(f"{path}.rep", f"unknown rep {name!r}")
         require = None
@@ -274,6 +309,10 @@ class _Builder:
             for rep in candidates
         ):
             self._fail(path, f"no rep in {kind} {name!r} meets this requirement")
+
+
+def _is_queue_id(value: str) -> bool:
+    return len(value) in (15, 18) and value.isascii() and value.isalnum() and value[:3] == "00G"
 
 
 def _resolve_store(url: str, source: Path) -> str:

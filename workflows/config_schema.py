@@ -96,8 +96,17 @@ class TargetSpec(Strict):
     account_owner: bool | None = None
     previous_owner: bool | None = None
     keep: bool | None = None
+    queue: Text | None = None
     require: RequireSpec | None = None
     else_: TargetSpec | None = Field(default=None, alias="else")
+
+
+class QueueSpec(Strict):
+    """One entry of ``queues:``: where a ``{queue: <name>}`` target parks a lead in each CRM."""
+
+    salesforce: Text | None = None  # the queue's id (00G..., 15 or 18 characters)
+    hubspot_owner_id: Text | None = None  # HubSpot has no queues: an owner that holds them
+    first_touch: Duration | None = None  # how long reps have to pick a lead up from the queue
 
 
 class RuleSlaSpec(Strict):
@@ -229,6 +238,7 @@ class AppSpec(Strict):
     timezone: str = "UTC"
     reps: list[RepSpec] = Field(min_length=1)
     pools: dict[Text, PoolSpec] = Field(default_factory=dict)
+    queues: dict[Text, QueueSpec] = Field(default_factory=dict)
     flow: list[RuleSpec] = Field(default_factory=list)
     fallback: TargetSpec
     hubspot: HubSpotSpec = Field(default_factory=HubSpotSpec)

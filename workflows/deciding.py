@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from workflows.availability import Requirement, Skip, local_day, unavailability
-from workflows.config import Config, Target
+from workflows.config import Config, Queue, Target
 from workflows.model import Decision, Lead, Outcome, Rep
 from workflows.store import StoreTransaction
 from workflows.strategies import PoolContext, take_turn
@@ -37,6 +37,7 @@ class _Attempt:
     examined: list[str] = field(default_factory=list)
     skipped: dict[str, Skip] = field(default_factory=dict)
     kept_owner: str | None = None  # set when a `keep` target leaves the CRM owner in place
+    queue: Queue | None = None  # set when a `queue` target parks the lead in a queue
 
 
 class Deciding:
@@ -69,7 +70,7 @@ class Deciding:
             attempt = self._try(candidate, forced=forced)
             attempts.append(attempt)
             notes.append(f"{label}: {attempt.reason}")
-            return attempt.rep is not None or attempt.kept_owner is not None
+            return any(x is not None for x in (attempt.rep, attempt.kept_owner, attempt.queue))
 
         if not any(settled(t, rule, False) for t in (target.chain() if target else ())):
             rule = "fallback"
@@ -103,8 +104,12 @@ class Deciding:
         if attempt.rep:
             skipped.pop(attempt.rep.id, None)  # a rep skipped early may be the one forced last
         outcome: Outcome
+        owner_crm_id: str | None
         if attempt.kept_owner:
             outcome, owner_crm_id = "kept", attempt.kept_owner
+        elif attempt.queue:
+            # No rep: no pool turn taken, no daily count; the queue's members pick it up.
+            outcome, owner_crm_id = "queued", attempt.queue.crm_id(crm)
         elif attempt.rep:
             outcome, owner_crm_id = "assigned", attempt.rep.crm_id(crm) or attempt.rep.id
             self.assigned = attempt.rep
@@ -121,12 +126,18 @@ class Deciding:
             owner_crm_id=owner_crm_id,
             candidates=examined,
             skipped={rep: str(skip) for rep, skip in skipped.items()},
+            queue=attempt.queue.name if attempt.queue else None,
         )
 
     def _try(self, target: Target, *, forced: bool) -> _Attempt:
         require = None if forced else target.require
         if target.kind == "pool":
             return self._try_pool(target, require, forced)
+        if target.kind == "queue":
+            queue = self.config.queues[str(target.name)]
+            if not queue.crm_id(self.lead.crm):
+                return _Attempt(None, f"queue {queue.name}: has no {self.lead.crm} id in app.yaml")
+            return _Attempt(None, f"queue {queue.name}", queue=queue)
         if target.kind == "keep":
             if self.lead.owner:
                 rep = self.config.rep_by_crm_id(self.lead.crm, self.lead.owner)

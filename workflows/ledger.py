@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from workflows.model import AssignmentRecord, WritebackStatus
+from workflows.model import OWNER_OUTCOMES, AssignmentRecord, WritebackStatus
 from workflows.sla_clock import to_key
 from workflows.store import (
     LeadHistory,
@@ -170,7 +170,7 @@ def superseded_sla(record: AssignmentRecord, history: LeadHistory) -> int | None
     """The log id whose SLA recording ``record`` ends, if any: read its state for
     ``record_rows``. A new owner ends the lead's open SLA (it was the previous owner's to
     meet), unless the sweep made it: the sweep settles what it rotates away from itself."""
-    if record.decision.outcome != "assigned" or record.source == "sweep":
+    if record.decision.outcome not in OWNER_OUTCOMES or record.source == "sweep":
         return None
     return history.get("sla_open")
 
@@ -216,7 +216,7 @@ def record_rows(
             "payload": outbox, "attempts": 0, "enqueued_at": stamp(now), "claimed_until": ""
         }  # fmt: skip
         writes[outbox_key(log_id)] = item
-    if assigned and record.source != "sweep":
+    if record.decision.outcome in OWNER_OUTCOMES and record.source != "sweep":
         previous = updated.pop("sla_open", None)
         if previous and previous_sla is not None and previous_sla.get("status") == "open":
             rows.deletes.append(due_key(previous_sla["due_key"], previous))

@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 
 # The vocabulary of decisions and their life after: each value a record, a request or app.yaml
 # may carry, named once here. Text read back from JSON is narrowed with ``one_of``.
-Outcome = Literal["assigned", "kept", "unassigned"]  # kept: the owner is left as it was
+# kept: the owner is left as it was; queued: given to a queue (``queues:``), for reps to pick up
+Outcome = Literal["assigned", "kept", "unassigned", "queued"]
 # A decision's write to the CRM: pending until a delivery claims it; in_progress while another
 # delivery holds the claim.
 WritebackStatus = Literal["pending", "not_needed", "written", "failed", "in_progress"]
-TargetKind = Literal["pool", "rep", "account_owner", "previous_owner", "keep"]
+TargetKind = Literal["pool", "rep", "account_owner", "previous_owner", "keep", "queue"]
 NotifyEvent = Literal["assigned", "reassigned", "escalated"]
 SlaClock = Literal["working_hours", "wall"]  # the owner's own working hours, or wall time
 SlaStatus = Literal["open", "escalated", "settled", "superseded"]
@@ -32,9 +33,12 @@ SlaStatus = Literal["open", "escalated", "settled", "superseded"]
 SlaOutcome = Literal[
     "contacted", "manual_override", "converted", "deleted", "disqualified", "rotated",
     "escalated", "cap_reached", "no_rotation", "write_failed", "superseded", "untracked",
+    "picked_up",
 ]  # fmt: skip
 
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+# The outcomes that give the lead a new owner to write to the CRM (a rep, or a queue).
+OWNER_OUTCOMES: tuple[Outcome, ...] = ("assigned", "queued")
 WRITEBACK_STATUSES: tuple[WritebackStatus, ...] = get_args(WritebackStatus)
 TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
 NOTIFY_EVENTS: tuple[NotifyEvent, ...] = get_args(NotifyEvent)
@@ -230,9 +234,10 @@ class Decision:
     reason: str
     strategy: str | None = None
     pool: str | None = None
-    owner_crm_id: str | None = None  # the CRM's id for rep_id (or the kept owner)
+    owner_crm_id: str | None = None  # the CRM's id for rep_id (or the kept owner, or queue)
     candidates: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    queue: str | None = None  # the ``queues:`` name of a ``queued`` decision
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Decision:
@@ -247,6 +252,8 @@ class Decision:
         data = dict(self.__dict__)
         data["candidates"] = list(self.candidates)
         data["skipped"] = dict(self.skipped)
+        if self.queue is None:
+            del data["queue"]  # rows of decisions that park nothing stay as they always were
         return data
 
 

@@ -176,6 +176,8 @@ class Reassignment:
 
 
 def _moves(decision: Decision, from_rep: str) -> bool:
+    if decision.outcome == "queued":  # parked in a queue: away from the rep all the same
+        return bool(decision.owner_crm_id)
     return (
         decision.outcome == "assigned"
         and decision.rep_id not in (None, from_rep)

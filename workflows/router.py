@@ -23,7 +23,7 @@ from typing import Any
 from workflows.config import Config, Target
 from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
 from workflows.errors import CrmError, LeadError
-from workflows.model import AssignmentRecord, Decision, Lead, WritebackStatus
+from workflows.model import OWNER_OUTCOMES, AssignmentRecord, Decision, Lead, WritebackStatus
 from workflows.sla_clock import sla_terms
 from workflows.store import SlaTerms, Store, StoreTransaction, WriteBack
 
@@ -296,7 +296,7 @@ class Router:
             decision = deciding.keep(request.keep_reason)
         else:
             decision = deciding.decide(rule, target)
-        changes_owner = decision.outcome == "assigned" and decision.owner_crm_id != lead.owner
+        changes_owner = decision.outcome in OWNER_OUTCOMES and decision.owner_crm_id != lead.owner
         if request.why and changes_owner:
             decision.reason = f"{request.why}; {decision.reason}"
         if request.dry_run or (request.must_move and not changes_owner):

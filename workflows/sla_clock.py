@@ -81,6 +81,8 @@ def elapsed(start: datetime, end: datetime, clock: SlaClock, rep: Rep | None) ->
 
 def sla_terms(config: Config, decision: Decision, now: datetime) -> SlaTerms | None:
     """What the store keeps about a new assignment's SLA, or None when none applies."""
+    if decision.outcome == "queued" and decision.queue in config.queues:
+        return _queue_terms(config, decision, now)
     if decision.outcome != "assigned" or not decision.rep_id:
         return None
     settings = config.sla_for(decision.rule)
@@ -94,4 +96,23 @@ def sla_terms(config: Config, decision: Decision, now: datetime) -> SlaTerms | N
         "clock": settings.clock,
         "first_touch_s": int(settings.first_touch.total_seconds()),
         "max_reassignments": settings.max_reassignments,
+    }
+
+
+def _queue_terms(config: Config, decision: Decision, now: datetime) -> SlaTerms | None:
+    """A lead parked in a queue is still unowned: reps have the queue's own ``first_touch``
+    (else the rule's) to pick it up, on the wall clock (a queue keeps no working hours)."""
+    settings = config.sla_for(decision.rule)
+    queue = config.queues[str(decision.queue)]
+    if settings is None:
+        return None
+    first_touch = queue.first_touch or settings.first_touch
+    due = deadline(now, first_touch, "wall", None)
+    return {
+        "deadline": due.isoformat(),
+        "due_key": to_key(due),
+        "clock": "wall",
+        "first_touch_s": int(first_touch.total_seconds()),
+        "max_reassignments": settings.max_reassignments,
+        "queue": queue.name,
     }

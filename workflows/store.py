@@ -34,6 +34,7 @@ class SlaTerms(TypedDict):
     first_touch_s: int
     max_reassignments: int
     escalation: NotRequired[bool]  # made by an escalation: never due
+    queue: NotRequired[str]  # parked in this queue: picked up, or escalated, never rotated
 
 
 class SlaUpdate(TypedDict, total=False):

@@ -23,7 +23,7 @@ from workflows.config import Config
 from workflows.crm_ids import same_id
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
-from workflows.model import Decision, NotifyEvent, SlaOutcome
+from workflows.model import OWNER_OUTCOMES, Decision, NotifyEvent, SlaOutcome
 from workflows.outcome_watch import seen_outcomes, utc_text
 from workflows.router import ESCALATE, Router, RouteRequest
 from workflows.sla_clock import elapsed
@@ -35,6 +35,7 @@ from workflows.sweep_model import (
     SweepActionKind,
     SweepSummary,
     object_reader,
+    queue_missed,
     why_moved,
 )
 
@@ -172,6 +173,14 @@ class _Run:
                         ttft=timedelta(seconds=ttft) if ttft is not None else None,
                     )
                 )
+            elif item.sla.get("queue"):
+                # Nobody picked it up: a queue is never rotated inside, only escalated.
+                if self._escalation_target(item):
+                    escalate.append((item, state))
+                else:
+                    detail = f"{queue_missed(item.sla)}; no escalate_to"
+                    settled[item.record.id] = self._settled("no_rotation", detail)
+                    self.report(_action(item, "no_rotation", detail))
             elif item.sla.get("rotations", 0) < item.sla["max_reassignments"]:
                 rotate.append((item, state))
             elif self._escalation_target(item):
@@ -237,6 +246,13 @@ class _Run:
         if state.status_contacted:
             return self._settled("contacted", f"status moved to {state.status!r}")
         expected = item.record.decision.owner_crm_id
+        queue = item.sla.get("queue")
+        moved = state.owner and not same_id(item.record.crm, state.owner, expected)
+        if queue and moved and self.config.queue_by_crm_id(item.record.crm, state.owner) is None:
+            # Someone took the lead out of the queue: the pick-up SLA is met.
+            taker = self.config.rep_by_crm_id(item.record.crm, state.owner)
+            who = taker.id if taker else state.owner
+            return self._settled("picked_up", f"picked up from queue {queue} by {who}")
         if not same_id(item.record.crm, state.owner, expected):
             return self._settled(
                 "manual_override", f"owner changed to {state.owner or 'nobody'} by someone else"
@@ -312,7 +328,7 @@ class _Run:
                 continue  # stays due: the next sweep replays the decision and writes it
             record = outcome.result.record
             new_id = record.id if record is not None else None
-            if new_id is None or decision.outcome != "assigned":  # nobody else can take it
+            if new_id is None or decision.outcome not in OWNER_OUTCOMES:  # nobody can take it
                 if not escalated and new_id is None and self._escalation_target(item):
                     stranded.append((item, state))
                     continue
@@ -334,12 +350,13 @@ class _Run:
                 **self._settled(verb, detail),
                 "next_record": new_id,
             }
-            self.report(_action(item, verb, detail, new_owner=decision.rep_id))
+            self.report(_action(item, verb, detail, new_owner=_taker(decision)))
         self.router.store.settle(updates)
         return stranded
 
     def _stays(self, item: DueAssignment, escalated: bool, decision: Decision) -> str:
-        owner = item.record.new_owner
+        queue = item.record.decision.queue
+        owner = item.record.new_owner or (f"queue {queue}" if queue else None)
         if decision.outcome == "assigned":  # the escalation chose the rep who has it
             return f"escalate_to gives it to its owner {owner}, so it stays: {decision.reason}"
         to = "escalate" if escalated else "rotate"
@@ -365,14 +382,20 @@ class _Run:
                 self.report(_action(item, "failed", f"{type(exc).__name__}: {exc}"))
                 continue
             decision = result.decision
-            if decision.outcome == "assigned" and decision.owner_crm_id != request.lead.owner:
-                self.report(_action(item, verb, decision.reason, new_owner=decision.rep_id))
+            moves = decision.outcome in OWNER_OUTCOMES
+            if moves and decision.owner_crm_id != request.lead.owner:
+                self.report(_action(item, verb, decision.reason, new_owner=_taker(decision)))
             elif not escalated and self._escalation_target(item):
                 stranded.append((item, state))
             else:
                 detail = self._stays(item, escalated, decision)
                 self.report(_action(item, "no_rotation", detail))
         return stranded
+
+
+def _taker(decision: Decision) -> str | None:
+    """Who a move gave the lead to, as the sweep reports it: a rep, or ``queue <name>``."""
+    return decision.rep_id or (f"queue {decision.queue}" if decision.queue else None)
 
 
 def _refused(writeback: WriteBack | None) -> bool:

@@ -110,6 +110,8 @@ def why_moved(sla: SlaState, escalated: bool) -> str:
     clock = "working-hours" if sla["clock"] == "working_hours" else "wall"
     window = f"{span_text(sla['first_touch_s'])} on the {clock} clock"
     missed = f"first touch missed: {window}"
+    if sla.get("queue"):
+        return f"{queue_missed(sla)}: escalated"
     rotations = sla.get("rotations", 0)
     cap = sla["max_reassignments"]
     if not escalated:
@@ -121,6 +123,12 @@ def why_moved(sla: SlaState, escalated: bool) -> str:
     times = "1 rotation" if rotations == 1 else f"{rotations} rotations"
     each = "" if rotations == 1 else " each"
     return f"escalated after {times} without first touch ({window}{each})"
+
+
+def queue_missed(sla: SlaState) -> str:
+    """``not picked up from queue nurture within 1 h on the wall clock``."""
+    window = span_text(sla["first_touch_s"])
+    return f"not picked up from queue {sla.get('queue')} within {window} on the wall clock"
 
 
 def span_text(seconds: float) -> str:

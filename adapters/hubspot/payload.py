@@ -32,6 +32,8 @@ OUTCOMES = {
     "assigned": "A rep was chosen and is now the record's owner (or is in owner_id).",
     "kept": "The record already had an owner and overwrite_owner is off; it keeps that owner.",
     "unassigned": "Nobody could take the record now (all away, at their cap, or off hours).",
+    "queued": "A rule parked the record with a queue's holding owner (in owner_id) for reps to"
+    " pick up.",
     "failed": "HubSpot refused the owner update (see reason); nothing was changed.",
 }
 
@@ -163,9 +165,10 @@ def output_fields(
         outcome, reason = "failed", f"{error}; routing chose {decision.owner_crm_id}"
     else:
         outcome, reason = decision.outcome, decision.reason
-    owner = decision.owner_crm_id if outcome in ("assigned", "kept") else None
+    owned = outcome in ("assigned", "kept", "queued")
+    owner = decision.owner_crm_id if owned else None
     rep = config.reps.get(decision.rep_id or "") if owner else None
-    state = "SUCCESS" if outcome in ("assigned", "kept") else "FAIL_CONTINUE"
+    state = "SUCCESS" if owned else "FAIL_CONTINUE"
     return {
         "hs_execution_state": state,
         "owner_id": owner or "",

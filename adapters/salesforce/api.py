@@ -58,13 +58,26 @@ def write_owners(
     sendable: list[tuple[Lead, str]] = []
     for lead, decision in batch:
         owner = decision.owner_crm_id
-        # Ids go into the URL path: never send one that is not a plain Salesforce id.
-        if is_user_id(owner) and is_id(lead.id):
+        # Ids go into the URL path: never send one that is not a plain Salesforce id. A queue
+        # (00G) owns only a lead a queue target parked there; a rep is always a user (005).
+        owner_ok = is_id(owner, "00G") if decision.outcome == "queued" else is_user_id(owner)
+        if owner_ok and is_id(lead.id):
             sendable.append((lead, str(owner)))
+        elif decision.outcome == "queued":
+            results[lead.id] = CrmError(
+                f"cannot write owner {owner!r} to lead {lead.id!r}: not a Salesforce queue id"
+                f" (give queue {decision.queue!r} a salesforce id, 00G..., in app.yaml)",
+                retryable=False,
+            )
         else:
+            fix = (
+                "a queue is not a rep: name it under queues: and assign {queue: <name>}"
+                if is_id(owner, "00G")
+                else f"give rep {decision.rep_id!r} a salesforce_user_id in app.yaml"
+            )
             results[lead.id] = CrmError(
                 f"cannot write owner {owner!r} to lead {lead.id!r}: not a Salesforce user id"
-                f" (give rep {decision.rep_id!r} a salesforce_user_id in app.yaml)",
+                f" ({fix})",
                 retryable=False,
             )
     if len(sendable) == 1:

@@ -32,6 +32,11 @@ def check_warnings(config: Config, env: Mapping[str, str] | None = None) -> list
                 f"rep {rep.id} has no salesforce_user_id: owners chosen for Salesforce leads"
                 " cannot be written back"
             )
+        elif is_id(rep.salesforce_user_id, "00G"):
+            warnings.append(
+                f"rep {rep.id}: salesforce_user_id {rep.salesforce_user_id} is a queue, not a"
+                " user: name it under queues: (salesforce: 00G...) and assign {queue: <name>}"
+            )
         elif rep.salesforce_user_id and not is_user_id(rep.salesforce_user_id):
             warnings.append(f"rep {rep.id}: salesforce_user_id should start with 005 (a user)")
     mode = auth_mode(env)

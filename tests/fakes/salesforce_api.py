@@ -25,6 +25,8 @@ import responses
 from conftest import config_data, rep
 from requests import PreparedRequest
 
+from connector.sandbox.deliveries import outbound_message
+
 HOST = "acme.my.salesforce.com"
 INSTANCE_URL = f"https://{HOST}"
 LOGIN_URL = "https://login.salesforce.com"
@@ -47,6 +49,8 @@ Answer = tuple[int, dict[str, str], str]
 # The sObjects leadrelay routes, by the key prefix of their ids.
 SOBJECT_PREFIXES = {"Lead": "00Q", "Contact": "003", "Account": "001", "Opportunity": "006",
                     "Case": "500"}  # fmt: skip
+# What Salesforce answers for an OwnerId naming a queue that does not take this object.
+UNKNOWN_QUEUE = ("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
 
 
 @dataclass
@@ -73,6 +77,8 @@ class FakeSalesforce:
     token_requests: list[dict[str, list[str]]] = field(default_factory=list)
     # lead id -> (statusCode, message): Salesforce refuses that record.
     refused: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The org's queues that support Leads: any other 00G owner is refused, as Salesforce does.
+    queues: set[str] = field(default_factory=lambda: {QUEUE_ID})
     down: bool = False  # every API call answers 503
     outage_after_writes: int | None = None  # write calls that succeed before the outage
     public_key: bytes | None = None  # verifies JWT assertions when set
@@ -82,6 +88,12 @@ class FakeSalesforce:
     # Id's prefix), answered to SOQL ``SELECT ... FROM <Type> WHERE Id IN (...)``.
     leads: dict[str, dict[str, Any]] = field(default_factory=dict)
     lead_queries: list[str] = field(default_factory=list)
+    # Account records by Id ({"Id", "OwnerId", "Website", "IsDeleted"}), answered to SOQL by
+    # ``Id IN (...)`` and by ``Website LIKE '%...%' OR ...``; every such query is kept.
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    account_queries: list[str] = field(default_factory=list)
+    # (status, errorCode, message) every Account query answers, when set (a missing permission).
+    account_query_error: tuple[int, str, str] | None = None
     _tokens: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     # SOQL by OwnerId (``leadrelay reassign``): its result sets, paged by nextRecordsUrl.
     owned_queries: list[str] = field(default_factory=list)
@@ -162,6 +174,9 @@ class FakeSalesforce:
             Write(lead_id, owner_id, self.write_calls, dict(request.headers), sobject)
         )
 
+    def _unknown_queue(self, owner: Any) -> bool:
+        return str(owner).startswith("00G") and str(owner)[:15] not in {q[:15] for q in self.queues}
+
     def _update_one(self, request: PreparedRequest) -> Answer:
         refusal = self._write_refusal(request)
         if refusal is not None:
@@ -175,6 +190,8 @@ class FakeSalesforce:
         if lead_id in self.refused:
             code, message = self.refused[lead_id]
             return _error(400, code, message)
+        if self._unknown_queue(body["OwnerId"]):
+            return _error(400, *UNKNOWN_QUEUE)
         self._record(lead_id, body["OwnerId"], request, sobject)
         return 204, {}, ""
 
@@ -198,6 +215,8 @@ class FakeSalesforce:
                 results.append(_record_error("MALFORMED_ID", f"bad id {lead_id} for {sobject}"))
             elif lead_id in self.refused:
                 results.append(_record_error(*self.refused[lead_id]))
+            elif self._unknown_queue(record.get("OwnerId")):
+                results.append(_record_error(*UNKNOWN_QUEUE))
             else:
                 self._record(lead_id, record["OwnerId"], request, sobject)
                 results.append({"id": lead_id, "success": True, "errors": []})
@@ -208,10 +227,17 @@ class FakeSalesforce:
         if refusal is not None:
             return refusal
         soql = parse_qs(urlparse(str(request.url)).query)["q"][0]
+        accounts = self.accounts or self.account_query_error is not None
+        if soql.startswith("SELECT ") and " FROM Account WHERE " in soql and accounts:
+            # A test that set up Accounts for account-owner lookups asks about those; one
+            # that routes Account records keeps them with the other records.
+            return self._account_query(soql, include_deleted="/queryAll" in str(request.url))
         if soql.startswith("SELECT ") and re.search(r" FROM \w+ WHERE Id IN \(", soql):
             return self._lead_query(soql, include_deleted="/queryAll" in str(request.url))
         if soql.startswith("SELECT ") and re.search(r" FROM \w+ WHERE OwnerId = ", soql):
             return self._owned_query(soql)
+        if soql.startswith("SELECT ") and " FROM Account WHERE " in soql:
+            return self._account_query(soql, include_deleted="/queryAll" in str(request.url))
         if not soql.startswith("SELECT ") or " FROM User " not in soql:
             return _error(400, "MALFORMED_QUERY", "the fake only knows User queries")
         return self._page(0)
@@ -283,6 +309,41 @@ class FakeSalesforce:
             record["OwnerId"] = self.owners.get(lead["Id"], lead.get("OwnerId"))
             url = f"/services/data/v{VERSION}/sobjects/{sobject}/{lead['Id']}"
             records.append({"attributes": {"type": sobject, "url": url}, **record})
+        page = {"totalSize": len(records), "done": True, "records": records}
+        return 200, {"Content-Type": "application/json"}, json.dumps(page)
+
+    def _account_query(self, soql: str, include_deleted: bool) -> Answer:
+        # Only the two shapes Salesforce would answer as leadrelay asks: Id IN ('001...', ...)
+        # or Website LIKE '%host%' OR ...; LIKE is case-insensitive, \\% and \\_ are literal.
+        self.account_queries.append(soql)
+        if self.account_query_error is not None:
+            return _error(*self.account_query_error)
+        fields = [f.strip() for f in soql[len("SELECT ") : soql.index(" FROM ")].split(",")]
+        where = soql[soql.index(" WHERE ") + len(" WHERE ") :]
+        literal = r"'((?:[^'\\]|\\.)*)'"
+        if where.startswith("Id IN ("):
+            ids = {i[:15] for i in re.findall(literal, where)}
+            matches = lambda a: a["Id"][:15] in ids  # noqa: E731
+        elif re.fullmatch(rf"Website LIKE {literal}(?: OR Website LIKE {literal})*", where):
+            patterns = [
+                re.compile(
+                    "".join(
+                        ".*" if part == "%" else "." if part == "_" else re.escape(part[-1])
+                        for part in re.findall(r"\\.|%|_|.", pattern, re.S)
+                    ),
+                    re.I | re.S,
+                )
+                for pattern in re.findall(literal, where)
+            ]
+            matches = lambda a: any(p.fullmatch(a.get("Website") or "") for p in patterns)  # noqa: E731
+        else:
+            return _error(400, "MALFORMED_QUERY", f"the fake cannot read {soql!r}")
+        records = [
+            {"attributes": {"type": "Account", "url": f"/services/data/v{VERSION}/sobjects/"
+                            f"Account/{a['Id']}"}, **{name: a.get(name) for name in fields}}
+            for a in self.accounts.values()
+            if matches(a) and (include_deleted or not a.get("IsDeleted"))
+        ]  # fmt: skip
         page = {"totalSize": len(records), "done": True, "records": records}
         return 200, {"Content-Type": "application/json"}, json.dumps(page)
 
@@ -372,6 +433,18 @@ def _record_error(code: str, message: str) -> dict[str, Any]:
 def _oauth_error(code: str, description: str) -> Answer:
     body = {"error": code, "error_description": description}
     return 400, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+def outbound_body(notifications: list[tuple[str, dict[str, Any]]]) -> bytes:
+    """An Outbound Message from the fake org: one Notification per (notification id, Lead
+    fields), built as the sandbox's stand-in sends them."""
+    return outbound_message(
+        "https://leads.example.com/salesforce/outbound",
+        org_id=ORG_ID,
+        action_id="04k5g000000KmQpAAK",
+        instance_url=INSTANCE_URL,
+        notifications=notifications,
+    ).body
 
 
 def salesforce_config_data(**overrides: Any) -> dict[str, Any]:
