@@ -20,6 +20,7 @@ from workflows.config_schema import HubSpotSpec, NotifySpec, SalesforceSpec
 from workflows.crm_ids import id_key
 from workflows.flow import CompiledFlow
 from workflows.model import Rep, SlaClock, TargetKind
+from workflows.task_spec import DEFAULT_TASK, RuleTask, TaskSettings
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class Rule:
     flow: CompiledFlow[Rule] | None
     path: str
     sla: RuleSla | None = None
+    task: RuleTask | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class Config:
     sweep_every: timedelta = timedelta(minutes=2)
     notify: tuple[NotifySpec, ...] = ()
     outcomes: OutcomeSettings | None = None  # None: no outcome watcher in ``serve``
+    task: TaskSettings | None = None  # None: no follow-up task unless a rule sets its own
 
     def sla_for(self, rule_path: str) -> SlaSettings | None:
         """The SLA for an assignment made by the rule at ``rule_path`` (``a/b``), or None.
@@ -151,6 +154,23 @@ class Config:
             if rule.sla is not None:
                 base = settings or DEFAULT_SLA
                 settings = rule.sla.over(base)
+            flow = rule.flow
+        return settings if settings is not None and settings.enabled else None
+
+    def task_for(self, rule_path: str) -> TaskSettings | None:
+        """The follow-up task for an assignment made by the rule at ``rule_path``, or None.
+
+        Inherited and overridden like ``sla_for``; the fallback and routing entries use the
+        global ``task:``.
+        """
+        settings = self.task
+        flow: CompiledFlow[Rule] | None = self.flow
+        for name in rule_path.split("/"):
+            rule = next((r for r in flow.rules if r.name == name), None) if flow else None
+            if rule is None:
+                break
+            if rule.task is not None:
+                settings = rule.task.over(settings or DEFAULT_TASK)
             flow = rule.flow
         return settings if settings is not None and settings.enabled else None
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from workflows.errors import CrmError
+from workflows.follow_up import TaskOutcome, TaskWriter, follow_up
 from workflows.model import Decision, Lead, WritebackStatus
 from workflows.router import OutboxPayload, Router, RouteRequest, RoutingResult
 
@@ -47,6 +48,7 @@ class Delivery:
     status: str  # "written", "not_needed", "failed", "in_progress" (another delivery writes),
     # or "pending" (the outbox's flusher writes it)
     error: CrmError | None = None
+    task: TaskOutcome | None = None  # the follow-up task, when app.yaml asks for one
 
     @property
     def done(self) -> bool:
@@ -57,6 +59,8 @@ class Delivery:
         """
         if self.status == "in_progress":
             return False  # the CRM should retry: the write under way may still fail
+        if self.task is not None and self.task.retry:
+            return False  # the owner is written; a redelivery creates (or moves) the task
         return self.status != "failed" or (self.error is not None and self.error.is_final)
 
 
@@ -68,11 +72,14 @@ def deliver(
     source: str,
     write: OwnerWriter | None,
     notify: Callable[[Sequence[Delivery]], None] | None = None,
+    tasks: TaskWriter | None = None,
 ) -> list[Delivery]:
     """Route each inbound lead, write the owners that need writing in one batch, record all.
 
     ``write=None`` means the CRM sets the owner itself from our answer (nothing to write).
     ``notify`` gets the deliveries once the write-back is done (it must not block).
+    ``tasks`` creates the follow-up tasks app.yaml asks for once owners are written (and
+    moves a lead's task to its new owner); None: no tasks.
     """
     # The same lead twice in one delivery (two notifications, one record) is decided once, and
     # the decision is kept under every key, so a CRM retrying either one alone replays it.
@@ -134,6 +141,8 @@ def deliver(
             if status in ("pending", "failed") and write is not None:
                 status = "in_progress"
         deliveries[item.lead.id] = Delivery(item.lead, result, status, error)
+    if tasks is not None:
+        _follow_up(router, deliveries, tasks)
     answer = [deliveries[item.lead.id] for item in inbound]
     if notify is not None:
         try:
@@ -141,6 +150,25 @@ def deliver(
         except Exception:  # a notification problem must never fail the CRM's delivery
             log.exception("notifying about %d deliveries failed", len(deliveries))
     return answer
+
+
+def _follow_up(router: Router, deliveries: dict[str, Delivery], tasks: TaskWriter) -> None:
+    """The follow-up tasks of the owners written (now or by an earlier delivery)."""
+    written = [
+        (d.lead, d.result.record)
+        for d in deliveries.values()
+        if d.status == "written" and d.result.record is not None
+    ]
+    if not written:
+        return
+    try:
+        outcomes = follow_up(router.store, router.config, written, tasks, router.clock)
+    except CrmError as exc:  # no claim was taken: a redelivery tries again
+        outcomes = {record.id: TaskOutcome("failed", None, exc) for _, record in written}
+    for lead_id, delivery in deliveries.items():
+        record = delivery.result.record
+        if record is not None and record.id in outcomes:
+            deliveries[lead_id] = replace(delivery, task=outcomes[record.id])
 
 
 def _write_batch(

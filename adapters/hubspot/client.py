@@ -160,6 +160,7 @@ class HubSpotApi:
         self._companies = client.crm.companies.basic_api
         self._owners = client.crm.owners.owners_api
         self._callbacks = client.automation.actions.callbacks_api
+        self.tasks_batch = client.crm.objects.tasks.batch_api  # follow-up tasks (tasks.py)
         self.limiter = limiter or RateLimiter()
         self.policy = policy or RetryPolicy()
 
@@ -180,6 +181,11 @@ class HubSpotApi:
 
     def _call(self, do: Callable[[tuple[float, float]], T], what: str, deadline: float) -> T:
         return call(do, what, limiter=self.limiter, deadline=deadline, policy=self.policy)
+
+    def call(self, do: Callable[[tuple[float, float]], T], what: str, deadline: float) -> T:
+        """``do(timeout)`` on this client's budget and retry policy, ending by ``deadline``
+        (for the other modules of this adapter that call HubSpot)."""
+        return self._call(do, what, deadline)
 
     def read_contact(
         self, contact_id: str, properties: Sequence[str], deadline: float

@@ -76,6 +76,7 @@ def action_definition(config: Config, url: str) -> dict[str, Any]:
             _output("rule"),
             _output("reason"),
             _output("outcome", "enumeration", outcomes),
+            _output("task_id"),
         ],
         "labels": {
             "en": {
@@ -96,6 +97,7 @@ def action_definition(config: Config, url: str) -> dict[str, Any]:
                     "rule": "Matched rule",
                     "reason": "Reason",
                     "outcome": "Outcome",
+                    "task_id": "Follow-up task id",
                 },
             }
         },

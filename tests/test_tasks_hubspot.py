@@ -1,0 +1,114 @@
+"""Follow-up tasks through HubSpot's workflow action (api mode): created once per decision,
+associated with the contact, owned by the new owner, due on the owner's working hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from conftest import rep
+from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
+from fakes.hubspot_requests import (
+    action_body,
+    hubspot_app,  # noqa: F401 (fixture)
+    post_action,
+    with_properties,
+)
+
+API = {"write_owner": "api"}
+TASK = {
+    "subject": "Call {first_name} at {company} ({rule})",
+    "body": "Source: {source}. {reason}",
+    "due": "15m",
+    "priority": "high",
+    "type": "call",
+}
+
+
+def body_with_name(callback: str = "ap-1", **properties: str):
+    body = with_properties(action_body(), **{"firstname": "Ana", "company": "Hooli", **properties})
+    body["callbackId"] = callback
+    return body
+
+
+def test_a_routed_contact_gets_one_follow_up_task_for_its_new_owner(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    response = post_action(hubspot_app(hubspot=API, task=TASK), body_with_name())
+    assert response.status_code == 200, response.json
+    fields = response.json["outputFields"]
+    (task,) = fake_hubspot.tasks.values()
+    assert fields["task_id"] == task["id"]
+    props = task["properties"]
+    assert props["hubspot_owner_id"] == fields["owner_id"] == "101"
+    assert props["hs_task_subject"] == "Call Ana at Hooli (everyone)"
+    assert props["hs_task_body"].startswith("Source: ORGANIC_SEARCH. everyone: pool team")
+    assert (props["hs_task_priority"], props["hs_task_type"]) == ("HIGH", "CALL")
+    assert props["hs_task_status"] == "NOT_STARTED"
+    assert task["assoc"] == [{"to": "904", "typeId": 204}]
+
+
+def test_a_retried_callback_creates_no_second_task(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    client = hubspot_app(hubspot=API, task=TASK)
+    first = post_action(client, body_with_name()).json["outputFields"]
+    again = post_action(client, body_with_name()).json["outputFields"]
+    assert len(fake_hubspot.tasks) == 1
+    assert again == first
+    assert len(fake_hubspot.calls("POST", "/crm/v3/objects/tasks")) == 1
+
+
+def test_a_failed_task_creation_is_retried_once_on_redelivery(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    client = hubspot_app(hubspot=API, task=TASK)
+    fake_hubspot.fail_next(503, times=10, path="/crm/v3/objects/tasks")
+    failed = post_action(client, body_with_name())
+    assert failed.status_code == 503  # HubSpot retries the execution
+    assert "follow-up task" in failed.json["error"]
+    assert fake_hubspot.contacts["904"]["hubspot_owner_id"] == "101"  # the owner stays written
+    fake_hubspot.failures.clear()
+    owner_writes = len(fake_hubspot.calls("PATCH", "/crm/v3/objects/contacts"))
+    retried = post_action(client, body_with_name())
+    again = post_action(client, body_with_name())
+    assert retried.status_code == again.status_code == 200
+    assert len(fake_hubspot.tasks) == 1
+    assert retried.json["outputFields"]["task_id"] == next(iter(fake_hubspot.tasks))
+    # The retries wrote no owner again: only the task was left to do.
+    assert len(fake_hubspot.calls("PATCH", "/crm/v3/objects/contacts")) == owner_writes
+
+
+def test_task_due_time_counts_the_owners_working_hours(hubspot_app, fake_hubspot):
+    # alice works Thursdays 09:00-17:00 only (three days from today, in her zone), so the last
+    # resort gives her the lead now and the task falls due 2 working hours into her shift.
+    fake_hubspot.add_contact("904")
+    zone = ZoneInfo("America/New_York")
+    shift = datetime.now(zone).date() + timedelta(days=3)
+    day = shift.strftime("%a")
+    reps = [rep("alice", hubspot_owner_id="101", hours=f"{day} 09:00-17:00")]
+    client = hubspot_app(
+        hubspot=API, task={**TASK, "due": "2h"}, reps=reps,
+        pools={"team": {"members": ["alice"]}, "big": {"members": ["alice"]}},
+        fallback={"rep": "alice"},
+    )  # fmt: skip
+    assert post_action(client, body_with_name()).json["outputFields"]["owner_id"] == "101"
+    (task,) = fake_hubspot.tasks.values()
+    due = datetime.fromtimestamp(int(task["properties"]["hs_timestamp"]) / 1000, UTC)
+    assert due == datetime.combine(shift, time(11, 0), zone).astimezone(UTC)
+
+
+def test_a_rule_can_switch_the_task_off(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    flow = [{"name": "everyone", "assign": {"pool": "team"}, "task": False}]
+    response = post_action(hubspot_app(hubspot=API, task=TASK, flow=flow), body_with_name())
+    assert response.json["outputFields"]["task_id"] == ""
+    assert fake_hubspot.tasks == {}
+    assert fake_hubspot.calls("POST", "/crm/v3/objects/tasks") == []
+
+
+def test_lead_values_are_data_not_template_source(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    body = body_with_name(company="{rep_email} {reason.__class__}")
+    post_action(hubspot_app(hubspot=API, task=TASK), body)
+    (task,) = fake_hubspot.tasks.values()
+    assert task["properties"]["hs_task_subject"] == (
+        "Call Ana at {rep_email} {reason.__class__} (everyone)"
+    )
