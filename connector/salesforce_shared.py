@@ -6,13 +6,21 @@ import hmac
 import os
 
 from adapters.salesforce.api import owner_writer
+from adapters.salesforce.tasks import SalesforceTasks
 from connector.shared import leadrelay
 from workflows.delivery import OwnerWriter
+from workflows.follow_up import tasks_configured
 
 
 def salesforce_writer() -> OwnerWriter:
     """The owner writer over this app's one Salesforce connection (signed in on first use)."""
     return owner_writer(leadrelay().salesforce_connection())
+
+
+def salesforce_tasks() -> SalesforceTasks | None:
+    """The follow-up task writer over the same connection, when app.yaml asks for tasks."""
+    app = leadrelay()
+    return SalesforceTasks(app.salesforce_connection()) if tasks_configured(app.config) else None
 
 
 def secret_matches(given: str | None, env_name: str) -> bool:

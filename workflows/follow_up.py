@@ -53,6 +53,7 @@ class NewTask:
     due: datetime
     priority: TaskPriority
     type: TaskType
+    timezone: str = "UTC"  # the owner's: a CRM that keeps a due date (no time) reads it there
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class TaskMove:
     task_id: str
     owner: str
     due: datetime
+    timezone: str = "UTC"
 
 
 class TaskWriter(Protocol):
@@ -131,6 +133,7 @@ def plan_task(config: Config, lead: Lead, record: AssignmentRecord) -> NewTask |
         due=_due(config, record, settings),
         priority=settings.priority,
         type=settings.type,
+        timezone=rep.timezone if rep else config.timezone,
     )
 
 
@@ -185,8 +188,10 @@ def follow_up(
         else:
             record = records[record_id]
             settings = task_settings(config, record) or config.task or DEFAULT_TASK
+            rep = config.reps.get(record.decision.rep_id or "")
             moves.append(TaskMove(record_id, claim["task_id"], wanted[record_id]["owner"],
-                                  _due(config, record, settings)))  # fmt: skip
+                                  _due(config, record, settings),
+                                  rep.timezone if rep else config.timezone))  # fmt: skip
     answers: dict[int, object] = {}
     if creates:
         answers.update(_guarded(lambda: writer.create(creates), creates))

@@ -82,11 +82,16 @@ class FakeSalesforce:
     owned_queries: list[str] = field(default_factory=list)
     owned_query_pages: int | None = None  # pages answered before the next ones answer 503
     _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Task records by id, as created (and later updated) through sObject Collections.
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task_calls: int = 0  # sObject Collections calls that carried Task records
+    tasks_down: int = 0  # the next Task calls that answer 503
 
     def __post_init__(self) -> None:
         lead_url = re.compile(rf"{re.escape(DATA)}/sobjects/Lead/(?P<id>[^/?]+)$")
         self.mock.add_callback("PATCH", lead_url, callback=self._update_one)
         self.mock.add_callback("PATCH", f"{DATA}/composite/sobjects", callback=self._update_many)
+        self.mock.add_callback("POST", f"{DATA}/composite/sobjects", callback=self._create_many)
         self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/query/?(\?.*)?$"),
                                callback=self._query)  # fmt: skip
         self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/queryAll/?(\?.*)?$"),
@@ -176,6 +181,8 @@ class FakeSalesforce:
             return _error(400, "JSON_PARSER_ERROR", "allOrNone and records are required")
         if not 1 <= len(records) <= 200:
             return _error(400, "EXCEEDED_ID_LIMIT", "record limit exceeded. Limit is 200")
+        if all(r.get("attributes", {}).get("type") == "Task" for r in records):
+            return self._update_tasks(records)
         results = []
         for record in records:
             lead_id = record.get("Id")
@@ -186,6 +193,66 @@ class FakeSalesforce:
             else:
                 self._record(lead_id, record["OwnerId"], request)
                 results.append({"id": lead_id, "success": True, "errors": []})
+        return 200, {"Content-Type": "application/json"}, json.dumps(results)
+
+    def tasks_of(self, record_id: str) -> list[dict[str, Any]]:
+        """The tasks whose WhoId or WhatId is ``record_id``, oldest first."""
+        return [t for t in self.tasks.values() if record_id in (t.get("WhoId"), t.get("WhatId"))]
+
+    def _task_outage(self) -> Answer | None:
+        self.task_calls += 1
+        if self.tasks_down > 0:
+            self.tasks_down -= 1
+            return _error(503, "SERVER_UNAVAILABLE", "Service Unavailable")
+        return None
+
+    def _create_many(self, request: PreparedRequest) -> Answer:
+        # POST composite/sobjects: create up to 200 records, one result each, in order.
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        body = json.loads(request.body or b"{}")
+        records = body.get("records")
+        if not isinstance(body.get("allOrNone"), bool) or not isinstance(records, list):
+            return _error(400, "JSON_PARSER_ERROR", "allOrNone and records are required")
+        if not 1 <= len(records) <= 200:
+            return _error(400, "EXCEEDED_ID_LIMIT", "record limit exceeded. Limit is 200")
+        outage = self._task_outage()
+        if outage is not None:
+            return outage
+        results = []
+        for record in records:
+            if record.get("attributes", {}).get("type") != "Task" or "Id" in record:
+                results.append(_record_error("INVALID_FIELD", "only new Task records"))
+                continue
+            owner, who, what = record.get("OwnerId"), record.get("WhoId"), record.get("WhatId")
+            if not str(owner).startswith("005"):
+                problem = "Assigned To ID: id value of incorrect type"
+                results.append(_record_error("FIELD_INTEGRITY_EXCEPTION", problem))
+            elif who is not None and not str(who).startswith(("00Q", "003")):
+                results.append(_record_error("FIELD_INTEGRITY_EXCEPTION", "Name ID: bad type"))
+            elif what is not None and not str(what).startswith(("001", "006", "500")):
+                results.append(_record_error("FIELD_INTEGRITY_EXCEPTION", "Related To ID: bad"))
+            elif who in self.refused:
+                results.append(_record_error(*self.refused[who]))
+            else:
+                task_id = f"00T5g{len(self.tasks) + 1:010d}AAA"
+                self.tasks[task_id] = {k: v for k, v in record.items() if k != "attributes"}
+                results.append({"id": task_id, "success": True, "errors": []})
+        return 200, {"Content-Type": "application/json"}, json.dumps(results)
+
+    def _update_tasks(self, records: list[dict[str, Any]]) -> Answer:
+        outage = self._task_outage()
+        if outage is not None:
+            return outage
+        results = []
+        for record in records:
+            task = self.tasks.get(str(record.get("Id")))
+            if task is None:
+                results.append(_record_error("ENTITY_IS_DELETED", "entity is deleted"))
+                continue
+            task.update({k: v for k, v in record.items() if k not in ("attributes", "Id")})
+            results.append({"id": record["Id"], "success": True, "errors": []})
         return 200, {"Content-Type": "application/json"}, json.dumps(results)
 
     def _query(self, request: PreparedRequest) -> Answer:

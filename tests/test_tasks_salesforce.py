@@ -1,0 +1,135 @@
+"""Follow-up tasks through Salesforce's Outbound Messages and the Flow endpoint: one Task per
+decision (WhoId the lead, OwnerId the new owner), whatever Salesforce retries; none for a
+queue; a failed creation retried once on redelivery."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import FIXTURES, TUESDAY_10AM
+from fakes import salesforce_api
+from fakes.salesforce_api import QUEUE_ID, REP_USERS, salesforce_config_data
+
+from adapters.salesforce.auth import SalesforceConnection
+from adapters.salesforce.outbound_message import ACK
+from adapters.salesforce.tasks import SalesforceTasks
+from connector.app import create_app
+from workflows.follow_up import follow_up
+from workflows.model import Lead
+from workflows.router import Router
+
+fake_salesforce = salesforce_api.fake_salesforce  # the fixture, requested by name below
+
+LEAD_1 = "00Q5g0000000001EAA"
+ALICE = REP_USERS["alice"]
+TOKEN = "flow-s3cret"
+TASK = {"subject": "Call {first_name} at {company} ({rule})", "due": "30m",
+        "type": "call", "priority": "high"}  # fmt: skip
+
+
+@pytest.fixture
+def make_client(make_config, store, fake_salesforce, monkeypatch):
+    monkeypatch.setenv("LEADRELAY_FLOW_TOKEN", TOKEN)
+
+    def make(**overrides):
+        config = make_config(salesforce_config_data(task=TASK, **overrides))
+        return create_app(config=config, store=store).test_client()
+
+    return make
+
+
+def outbound(client, name: str = "one_lead.xml"):
+    body = (FIXTURES / "salesforce" / name).read_bytes()
+    return client.post("/salesforce/outbound", data=body, content_type="text/xml; charset=utf-8")
+
+
+def flow(client, request_id: str = "r-1", **fields):
+    body = {"Id": LEAD_1, "OwnerId": QUEUE_ID, "FirstName": "Pat", "Company": "Acme",
+            "Country": "US", "requestId": request_id, "writeBack": True, **fields}  # fmt: skip
+    return client.post("/salesforce/route", json=body,
+                       headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+
+
+def test_an_outbound_message_gives_the_new_owner_one_task_on_the_lead(make_client, fake_salesforce):
+    response = outbound(make_client())
+    assert response.status_code == 200 and response.get_data(as_text=True) == ACK
+    (task,) = fake_salesforce.tasks.values()
+    assert task["WhoId"] == LEAD_1 and "WhatId" not in task
+    assert task["OwnerId"] == fake_salesforce.owners[LEAD_1] == ALICE
+    assert task["Subject"] == "Call Pat at Company 1 (everyone)"
+    assert (task["Priority"], task["TaskSubtype"]) == ("High", "Call")
+    assert task["Status"] == "Not Started"
+    assert task["IsReminderSet"] is True and task["ReminderDateTime"].endswith("+0000")
+    assert len(task["ActivityDate"]) == 10  # a date, in the owner's time zone
+
+
+def test_a_redelivered_message_creates_one_task(make_client, fake_salesforce, store):
+    client = make_client()
+    for _ in range(3):
+        assert outbound(client).status_code == 200
+    assert len(fake_salesforce.tasks) == 1
+    assert fake_salesforce.task_calls == 1
+    (record,) = store.log()
+    row = store.task(record.id)
+    assert row is not None and (row["status"], row["task_id"]) == (
+        "created", next(iter(fake_salesforce.tasks)),
+    )  # fmt: skip
+
+
+def test_a_failed_task_creation_faults_and_the_redelivery_creates_it_once(
+    make_client, fake_salesforce
+):
+    client = make_client()
+    fake_salesforce.tasks_down = 1
+    failed = outbound(client)
+    assert failed.status_code == 500  # a SOAP fault: Salesforce delivers again
+    assert "follow-up task not created" in failed.get_data(as_text=True)
+    assert fake_salesforce.owners == {LEAD_1: ALICE}  # the owner stays written
+    owner_writes = len(fake_salesforce.writes)
+    assert outbound(client).status_code == 200
+    assert outbound(client).status_code == 200
+    assert len(fake_salesforce.tasks) == 1 and fake_salesforce.task_calls == 2
+    assert len(fake_salesforce.writes) == owner_writes  # only the task was left to do
+
+
+def test_a_queue_owner_gets_no_task(make_config, store, fake_salesforce):
+    # A queue cannot own a Task: whoever takes the lead from the queue makes their own. (Queue
+    # targets come with the queues work; here the decision names a queue as the owner.)
+    config = make_config(salesforce_config_data(task=TASK))
+    record = Router(config, store).route(Lead(LEAD_1, crm="salesforce"), TUESDAY_10AM).record
+    assert record is not None
+    record.decision.owner_crm_id = QUEUE_ID
+    writer = SalesforceTasks(SalesforceConnection("59.0"))
+    lead = Lead(LEAD_1, crm="salesforce")
+    assert follow_up(store, config, [(lead, record)], writer, lambda: TUESDAY_10AM) == {}
+    assert fake_salesforce.tasks == {} and fake_salesforce.requests == []
+    assert store.task(record.id) is None
+
+
+def test_the_flow_answers_the_task_id_and_a_retry_replays_it(make_client, fake_salesforce):
+    client = make_client()
+    first = flow(client).get_json()
+    again = flow(client).get_json()
+    assert first["writeStatus"] == "written", first
+    (task_id,) = fake_salesforce.tasks
+    assert first["taskId"] == again["taskId"] == task_id
+    assert (first["taskStatus"], again["replayed"]) == ("created", True)
+    assert fake_salesforce.task_calls == 1
+
+
+def test_the_flow_says_when_the_task_failed_and_a_retry_makes_it(make_client, fake_salesforce):
+    client = make_client()
+    fake_salesforce.tasks_down = 1
+    failed = flow(client)
+    assert failed.status_code == 502
+    assert failed.get_json()["writeStatus"] == "written"
+    assert "follow-up task not created" in failed.get_json()["error"]
+    retried = flow(client)
+    assert retried.status_code == 200 and retried.get_json()["taskId"] in fake_salesforce.tasks
+    assert len(fake_salesforce.tasks) == 1
+
+
+def test_a_flow_that_sets_the_owner_itself_gets_no_task_from_leadrelay(
+    make_client, fake_salesforce
+):
+    answer = flow(make_client(), writeBack=False).get_json()
+    assert answer["taskId"] is None and fake_salesforce.tasks == {}
