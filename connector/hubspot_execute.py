@@ -167,8 +167,11 @@ def _outbox_payload(
             "contact_id": lead.id,
             "owner_id": owner if writes else None,
             "output_fields": output_fields(decision, config),
+            # What the task's templates read, once the flusher has written the owner.
+            **({"task_lead": lead.to_dict()} if with_tasks else {}),
         }
 
+    with_tasks = tasks_configured(config)
     return payload
 
 

@@ -15,6 +15,9 @@ from fakes.hubspot_requests import (
     with_properties,
 )
 
+from connector.hubspot_flusher import Flusher, batch_follow_up
+from connector.shared import services_of
+
 API = {"write_owner": "api"}
 TASK = {
     "subject": "Call {first_name} at {company} ({rule})",
@@ -112,3 +115,62 @@ def test_lead_values_are_data_not_template_source(hubspot_app, fake_hubspot):
     assert task["properties"]["hs_task_subject"] == (
         "Call Ana at {rep_email} {reason.__class__} (everyone)"
     )
+
+
+# -- batch mode: owners in one batch/update, tasks in one batch/create per 100 -----------------
+
+BATCH = {"write_owner": "batch"}
+
+
+def batch_flusher(client) -> Flusher:
+    services = services_of(client.application)
+    token = services.hubspot_token()
+    return Flusher(lambda: services.store, lambda: services.hubspot_api(token), every=1.0,
+                   follow_up=batch_follow_up(services))  # fmt: skip
+
+
+def executions(client, count: int, start: int = 0) -> None:
+    for number in range(start, start + count):
+        body = body_with_name(f"ap-batch-{number}")
+        body["object"]["objectId"] = 7000 + number
+        assert post_action(client, body).status_code == 200
+
+
+def test_batch_mode_creates_tasks_in_one_call_per_100_and_completes_with_their_ids(
+    hubspot_app, fake_hubspot, store
+):
+    for number in range(150):
+        fake_hubspot.add_contact(str(7000 + number), hubspot_owner_id="")
+    client = hubspot_app(hubspot=BATCH, task=TASK)
+    executions(client, 150)
+    executions(client, 150)  # HubSpot delivered every execution twice
+    batch_flusher(client).flush()
+    creates = fake_hubspot.calls("POST", "/crm/v3/objects/tasks/batch/create")
+    assert [len(call.body["inputs"]) for call in creates] == [100, 50]
+    assert len(fake_hubspot.tasks) == 150
+    for task in fake_hubspot.tasks.values():
+        (link,) = task["assoc"]
+        contact = fake_hubspot.contacts[link["to"]]
+        assert task["properties"]["hubspot_owner_id"] == contact["hubspot_owner_id"]
+    done = {item["callbackId"]: item["outputFields"] for item in fake_hubspot.batch_completed}
+    assert len(done) == 150
+    assert {fields["task_id"] for fields in done.values()} == set(fake_hubspot.tasks)
+    batch_flusher(client).flush()  # nothing left: no second task, no second completion
+    assert len(fake_hubspot.tasks) == 150 and len(fake_hubspot.batch_completed) == 150
+
+
+def test_batch_mode_keeps_an_execution_until_its_task_exists(hubspot_app, fake_hubspot):
+    for number in range(3):
+        fake_hubspot.add_contact(str(7000 + number), hubspot_owner_id="")
+    client = hubspot_app(hubspot=BATCH, task=TASK)
+    executions(client, 3)
+    fake_hubspot.fail_next(503, times=10, path="/crm/v3/objects/tasks")
+    batch_flusher(client).flush()
+    assert fake_hubspot.batch_completed == [] and fake_hubspot.tasks == {}
+    fake_hubspot.failures.clear()
+    services = services_of(client.application)
+    later = datetime.now(UTC) + timedelta(minutes=5)  # past the back-off
+    Flusher(lambda: services.store, lambda: services.hubspot_api(services.hubspot_token()),
+            every=1.0, clock=lambda: later, follow_up=batch_follow_up(services)).flush()  # fmt: skip
+    assert len(fake_hubspot.tasks) == 3 and len(fake_hubspot.batch_completed) == 3
+    assert len(fake_hubspot.calls("POST", "/crm/v3/objects/contacts/batch/update")) == 1
