@@ -170,7 +170,8 @@ def test_batch_mode_keeps_an_execution_until_its_task_exists(hubspot_app, fake_h
     fake_hubspot.failures.clear()
     services = services_of(client.application)
     later = datetime.now(UTC) + timedelta(minutes=5)  # past the back-off
-    Flusher(lambda: services.store, lambda: services.hubspot_api(services.hubspot_token()),
-            every=1.0, clock=lambda: later, follow_up=batch_follow_up(services)).flush()  # fmt: skip
+    api = services.hubspot_api(services.hubspot_token())
+    Flusher(lambda: services.store, lambda: api, every=1.0, clock=lambda: later,
+            follow_up=batch_follow_up(services)).flush()  # fmt: skip
     assert len(fake_hubspot.tasks) == 3 and len(fake_hubspot.batch_completed) == 3
     assert len(fake_hubspot.calls("POST", "/crm/v3/objects/contacts/batch/update")) == 1
