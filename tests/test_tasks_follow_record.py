@@ -95,3 +95,21 @@ def test_a_task_move_that_failed_is_finished_by_the_next_sweep(config_path, fake
     assert fake_salesforce.owners[LEAD_1] == second  # the owner did not move again
     assert len(fake_salesforce.writes) == writes
     assert len(fake_salesforce.tasks) == 1
+
+
+def test_reassign_moves_the_departing_reps_tasks_with_their_leads(
+    config_path, fake_salesforce, monkeypatch
+):
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    first = deliver_outbound(config_path, fake_salesforce)
+    assert first == REP_USERS["alice"]
+    (task_id,) = fake_salesforce.tasks
+    result = CliRunner().invoke(
+        main, ["--config", str(config_path), "reassign", "--from", "alice"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    new_owner = fake_salesforce.owners[LEAD_1]
+    assert new_owner != first
+    assert list(fake_salesforce.tasks) == [task_id]
+    assert fake_salesforce.tasks[task_id]["OwnerId"] == new_owner

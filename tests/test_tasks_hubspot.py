@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from conftest import rep
 from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
 from fakes.hubspot_requests import (
@@ -15,8 +16,11 @@ from fakes.hubspot_requests import (
     with_properties,
 )
 
+from adapters.hubspot.client import HubSpotApi
+from adapters.hubspot.tasks import HubSpotTasks
 from connector.hubspot_flusher import Flusher, batch_follow_up
 from connector.shared import services_of
+from workflows.follow_up import NewTask
 
 API = {"write_owner": "api"}
 TASK = {
@@ -175,3 +179,32 @@ def test_batch_mode_keeps_an_execution_until_its_task_exists(hubspot_app, fake_h
             follow_up=batch_follow_up(services)).flush()  # fmt: skip
     assert len(fake_hubspot.tasks) == 3 and len(fake_hubspot.batch_completed) == 3
     assert len(fake_hubspot.calls("POST", "/crm/v3/objects/contacts/batch/update")) == 1
+
+
+def test_a_later_decision_moves_the_contacts_task_to_the_new_owner(hubspot_app, fake_hubspot):
+    fake_hubspot.add_contact("904")
+    client = hubspot_app(hubspot=API, task=TASK)
+    first = post_action(client, body_with_name("ap-1")).json["outputFields"]
+    again = body_with_name("ap-2", hubspot_owner_id=first["owner_id"])
+    again["inputFields"]["overwrite_owner"] = "true"
+    second = post_action(client, again).json["outputFields"]
+    assert second["owner_id"] != first["owner_id"]
+    (task_id,) = fake_hubspot.tasks
+    assert first["task_id"] == second["task_id"] == task_id
+    assert fake_hubspot.tasks[task_id]["properties"]["hubspot_owner_id"] == second["owner_id"]
+    assert len(fake_hubspot.calls("POST", "/crm/v3/objects/tasks/batch/update")) == 1
+
+
+@pytest.mark.parametrize(
+    ("object_type", "type_id"),
+    [("contact", 204), ("company", 192), ("deal", 216), ("ticket", 230)],
+)
+def test_each_object_kind_gets_its_default_task_association(fake_hubspot, object_type, type_id):
+    api = HubSpotApi(access_token=fake_hubspot.token, host=fake_hubspot.url)
+    task = NewTask(record_id=7, crm="hubspot", object_type=object_type, lead_id="31",
+                   owner="101", subject="Call", body="", due=datetime.now(UTC),
+                   priority="low", type="email")  # fmt: skip
+    (made,) = HubSpotTasks(api).create([task]).values()
+    assert fake_hubspot.tasks[str(made)]["assoc"] == [{"to": "31", "typeId": type_id}]
+    props = fake_hubspot.tasks[str(made)]["properties"]
+    assert (props["hs_task_priority"], props["hs_task_type"]) == ("LOW", "EMAIL")

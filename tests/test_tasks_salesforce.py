@@ -13,7 +13,7 @@ from adapters.salesforce.auth import SalesforceConnection
 from adapters.salesforce.outbound_message import ACK
 from adapters.salesforce.tasks import SalesforceTasks
 from connector.app import create_app
-from workflows.follow_up import follow_up
+from workflows.follow_up import NewTask, follow_up
 from workflows.model import Lead
 from workflows.router import Router
 
@@ -133,3 +133,25 @@ def test_a_flow_that_sets_the_owner_itself_gets_no_task_from_leadrelay(
 ):
     answer = flow(make_client(), writeBack=False).get_json()
     assert answer["taskId"] is None and fake_salesforce.tasks == {}
+
+
+@pytest.mark.parametrize(
+    ("object_type", "record_id", "field"),
+    [
+        ("lead", "00Q5g0000000002EAA", "WhoId"),
+        ("contact", "0035g0000000002EAA", "WhoId"),
+        ("account", "0015g0000000002EAA", "WhatId"),
+        ("opportunity", "0065g0000000002EAA", "WhatId"),
+        ("case", "5005g0000000002EAA", "WhatId"),
+    ],
+)
+def test_each_object_kind_is_the_tasks_who_or_what(fake_salesforce, object_type, record_id, field):
+    task = NewTask(record_id=3, crm="salesforce", object_type=object_type, lead_id=record_id,
+                   owner=ALICE, subject="Call", body="", due=TUESDAY_10AM, priority="normal",
+                   type="todo", timezone="Asia/Tokyo")  # fmt: skip
+    (made,) = SalesforceTasks(SalesforceConnection("59.0")).create([task]).values()
+    created = fake_salesforce.tasks[str(made)]
+    assert created[field] == record_id
+    # 10:00 in New York is past midnight in Tokyo: the due day is the owner's own.
+    assert created["ActivityDate"] == "2026-11-25"
+    assert (created["TaskSubtype"], created["Priority"]) == ("Task", "Normal")
