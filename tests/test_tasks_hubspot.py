@@ -15,6 +15,8 @@ from fakes.hubspot_requests import (
     post_action,
     with_properties,
 )
+from ops_helpers import BEARER
+from ops_helpers import TOKEN as OPS_TOKEN
 
 from adapters.hubspot.client import HubSpotApi
 from adapters.hubspot.tasks import HubSpotTasks
@@ -208,3 +210,14 @@ def test_each_object_kind_gets_its_default_task_association(fake_hubspot, object
     assert fake_hubspot.tasks[str(made)]["assoc"] == [{"to": "31", "typeId": type_id}]
     props = fake_hubspot.tasks[str(made)]["properties"]
     assert (props["hs_task_priority"], props["hs_task_type"]) == ("LOW", "EMAIL")
+
+
+def test_the_console_and_the_api_show_the_decisions_task(hubspot_app, fake_hubspot, monkeypatch):
+    monkeypatch.setenv("LEADRELAY_OPS_TOKEN", OPS_TOKEN)
+    fake_hubspot.add_contact("904")
+    client = hubspot_app(hubspot=API, task=TASK)
+    task_id = post_action(client, body_with_name()).json["outputFields"]["task_id"]
+    (record,) = client.get("/api/assignments", headers=BEARER).json["assignments"]
+    assert (record["task"]["status"], record["task"]["task_id"]) == ("created", task_id)
+    page = client.get("/ops/assignments", headers=BEARER).text
+    assert "follow-up task" in page and task_id in page
