@@ -60,6 +60,20 @@ def test_an_outbound_message_gives_the_new_owner_one_task_on_the_lead(make_clien
     assert task["Status"] == "Not Started"
     assert task["IsReminderSet"] is True and task["ReminderDateTime"].endswith("+0000")
     assert len(task["ActivityDate"]) == 10  # a date, in the owner's time zone
+    # The owner and the task went in one composite call (one API call against the limits).
+    (call,) = fake_salesforce.requests
+    assert call.url.endswith("/composite") and fake_salesforce.writes[0].headers[
+        "Sforce-Auto-Assign"] == "FALSE"  # fmt: skip
+
+
+def test_a_lead_whose_owner_salesforce_refused_keeps_no_task(make_client, fake_salesforce, store):
+    fake_salesforce.refused[LEAD_1] = ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Region required")
+    response = outbound(make_client())
+    assert response.status_code == 200  # refused for good: acknowledged, nothing to retry
+    assert fake_salesforce.owners == {} and fake_salesforce.tasks == {}  # made, then removed
+    (record,) = store.log()
+    row = store.task(record.id)
+    assert row is not None and row["status"] == "failed" and row.get("final") is True
 
 
 def test_a_redelivered_message_creates_one_task(make_client, fake_salesforce, store):

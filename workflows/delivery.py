@@ -15,7 +15,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from workflows.errors import CrmError
-from workflows.follow_up import TaskOutcome, TaskWriter, follow_up
+from workflows.follow_up import (
+    TaskOutcome,
+    TasksWithOwners,
+    TaskWriter,
+    follow_up,
+    owners_with_tasks,
+)
 from workflows.model import Decision, Lead, WritebackStatus
 from workflows.router import OutboxPayload, Router, RouteRequest, RoutingResult
 
@@ -118,7 +124,12 @@ def deliver(
         for item, result in zip(unique.values(), results, strict=True)
         if write is not None and result.claimed
     ]
-    errors = _write_batch(write, [(lead, r.decision) for lead, r in to_write]) if write else {}
+    early: dict[int, TaskOutcome] = {}  # tasks made in the owners' own call
+    if write is not None and isinstance(tasks, TasksWithOwners) and to_write:
+        pairs = [(lead, r.record) for lead, r in to_write if r.record is not None]
+        errors, early = owners_with_tasks(router.store, router.config, pairs, tasks, router.clock)
+    else:
+        errors = _write_batch(write, [(lead, r.decision) for lead, r in to_write]) if write else {}
     updates: dict[int, tuple[WritebackStatus, str]] = {}
     final: set[int] = set()  # failures no retry can fix: the sweep must not wait on them
     for lead, result in to_write:
@@ -142,7 +153,7 @@ def deliver(
                 status = "in_progress"
         deliveries[item.lead.id] = Delivery(item.lead, result, status, error)
     if tasks is not None:
-        _follow_up(router, deliveries, tasks)
+        _follow_up(router, deliveries, tasks, early)
     answer = [deliveries[item.lead.id] for item in inbound]
     if notify is not None:
         try:
@@ -152,19 +163,26 @@ def deliver(
     return answer
 
 
-def _follow_up(router: Router, deliveries: dict[str, Delivery], tasks: TaskWriter) -> None:
-    """The follow-up tasks of the owners written (now or by an earlier delivery)."""
+def _follow_up(
+    router: Router,
+    deliveries: dict[str, Delivery],
+    tasks: TaskWriter,
+    early: dict[int, TaskOutcome],
+) -> None:
+    """The follow-up tasks of the owners written (now or by an earlier delivery); ``early``:
+    those already made in the owners' own call."""
     written = [
         (d.lead, d.result.record)
         for d in deliveries.values()
         if d.status == "written" and d.result.record is not None
-    ]
-    if not written:
-        return
-    try:
-        outcomes = follow_up(router.store, router.config, written, tasks, router.clock)
-    except CrmError as exc:  # no claim was taken: a redelivery tries again
-        outcomes = {record.id: TaskOutcome("failed", None, exc) for _, record in written}
+        and d.result.record.id not in early
+    ]  # fmt: skip
+    outcomes = dict(early)
+    if written:
+        try:
+            outcomes.update(follow_up(router.store, router.config, written, tasks, router.clock))
+        except CrmError as exc:  # no claim was taken: a redelivery tries again
+            outcomes.update({record.id: TaskOutcome("failed", None, exc) for _, record in written})
     for lead_id, delivery in deliveries.items():
         record = delivery.result.record
         if record is not None and record.id in outcomes:

@@ -15,11 +15,11 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from workflows.config import Config
 from workflows.errors import CrmError
-from workflows.model import AssignmentRecord, Lead
+from workflows.model import AssignmentRecord, Decision, Lead
 from workflows.sla_clock import deadline
 from workflows.store import Store, TaskClaim, TaskRow, TaskUpdate, TaskWanted
 from workflows.task_spec import (
@@ -161,44 +161,56 @@ def wanted_tasks(
     return wanted, plans
 
 
-def follow_up(
+@dataclass
+class TaskWork:
+    """What ``claim_work`` claimed: tasks to create and to move, and the outcomes of the
+    records that need no call (done already, or another delivery's claim)."""
+
+    claims: dict[int, TaskClaim]
+    creates: list[NewTask]
+    moves: list[TaskMove]
+    outcomes: dict[int, TaskOutcome]
+
+
+def claim_work(
     store: Store,
     config: Config,
     written: Sequence[tuple[Lead, AssignmentRecord]],
     writer: TaskWriter,
     clock: Callable[[], datetime],
-) -> dict[int, TaskOutcome]:
-    """Create or move the follow-up tasks of records whose owners are written; per record id,
-    what became of its task (records that want none are left out)."""
+) -> TaskWork:
+    """Claim the follow-up task work of records whose owners are (about to be) written."""
     wanted, plans = wanted_tasks(config, written, writer)
     claims = store.claim_tasks(wanted, TASK_LEASE, clock())
-    outcomes: dict[int, TaskOutcome] = {}
-    creates: list[NewTask] = []
-    moves: list[TaskMove] = []
+    work = TaskWork(claims, [], [], {})
     records = {record.id: record for _, record in written}
     for record_id, claim in claims.items():
         if claim["action"] == "none":
             continue
         if claim["action"] in ("done", "busy"):
-            outcomes[record_id] = outcome_of(claim["row"])
+            work.outcomes[record_id] = outcome_of(claim["row"])
             continue
         plan = plans[record_id]
         if claim["action"] == "create" and plan is not None:
-            creates.append(plan)
+            work.creates.append(plan)
         else:
             record = records[record_id]
             settings = task_settings(config, record) or config.task or DEFAULT_TASK
             rep = config.reps.get(record.decision.rep_id or "")
-            moves.append(TaskMove(record_id, claim["task_id"], wanted[record_id]["owner"],
-                                  _due(config, record, settings),
-                                  rep.timezone if rep else config.timezone))  # fmt: skip
-    answers: dict[int, object] = {}
-    if creates:
-        answers.update(_guarded(lambda: writer.create(creates), creates))
-    if moves:
-        answers.update(_guarded(lambda: writer.move(moves), moves))
+            work.moves.append(TaskMove(record_id, claim["task_id"], wanted[record_id]["owner"],
+                                       _due(config, record, settings),
+                                       rep.timezone if rep else config.timezone))  # fmt: skip
+    return work
+
+
+def finish(
+    store: Store, work: TaskWork, answers: Mapping[int, object], clock: Callable[[], datetime]
+) -> dict[int, TaskOutcome]:
+    """Record how the claimed work ended (``answers``: a task id, None, or a CrmError)."""
+    claims = work.claims
     updates = {i: _ended(claims[i], answer) for i, answer in answers.items()}
     store.set_tasks(updates, clock())
+    outcomes = dict(work.outcomes)
     for record_id, update in updates.items():
         error = answers[record_id]
         if isinstance(error, CrmError):
@@ -208,6 +220,69 @@ def follow_up(
         else:
             outcomes[record_id] = TaskOutcome(update["status"], update.get("task_id"))
     return outcomes
+
+
+def follow_up(
+    store: Store,
+    config: Config,
+    written: Sequence[tuple[Lead, AssignmentRecord]],
+    writer: TaskWriter,
+    clock: Callable[[], datetime],
+) -> dict[int, TaskOutcome]:
+    """Create or move the follow-up tasks of records whose owners are written; per record id,
+    what became of its task (records that want none are left out)."""
+    work = claim_work(store, config, written, writer, clock)
+    answers: dict[int, object] = {}
+    if work.creates:
+        answers.update(_guarded(lambda: writer.create(work.creates), work.creates))
+    if work.moves:
+        answers.update(_guarded(lambda: writer.move(work.moves), work.moves))
+    return finish(store, work, answers, clock)
+
+
+@runtime_checkable
+class TasksWithOwners(Protocol):
+    """A ``TaskWriter`` that can create tasks in the same call that writes the owners (a
+    Salesforce composite request): one call for both, where the CRM allows it."""
+
+    def can_own(self, owner: str) -> bool: ...
+
+    def create(self, tasks: Sequence[NewTask]) -> dict[int, str | CrmError]: ...
+
+    def move(self, moves: Sequence[TaskMove]) -> dict[int, CrmError | None]: ...
+
+    def write_with_tasks(
+        self, batch: Sequence[tuple[Lead, Decision]], creates: Sequence[NewTask]
+    ) -> tuple[dict[str, CrmError | None], dict[int, str | CrmError]]:
+        """Write the owners and create the tasks; per lead id and per record id. A task whose
+        lead's owner was not written is not left behind (an error answers for it)."""
+
+
+def owners_with_tasks(
+    store: Store,
+    config: Config,
+    to_write: Sequence[tuple[Lead, AssignmentRecord]],
+    writer: TasksWithOwners,
+    clock: Callable[[], datetime],
+) -> tuple[dict[str, CrmError | None], dict[int, TaskOutcome]]:
+    """Write the owners of ``to_write`` and create their tasks in one call (moves follow, for
+    the owners written); the owner errors by lead id and the task outcomes by record id."""
+    work = claim_work(store, config, to_write, writer, clock)
+    batch = [(lead, record.decision) for lead, record in to_write]
+    try:
+        errors, made = writer.write_with_tasks(batch, work.creates)
+    except CrmError as exc:  # the whole call failed: every owner and task in it, to retry
+        errors = {lead.id: exc for lead, _ in to_write}
+        made = {task.record_id: exc for task in work.creates}
+    answers: dict[int, object] = dict(made)
+    lead_of = {record.id: lead.id for lead, record in to_write}
+    moves = [m for m in work.moves if errors.get(lead_of[m.record_id]) is None]
+    for move in work.moves:
+        if move not in moves:
+            answers[move.record_id] = CrmError("the owner is not written yet", retryable=True)
+    if moves:
+        answers.update(_guarded(lambda: writer.move(moves), moves))
+    return errors, finish(store, work, answers, clock)
 
 
 def _guarded(

@@ -51,6 +51,32 @@ def write_owners(
     """
     if not 1 <= chunk_size <= COLLECTION_LIMIT:
         raise ValueError(f"chunk_size must be 1 to {COLLECTION_LIMIT}")
+    results, sendable = split_sendable(batch)
+    if len(sendable) == 1:
+        lead, owner = sendable[0]
+        try:
+            # Through restful, not sf.Lead.update: SFType re-signs in without a retry limit.
+            sf.restful(f"sobjects/Lead/{lead.id}", method="PATCH", json={"OwnerId": owner})
+        except CALL_ERRORS as exc:
+            return {**results, lead.id: crm_error(exc, f"updating lead {lead.id}")}
+        return {**results, lead.id: None}
+    for start in range(0, len(sendable), chunk_size):
+        chunk = sendable[start : start + chunk_size]
+        body = owner_collection(chunk)
+        try:
+            answers = sf.restful("composite/sobjects", method="PATCH", json=body)
+        except CALL_ERRORS as exc:
+            error = crm_error(exc, f"updating {len(chunk)} leads")
+            results.update({lead.id: error for lead, _ in sendable[start:]})
+            break
+        results.update(record_results([lead for lead, _ in chunk], answers))
+    return results
+
+
+def split_sendable(
+    batch: Sequence[tuple[Lead, Decision]],
+) -> tuple[dict[str, CrmError | None], list[tuple[Lead, str]]]:
+    """The owners that can be sent (lead, user id), and why each other one cannot."""
     results: dict[str, CrmError | None] = {}
     sendable: list[tuple[Lead, str]] = []
     for lead, decision in batch:
@@ -64,34 +90,21 @@ def write_owners(
                 f" (give rep {decision.rep_id!r} a salesforce_user_id in app.yaml)",
                 retryable=False,
             )
-    if len(sendable) == 1:
-        lead, owner = sendable[0]
-        try:
-            # Through restful, not sf.Lead.update: SFType re-signs in without a retry limit.
-            sf.restful(f"sobjects/Lead/{lead.id}", method="PATCH", json={"OwnerId": owner})
-        except CALL_ERRORS as exc:
-            return {**results, lead.id: crm_error(exc, f"updating lead {lead.id}")}
-        return {**results, lead.id: None}
-    for start in range(0, len(sendable), chunk_size):
-        chunk = sendable[start : start + chunk_size]
-        body = {
-            "allOrNone": False,
-            "records": [
-                {"attributes": {"type": "Lead"}, "Id": lead.id, "OwnerId": owner}
-                for lead, owner in chunk
-            ],
-        }
-        try:
-            answers = sf.restful("composite/sobjects", method="PATCH", json=body)
-        except CALL_ERRORS as exc:
-            error = crm_error(exc, f"updating {len(chunk)} leads")
-            results.update({lead.id: error for lead, _ in sendable[start:]})
-            break
-        results.update(_record_results([lead for lead, _ in chunk], answers))
-    return results
+    return results, sendable
 
 
-def _record_results(chunk: list[Lead], answers: Any) -> dict[str, CrmError | None]:
+def owner_collection(chunk: Sequence[tuple[Lead, str]]) -> dict[str, Any]:
+    """The sObject Collections body that sets OwnerId on each lead of ``chunk``."""
+    return {
+        "allOrNone": False,
+        "records": [
+            {"attributes": {"type": "Lead"}, "Id": lead.id, "OwnerId": owner}
+            for lead, owner in chunk
+        ],
+    }
+
+
+def record_results(chunk: list[Lead], answers: Any) -> dict[str, CrmError | None]:
     # One result per record, in the order sent; per-record errors carry "statusCode".
     answers = answers if isinstance(answers, list) else []
     results: dict[str, CrmError | None] = {}

@@ -92,6 +92,9 @@ class FakeSalesforce:
         self.mock.add_callback("PATCH", lead_url, callback=self._update_one)
         self.mock.add_callback("PATCH", f"{DATA}/composite/sobjects", callback=self._update_many)
         self.mock.add_callback("POST", f"{DATA}/composite/sobjects", callback=self._create_many)
+        self.mock.add_callback("POST", f"{DATA}/composite", callback=self._composite)
+        self.mock.add_callback("DELETE", re.compile(rf"{re.escape(DATA)}/composite/sobjects\?.*"),
+                               callback=self._delete_many)  # fmt: skip
         self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/query/?(\?.*)?$"),
                                callback=self._query)  # fmt: skip
         self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/queryAll/?(\?.*)?$"),
@@ -175,6 +178,9 @@ class FakeSalesforce:
         refusal = self._write_refusal(request)
         if refusal is not None:
             return refusal
+        return self._apply_update(request)
+
+    def _apply_update(self, request: Any) -> Answer:
         body = json.loads(request.body or b"{}")
         records = body.get("records")
         if not isinstance(body.get("allOrNone"), bool) or not isinstance(records, list):
@@ -211,6 +217,48 @@ class FakeSalesforce:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
+        return self._apply_create(request)
+
+    def _composite(self, request: PreparedRequest) -> Answer:
+        # POST composite: up to 25 subrequests in one call, each answered in
+        # compositeResponse (here: sObject Collections updates and creates).
+        refusal = self._write_refusal(request)
+        if refusal is not None:
+            return refusal
+        body = json.loads(request.body or b"{}")
+        subs = body.get("compositeRequest")
+        if not isinstance(body.get("allOrNone", False), bool) or not isinstance(subs, list):
+            return _error(400, "JSON_PARSER_ERROR", "compositeRequest is required")
+        if not 1 <= len(subs) <= 25:
+            return _error(400, "INVALID_BATCH_REQUEST", "1 to 25 subrequests")
+        parts = []
+        for sub in subs:
+            inner = _Inner(json.dumps(sub.get("body")).encode(),
+                           {**request.headers, **(sub.get("httpHeaders") or {})})  # fmt: skip
+            collections = f"/services/data/v{VERSION}/composite/sobjects"
+            if sub.get("url") != collections or sub.get("method") not in ("PATCH", "POST"):
+                status, _, text = _error(400, "NOT_FOUND", "the fake knows collections only")
+            elif sub["method"] == "PATCH":
+                status, _, text = self._apply_update(inner)
+            else:
+                status, _, text = self._apply_create(inner)
+            parts.append({"body": json.loads(text), "httpHeaders": {}, "httpStatusCode": status,
+                          "referenceId": sub.get("referenceId")})  # fmt: skip
+        return 200, {"Content-Type": "application/json"}, json.dumps({"compositeResponse": parts})
+
+    def _delete_many(self, request: PreparedRequest) -> Answer:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        ids = parse_qs(urlparse(str(request.url)).query).get("ids", [""])[0].split(",")
+        results = []
+        for record_id in ids:
+            gone = self.tasks.pop(record_id, None)
+            results.append({"id": record_id, "success": True, "errors": []} if gone else
+                           _record_error("ENTITY_IS_DELETED", "entity is deleted"))  # fmt: skip
+        return 200, {"Content-Type": "application/json"}, json.dumps(results)
+
+    def _apply_create(self, request: Any) -> Answer:
         body = json.loads(request.body or b"{}")
         records = body.get("records")
         if not isinstance(body.get("allOrNone"), bool) or not isinstance(records, list):
@@ -233,8 +281,6 @@ class FakeSalesforce:
                 results.append(_record_error("FIELD_INTEGRITY_EXCEPTION", "Name ID: bad type"))
             elif what is not None and not str(what).startswith(("001", "006", "500")):
                 results.append(_record_error("FIELD_INTEGRITY_EXCEPTION", "Related To ID: bad"))
-            elif who in self.refused:
-                results.append(_record_error(*self.refused[who]))
             else:
                 task_id = f"00T5g{len(self.tasks) + 1:010d}AAA"
                 self.tasks[task_id] = {k: v for k, v in record.items() if k != "attributes"}
@@ -400,6 +446,14 @@ class FakeSalesforce:
             "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
         )
         return 200, {"Content-Type": "text/xml"}, body
+
+
+@dataclass
+class _Inner:
+    """A composite subrequest, shaped like the request a handler reads."""
+
+    body: bytes
+    headers: dict[str, str]
 
 
 def _error(status: int, code: str, message: str) -> Answer:
