@@ -146,15 +146,10 @@ class Config:
         entries use the global settings.
         """
         settings = self.sla
-        flow: CompiledFlow[Rule] | None = self.flow
-        for name in rule_path.split("/"):
-            rule = next((r for r in flow.rules if r.name == name), None) if flow else None
-            if rule is None:
-                break
+        for rule in self._rules_along(rule_path):
             if rule.sla is not None:
                 base = settings or DEFAULT_SLA
                 settings = rule.sla.over(base)
-            flow = rule.flow
         return settings if settings is not None and settings.enabled else None
 
     def task_for(self, rule_path: str) -> TaskSettings | None:
@@ -164,15 +159,20 @@ class Config:
         global ``task:``.
         """
         settings = self.task
+        for rule in self._rules_along(rule_path):
+            if rule.task is not None:
+                settings = rule.task.over(settings or DEFAULT_TASK)
+        return settings if settings is not None and settings.enabled else None
+
+    def _rules_along(self, rule_path: str) -> Iterator[Rule]:
+        """The rules a path (``a/b``) names, outermost first, as far as they exist."""
         flow: CompiledFlow[Rule] | None = self.flow
         for name in rule_path.split("/"):
             rule = next((r for r in flow.rules if r.name == name), None) if flow else None
             if rule is None:
-                break
-            if rule.task is not None:
-                settings = rule.task.over(settings or DEFAULT_TASK)
+                return
+            yield rule
             flow = rule.flow
-        return settings if settings is not None and settings.enabled else None
 
     def targets(self) -> Iterator[Target]:
         """Every target routing may try: the fallback's chain and each rule's, nested rules

@@ -8,7 +8,7 @@ its result: that is how an answer is matched to its record, whatever order HubSp
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hubspot.crm.objects.tasks import (
@@ -54,6 +54,10 @@ class HubSpotTasks:
     def _deadline(self) -> float:
         return self.deadline if self.deadline is not None else self.api.deadline()
 
+    def _send(self, call: Callable[[Any], Any], what: str) -> list[dict[str, Any]] | None:
+        """One batch call on the client's budget; the answer's ``results`` (None: unreadable)."""
+        return _results(self.api.call(call, what, self._deadline()))
+
     def can_own(self, owner: str) -> bool:
         return owner.isdigit()  # any HubSpot owner id (teams own nothing)
 
@@ -86,16 +90,14 @@ class HubSpotTasks:
         ]
         body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs)
         try:
-            raw = self.api.call(
+            made = self._send(
                 lambda timeout: batch.create(
                     body, _request_timeout=timeout, _preload_content=False
                 ),
                 f"creating {len(chunk)} follow-up tasks",
-                self._deadline(),
             )
         except CrmError as exc:
             return {task.record_id: exc for task in chunk}
-        made = _results(raw)
         if made is None:
             unreadable = CrmError("HubSpot answered the task creation in an unexpected shape",
                                   retryable=True)  # fmt: skip
@@ -129,16 +131,14 @@ class HubSpotTasks:
         ]
         body = BatchInputSimplePublicObjectBatchInput(inputs=inputs)
         try:
-            raw = self.api.call(
+            made = self._send(
                 lambda timeout: batch.update(
                     body, _request_timeout=timeout, _preload_content=False
                 ),
                 f"moving {len(inputs)} follow-up tasks to their new owners",
-                self._deadline(),
             )
         except CrmError as exc:
             return {move.record_id: exc for move in chunk}
-        made = _results(raw)
         moved = {str(r.get("id")) for r in made or ()}
         gone = CrmError("HubSpot no longer has this task (deleted)", retryable=False)
         return {move.record_id: None if move.task_id in moved else gone for move in chunk}

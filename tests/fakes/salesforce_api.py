@@ -181,12 +181,9 @@ class FakeSalesforce:
         return self._apply_update(request)
 
     def _apply_update(self, request: Any) -> Answer:
-        body = json.loads(request.body or b"{}")
-        records = body.get("records")
-        if not isinstance(body.get("allOrNone"), bool) or not isinstance(records, list):
-            return _error(400, "JSON_PARSER_ERROR", "allOrNone and records are required")
-        if not 1 <= len(records) <= 200:
-            return _error(400, "EXCEEDED_ID_LIMIT", "record limit exceeded. Limit is 200")
+        records = _collection(request)
+        if isinstance(records, tuple):
+            return records
         if all(r.get("attributes", {}).get("type") == "Task" for r in records):
             return self._update_tasks(records)
         results = []
@@ -259,12 +256,9 @@ class FakeSalesforce:
         return 200, {"Content-Type": "application/json"}, json.dumps(results)
 
     def _apply_create(self, request: Any) -> Answer:
-        body = json.loads(request.body or b"{}")
-        records = body.get("records")
-        if not isinstance(body.get("allOrNone"), bool) or not isinstance(records, list):
-            return _error(400, "JSON_PARSER_ERROR", "allOrNone and records are required")
-        if not 1 <= len(records) <= 200:
-            return _error(400, "EXCEEDED_ID_LIMIT", "record limit exceeded. Limit is 200")
+        records = _collection(request)
+        if isinstance(records, tuple):
+            return records
         outage = self._task_outage()
         if outage is not None:
             return outage
@@ -446,6 +440,17 @@ class FakeSalesforce:
             "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
         )
         return 200, {"Content-Type": "text/xml"}, body
+
+
+def _collection(request: Any) -> list[dict[str, Any]] | Answer:
+    """The records of an sObject Collections body, or the 400 that refuses it."""
+    body = json.loads(request.body or b"{}")
+    records = body.get("records")
+    if not isinstance(body.get("allOrNone"), bool) or not isinstance(records, list):
+        return _error(400, "JSON_PARSER_ERROR", "allOrNone and records are required")
+    if not 1 <= len(records) <= 200:
+        return _error(400, "EXCEEDED_ID_LIMIT", "record limit exceeded. Limit is 200")
+    return records
 
 
 @dataclass
