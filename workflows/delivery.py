@@ -85,7 +85,8 @@ def deliver(
     ``write=None`` means the CRM sets the owner itself from our answer (nothing to write).
     ``notify`` gets the deliveries once the write-back is done (it must not block).
     ``tasks`` creates the follow-up tasks app.yaml asks for once owners are written (and
-    moves a lead's task to its new owner); None: no tasks.
+    moves a lead's task to its new owner); None: no tasks. A ``TasksWithOwners`` (Salesforce)
+    writes the claimed owners and their new tasks in one call, in place of ``write``.
     """
     # The same lead twice in one delivery (two notifications, one record) is decided once, and
     # the decision is kept under every key, so a CRM retrying either one alone replays it.
