@@ -99,3 +99,14 @@ def test_a_missing_value_renders_empty_and_leaves_no_gap():
     template = parse_template("Call {first_name} {last_name} at {company}", "task.subject")
     values = {"first_name": "Ana", "company": "Hooli\nInc"}
     assert render(template, values, 255, one_line=True) == "Call Ana at Hooli Inc"
+
+
+def test_a_long_value_is_cut_to_what_the_crm_keeps_and_raw_properties_can_be_named(make_config):
+    config = make_config(task={"subject": "Call {company} {raw.Region__c}"})
+    assert config.task is not None
+    values = {"company": "A" * 400, "raw.Region__c": "EMEA"}
+    subject = render(config.task.subject, values, 255, one_line=True)
+    assert len(subject) == 255 and subject.startswith("Call AAA")
+    short = render(config.task.subject, {"company": "Acme", "raw.Region__c": "EMEA"}, 255,
+                   one_line=True)  # fmt: skip
+    assert short == "Call Acme EMEA"
