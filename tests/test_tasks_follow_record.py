@@ -13,6 +13,8 @@ import yaml
 from click.testing import CliRunner
 from conftest import FIXTURES, config_data, rep
 from fakes import salesforce_api
+from fakes.hubspot_api import fake_hubspot  # noqa: F401 (fixture)
+from fakes.hubspot_requests import PUBLIC_URL, SECRET, action_body, post_action
 from fakes.salesforce_api import REP_USERS
 
 from connector.app import create_app
@@ -113,3 +115,28 @@ def test_reassign_moves_the_departing_reps_tasks_with_their_leads(
     assert new_owner != first
     assert list(fake_salesforce.tasks) == [task_id]
     assert fake_salesforce.tasks[task_id]["OwnerId"] == new_owner
+
+
+def test_the_sweep_moves_a_hubspot_contacts_task_to_its_new_owner(
+    tmp_path, fake_hubspot, monkeypatch
+):
+    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("LEADRELAY_PUBLIC_URL", PUBLIC_URL)
+    reps = [rep(name, hubspot_owner_id=owner) for name, owner in
+            (("alice", "101"), ("bob", "102"), ("chen", "103"))]  # fmt: skip
+    data = config_data(
+        reps=reps, hubspot={"write_owner": "api"}, store=f"sqlite:///{tmp_path / 'hs.sqlite'}",
+        sla={"first_touch": "15m", "clock": "wall", "max_reassignments": 2}, task=TASK,
+    )  # fmt: skip
+    path = tmp_path / "hubspot.yaml"
+    path.write_text(yaml.safe_dump(data))
+    fake_hubspot.add_contact("904", hs_lead_status="NEW")
+    client = create_app(config=load_config(path)).test_client()
+    fields = post_action(client, action_body()).json["outputFields"]
+    (task_id,) = fake_hubspot.tasks
+    assert fields["task_id"] == task_id
+    sweep(path, minutes=20)
+    new_owner = fake_hubspot.contacts["904"]["hubspot_owner_id"]
+    assert new_owner != fields["owner_id"]
+    assert list(fake_hubspot.tasks) == [task_id]
+    assert fake_hubspot.tasks[task_id]["properties"]["hubspot_owner_id"] == new_owner
