@@ -4,6 +4,8 @@ queue; a failed creation retried once on redelivery."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from conftest import FIXTURES, TUESDAY_10AM
 from fakes import salesforce_api
@@ -169,3 +171,23 @@ def test_each_object_kind_is_the_tasks_who_or_what(fake_salesforce, object_type,
     # 10:00 in New York is past midnight in Tokyo: the due day is the owner's own.
     assert created["ActivityDate"] == "2026-11-25"
     assert (created["TaskSubtype"], created["Priority"]) == ("Task", "Normal")
+
+
+def test_two_concurrent_deliveries_of_one_message_make_one_task(make_client, fake_salesforce):
+    client = make_client()
+    barrier = threading.Barrier(4)
+    answers: list[int] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        answers.append(outbound(client).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(fake_salesforce.tasks) == 1 and len(fake_salesforce.owners) == 1
+    # The deliveries that found the write under way answered a fault: Salesforce retries them.
+    assert answers.count(200) >= 1 and set(answers) <= {200, 500}
+    assert outbound(client).status_code == 200 and len(fake_salesforce.tasks) == 1
