@@ -15,15 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from workflows.errors import CrmError
-from workflows.follow_up import (
-    TaskOutcome,
-    TasksWithOwners,
-    TaskWriter,
-    follow_up,
-    owners_with_tasks,
-)
+from workflows.follow_up import TaskOutcome, TaskWriter, follow_up
 from workflows.model import Decision, Lead, WritebackStatus
 from workflows.router import OutboxPayload, Router, RouteRequest, RoutingResult
+from workflows.tasks_with_owners import TasksWithOwners, owners_with_tasks
 
 log = logging.getLogger("leadrelay.delivery")
 

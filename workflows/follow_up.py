@@ -15,11 +15,11 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from workflows.config import Config
 from workflows.errors import CrmError
-from workflows.model import AssignmentRecord, Decision, Lead
+from workflows.model import AssignmentRecord, Lead
 from workflows.sla_clock import deadline
 from workflows.store import Store, TaskClaim, TaskRow, TaskUpdate, TaskWanted
 from workflows.task_spec import (
@@ -234,60 +234,17 @@ def follow_up(
     work = claim_work(store, config, written, writer, clock)
     answers: dict[int, object] = {}
     if work.creates:
-        answers.update(_guarded(lambda: writer.create(work.creates), work.creates))
+        answers.update(guarded(lambda: writer.create(work.creates), work.creates))
     if work.moves:
-        answers.update(_guarded(lambda: writer.move(work.moves), work.moves))
+        answers.update(guarded(lambda: writer.move(work.moves), work.moves))
     return finish(store, work, answers, clock)
 
 
-@runtime_checkable
-class TasksWithOwners(Protocol):
-    """A ``TaskWriter`` that can create tasks in the same call that writes the owners (a
-    Salesforce composite request): one call for both, where the CRM allows it."""
-
-    def can_own(self, owner: str) -> bool: ...
-
-    def create(self, tasks: Sequence[NewTask]) -> dict[int, str | CrmError]: ...
-
-    def move(self, moves: Sequence[TaskMove]) -> dict[int, CrmError | None]: ...
-
-    def write_with_tasks(
-        self, batch: Sequence[tuple[Lead, Decision]], creates: Sequence[NewTask]
-    ) -> tuple[dict[str, CrmError | None], dict[int, str | CrmError]]:
-        """Write the owners and create the tasks; per lead id and per record id. A task whose
-        lead's owner was not written is not left behind (an error answers for it)."""
-
-
-def owners_with_tasks(
-    store: Store,
-    config: Config,
-    to_write: Sequence[tuple[Lead, AssignmentRecord]],
-    writer: TasksWithOwners,
-    clock: Callable[[], datetime],
-) -> tuple[dict[str, CrmError | None], dict[int, TaskOutcome]]:
-    """Write the owners of ``to_write`` and create their tasks in one call (moves follow, for
-    the owners written); the owner errors by lead id and the task outcomes by record id."""
-    work = claim_work(store, config, to_write, writer, clock)
-    batch = [(lead, record.decision) for lead, record in to_write]
-    try:
-        errors, made = writer.write_with_tasks(batch, work.creates)
-    except CrmError as exc:  # the whole call failed: every owner and task in it, to retry
-        errors = {lead.id: exc for lead, _ in to_write}
-        made = {task.record_id: exc for task in work.creates}
-    answers: dict[int, object] = dict(made)
-    lead_of = {record.id: lead.id for lead, record in to_write}
-    moves = [m for m in work.moves if errors.get(lead_of[m.record_id]) is None]
-    for move in work.moves:
-        if move not in moves:
-            answers[move.record_id] = CrmError("the owner is not written yet", retryable=True)
-    if moves:
-        answers.update(_guarded(lambda: writer.move(moves), moves))
-    return errors, finish(store, work, answers, clock)
-
-
-def _guarded(
+def guarded(
     call: Callable[[], Mapping[int, object]], items: Sequence[NewTask] | Sequence[TaskMove]
 ) -> dict[int, object]:
+    """``call()``'s answers per record id; a failed call (or a missing answer) fails its items
+    retryably, so a redelivery tries them again."""
     try:
         answers = dict(call())
     except CrmError as exc:  # the whole call failed: every item in it, to retry
