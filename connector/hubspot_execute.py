@@ -30,11 +30,14 @@ from adapters.hubspot.payload import (
     failure_fields,
     keep_reason,
     output_fields,
+    with_task,
 )
+from adapters.hubspot.tasks import HubSpotTasks
 from connector.shared import services_of
 from workflows.config import Config
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
+from workflows.follow_up import TaskOutcome, tasks_configured
 from workflows.model import OWNER_OUTCOMES, Decision, Lead
 from workflows.router import Router
 
@@ -115,9 +118,14 @@ def execute(
         lead, action.idempotency_key, keep_reason=keep, entry=action.entry, outbox=outbox
     )
     write = api.owner_writer(deadline) if api is not None and not batch else None
+    # The follow-up task is one more call within the same deadline (batch mode: the flusher).
+    tasks = None
+    if api is not None and write is not None and tasks_configured(config):
+        tasks = HubSpotTasks(api, deadline)
     (delivery,) = deliver(
-        router, [inbound], now, source="hubspot", write=write, notify=_notify_assigned()
-    )
+        router, [inbound], now, source="hubspot", write=write, notify=_notify_assigned(),
+        tasks=tasks,
+    )  # fmt: skip
     decision = delivery.result.decision
     if batch:
         # A retry of this execution (replayed) answers BLOCK again and enqueues nothing.
@@ -128,7 +136,7 @@ def execute(
         # An earlier delivery of this execution is still writing the owner: HubSpot retries.
         return ActionAnswer(503, {"error": "this execution is being written; retry later"})
     if delivery.status != "failed":
-        return ActionAnswer(200, {"outputFields": output_fields(decision, config)})
+        return _answer_with_task(action, output_fields(decision, config), delivery.task)
     assert delivery.error is not None
     if delivery.error.retryable:
         return _failed(action, delivery.error, "writing the owner")
@@ -137,6 +145,22 @@ def execute(
         action.callback_id, decision.owner_crm_id, lead.object_type, lead.id, delivery.error,
     )  # fmt: skip
     return ActionAnswer(200, {"outputFields": output_fields(decision, config, delivery.error)})
+
+
+def _answer_with_task(
+    action: ActionRequest, fields: dict[str, Any], task: TaskOutcome | None
+) -> ActionAnswer:
+    """The answer once the owner is written: with the task's id, or, when the task could not
+    be made, 503/429 so that HubSpot retries (the retry makes only the task), or the reason
+    saying why when no retry can help."""
+    if task is None:
+        return ActionAnswer(200, {"outputFields": fields})
+    if task.retry:
+        if task.error is None:  # another delivery of this execution is making it right now
+            return ActionAnswer(503, {"error": "the follow-up task is being made; retry later"})
+        return _failed(action, task.error, "creating the follow-up task")
+    failure = str(task.error) if task.error is not None else None
+    return ActionAnswer(200, {"outputFields": with_task(fields, task.task_id, failure)})
 
 
 def _outbox_payload(
@@ -155,8 +179,11 @@ def _outbox_payload(
             "object_type": lead.object_type,
             "owner_id": owner if writes else None,
             "output_fields": output_fields(decision, config),
+            # What the task's templates read, once the flusher has written the owner.
+            **({"task_lead": lead.to_dict()} if with_tasks else {}),
         }
 
+    with_tasks = tasks_configured(config)
     return payload
 
 

@@ -13,19 +13,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask
 
 from adapters.hubspot.client import BATCH_LIMIT, HubSpotApi
 from adapters.hubspot.flush_state import clear_stop, record_stop
-from adapters.hubspot.outbox_flush import FlushResult, flush_once
+from adapters.hubspot.outbox_flush import FlushResult, FollowUp, flush_once
+from adapters.hubspot.tasks import HubSpotTasks
 from connector.services import Services
 from connector.shared import services_of
 from workflows.delivery import Delivery
 from workflows.errors import CrmError, LeadRelayError
-from workflows.model import Lead
+from workflows.follow_up import TaskOutcome, follow_up, tasks_configured
+from workflows.model import Lead, parse_datetime
 from workflows.router import RoutingResult
 from workflows.store import Store
 
@@ -48,8 +51,10 @@ class Flusher:
         every: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_written: Callable[[dict[int, CrmError | None]], None] | None = None,
+        follow_up: FollowUp | None = None,
     ) -> None:
         self._store = store
+        self._follow_up = follow_up
         self._on_written = on_written
         self._api = api
         self.every = every
@@ -141,7 +146,7 @@ class Flusher:
             self._flushed(store)
             results = []
             while True:
-                result = flush_once(store, self._api(), self._clock)
+                result = flush_once(store, self._api(), self._clock, self._follow_up)
                 results.append(result)
                 if result.claimed:
                     log.info("HubSpot outbox flush: %s", result.describe())
@@ -192,6 +197,26 @@ def announce_written(services: Services, owners: dict[int, CrmError | None]) -> 
     notifier.deliveries("assigned", deliveries)
 
 
+def batch_follow_up(services: Services) -> FollowUp:
+    """The flusher's follow-up tasks: each item's decision read back from the log, its lead
+    from the payload, through the same ``follow_up`` (and task claims) as api mode."""
+
+    def run(api: HubSpotApi, items: Mapping[int, dict[str, Any]]) -> dict[int, TaskOutcome]:
+        written = []
+        for item_id, payload in items.items():
+            record = services.store.assignment(item_id)
+            if record is not None:
+                written.append((_lead(payload["task_lead"]), record))
+        router = services.router
+        return follow_up(router.store, router.config, written, HubSpotTasks(api), router.clock)
+
+    return run
+
+
+def _lead(data: dict[str, Any]) -> Lead:
+    return Lead(**{**data, "created_at": parse_datetime("created_at", data.get("created_at"))})
+
+
 def start_flusher(app: Flask) -> Flusher | None:
     """Start this process's flusher when ``hubspot.write_owner`` is ``batch``, or while the
     outbox still holds what batch mode decided before a switch to another mode (nothing in it
@@ -206,6 +231,7 @@ def start_flusher(app: Flask) -> Flusher | None:
         lambda: services.hubspot_api(token),
         config.hubspot.batch.flush_every.total_seconds(),
         on_written=lambda owners: announce_written(services, owners),
+        follow_up=batch_follow_up(services) if tasks_configured(config) else None,
     )
     app.extensions[ENQUEUED] = flusher.enqueued
     app.extensions[FLUSHER] = flusher

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from workflows.config import Config
 from workflows.model import AssignmentRecord
-from workflows.store import OutcomeTimes, Store, WriteBack
+from workflows.store import OutcomeTimes, Store, TaskRow, WriteBack
 
 SOURCE_LABELS = {"salesforce-flow": "flow"}
 CSV_COLUMNS = (
@@ -33,6 +33,7 @@ class AssignmentRow:
     sla: dict[str, Any] | None
     writeback: WriteBack | None
     outcomes: OutcomeTimes | None
+    task: TaskRow | None = None  # the follow-up task app.yaml's ``task:`` made (or moved)
 
     @property
     def sla_lines(self) -> list[tuple[str, str]]:
@@ -85,6 +86,7 @@ def rows(records: list[AssignmentRecord], config: Config, store: Store) -> list[
             sla=record.extra.get("sla"),
             writeback=store.writeback(record.id),
             outcomes=store.outcomes(record.id),
+            task=store.task(record.id),
         )
         for record in records
     ]
@@ -96,6 +98,7 @@ def record_json(record: AssignmentRecord, store: Store) -> dict[str, Any]:
     data = record.to_dict()
     data["writeback"] = store.writeback(record.id)
     data["outcomes"] = store.outcomes(record.id)
+    data["task"] = store.task(record.id)
     return data
 
 

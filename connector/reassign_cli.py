@@ -152,6 +152,7 @@ def _run(
         notify=lambda ds: notifier.deliveries("reassigned", ds),
         stopping=lambda: stop.requested,
         why=why,
+        tasks=services.task_writers(),
     )
     counts: Counter[str] = Counter()
     complete = True

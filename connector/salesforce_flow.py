@@ -24,7 +24,12 @@ from adapters.salesforce.lead import keep_reason, record_from_fields
 from adapters.salesforce.objects import BY_PREFIX, SalesforceObject, object_of_id
 from connector.json_body import parse_json_body
 from connector.request_body import read_body
-from connector.salesforce_shared import salesforce_writer, secret_matches, with_account_owners
+from connector.salesforce_shared import (
+    salesforce_tasks,
+    salesforce_writer,
+    secret_matches,
+    with_account_owners,
+)
 from connector.shared import leadrelay
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import LeadError
@@ -77,12 +82,22 @@ def route() -> ResponseReturnValue:
         source="salesforce-flow",
         write=salesforce_writer() if write_back else None,
         notify=lambda ds: app.notifier.deliveries("assigned", ds),
+        # The task follows the owner write: with writeBack false the Flow makes its own.
+        tasks=salesforce_tasks() if write_back else None,
     )
     answer = _answer(delivery)
     if delivery.done:
         return jsonify(answer)
     if delivery.status == "in_progress":
         return jsonify({**answer, "error": "the owner is being written; call again"}), 409
+    task = delivery.task
+    if delivery.status == "written" and task is not None:
+        if task.error is None:
+            return jsonify({**answer, "error": "the task is being created; call again"}), 409
+        log.error("Flow route of %s %s: follow-up task not created: %s", lead.object_type,
+                  lead.id, task.error)  # fmt: skip
+        # The owner stands; calling again with the same requestId creates only the task.
+        return jsonify({**answer, "error": f"follow-up task not created: {task.error}"}), 502
     log.error("Flow route of %s %s: owner not written: %s", lead.object_type, lead.id,
               delivery.error)  # fmt: skip
     # The decision stands; calling again with the same requestId retries only the write.
@@ -170,6 +185,9 @@ def _answer(delivery: Delivery) -> dict[str, Any]:
         "reason": decision.reason,
         "writeStatus": delivery.status,
         "replayed": delivery.result.replayed,
+        # The follow-up task app.yaml's ``task:`` made for the owner (None: none made).
+        "taskId": delivery.task.task_id if delivery.task is not None else None,
+        "taskStatus": delivery.task.status if delivery.task is not None else None,
     }
 
 

@@ -23,9 +23,14 @@ from adapters.salesforce.ids import id_in
 from adapters.salesforce.lead import keep_reason
 from adapters.salesforce.outbound_message import ACK, parse_outbound_message, soap_fault
 from connector.request_body import read_body
-from connector.salesforce_shared import salesforce_writer, secret_matches, with_account_owners
+from connector.salesforce_shared import (
+    salesforce_tasks,
+    salesforce_writer,
+    secret_matches,
+    with_account_owners,
+)
 from connector.shared import leadrelay
-from workflows.delivery import Inbound, deliver
+from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError, LeadError
 
 blueprint = Blueprint("salesforce_outbound", __name__)
@@ -75,11 +80,12 @@ def outbound() -> ResponseReturnValue:
         source="salesforce",
         write=salesforce_writer(),
         notify=lambda ds: app.notifier.deliveries("assigned", ds),
+        tasks=salesforce_tasks(),
     )
     failed = [d for d in deliveries if not d.done]
     if not failed:
         return ACK, 200, {"Content-Type": XML}
-    reasons = sorted({str(d.error) for d in failed})
+    reasons = sorted({_why_not_done(d) for d in failed})
     log.error(
         "Salesforce outbound message from %s: %d of %d leads not written, answering a fault"
         " so Salesforce retries: %s",
@@ -91,6 +97,12 @@ def outbound() -> ResponseReturnValue:
     detail = f"{len(failed)} of {len(deliveries)} leads not written: {reasons[0]}"
     # SOAP 1.1 sends faults with HTTP 500; Salesforce retries the whole message.
     return soap_fault(detail[:500], client=False), 500, {"Content-Type": XML}
+
+
+def _why_not_done(delivery: Delivery) -> str:
+    if delivery.status in ("written", "not_needed") and delivery.task is not None:
+        return f"owner written, follow-up task not created: {delivery.task.error or 'in progress'}"
+    return str(delivery.error)
 
 
 @blueprint.errorhandler(RequestEntityTooLarge)

@@ -15,9 +15,11 @@ from adapters.salesforce.accounts import (
     no_account_owners,
 )
 from adapters.salesforce.api import owner_writer
+from adapters.salesforce.tasks import SalesforceTasks
 from connector.shared import leadrelay
 from workflows.delivery import OwnerWriter
 from workflows.errors import CrmError
+from workflows.follow_up import tasks_configured
 from workflows.model import Lead
 
 log = logging.getLogger("leadrelay.salesforce")
@@ -26,6 +28,12 @@ log = logging.getLogger("leadrelay.salesforce")
 def salesforce_writer() -> OwnerWriter:
     """The owner writer over this app's one Salesforce connection (signed in on first use)."""
     return owner_writer(leadrelay().salesforce_connection())
+
+
+def salesforce_tasks() -> SalesforceTasks | None:
+    """The follow-up task writer over the same connection, when app.yaml asks for tasks."""
+    app = leadrelay()
+    return SalesforceTasks(app.salesforce_connection()) if tasks_configured(app.config) else None
 
 
 def secret_matches(given: str | None, env_name: str) -> bool:

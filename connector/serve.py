@@ -71,7 +71,10 @@ def start_sweeper(app: Flask) -> BackgroundScheduler | None:
 
     def run() -> None:
         try:
-            done = locked_sweep(services.router, readers, datetime.now(UTC), services.notifier)
+            done = locked_sweep(
+                services.router, readers, datetime.now(UTC), services.notifier,
+                tasks=services.task_writers(),
+            )  # fmt: skip
         except Exception:  # a failed sweep is logged; the next run tries again
             log.exception("SLA sweep failed")
             metrics.sweep_not_done("failed")

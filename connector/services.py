@@ -19,11 +19,14 @@ from adapters.hubspot.contact import ACCESS_TOKEN_ENV
 from adapters.hubspot.limits import RateLimiter, RetryPolicy
 from adapters.hubspot.links import APP_BASE_ENV, contact_link
 from adapters.hubspot.read import HubSpotReader
+from adapters.hubspot.tasks import HubSpotTasks
 from adapters.salesforce.auth import SalesforceConnection, auth_mode
 from adapters.salesforce.links import lead_link
 from adapters.salesforce.read import SalesforceReader
+from adapters.salesforce.tasks import SalesforceTasks
 from adapters.webhook import webhook_sender
 from workflows.config import Config
+from workflows.follow_up import TaskWriter, tasks_configured
 from workflows.notify import Link, Notifier
 from workflows.router import Router
 from workflows.store import Store
@@ -128,6 +131,20 @@ class Services:
         if self.has_salesforce_credentials():
             readers["salesforce"] = SalesforceReader(self.salesforce_connection(), self.config)
         return readers
+
+    def task_writers(self) -> dict[str, TaskWriter]:
+        """The follow-up task writer of each CRM whose credentials are in the environment
+        (none when app.yaml asks for no task): the sweep and ``reassign`` move a lead's task
+        with the lead."""
+        writers: dict[str, TaskWriter] = {}
+        if not tasks_configured(self.config):
+            return writers
+        token = self.hubspot_token()
+        if token:
+            writers["hubspot"] = HubSpotTasks(self.hubspot_api(token))
+        if self.has_salesforce_credentials():
+            writers["salesforce"] = SalesforceTasks(self.salesforce_connection())
+        return writers
 
     def close(self, notify_timeout: float = 5.0) -> None:
         """Send the queued webhooks (up to ``notify_timeout``), then close the store."""

@@ -20,6 +20,7 @@ from connector.cli_time import TIME_HELP
 from connector.services import build_services
 from workflows.config import Config
 from workflows.errors import LeadRelayError
+from workflows.follow_up import TaskWriter
 from workflows.notify import Notifier
 from workflows.router import Router
 from workflows.store import Store
@@ -61,6 +62,7 @@ def locked_sweep(
     now: datetime,
     notifier: Notifier,
     on_action: Callable[[SweepAction], None] | None = None,
+    tasks: Mapping[str, TaskWriter] | None = None,
 ) -> SweepRun | None:
     """Sweep unless another sweep (any process) runs: then None, at once. A sweep that ran
     is recorded in ``sweep:last``."""
@@ -68,7 +70,9 @@ def locked_sweep(
         if not held:
             return None
         started_at, started = datetime.now(UTC), time.perf_counter()
-        summary = run_sweep(router, readers, now, notify=notifier.deliveries, on_action=on_action)
+        summary = run_sweep(
+            router, readers, now, notify=notifier.deliveries, on_action=on_action, tasks=tasks
+        )
         run = SweepRun(summary, started_at, time.perf_counter() - started)
         record_last_sweep(router.store, run)
         return run
@@ -124,7 +128,10 @@ def sweep(state: Any, once: bool, dry_run: bool, now_text: str | None) -> None:
         if dry_run:
             summary = run_sweep(router, readers, now, dry_run=True, on_action=show)
         else:
-            found = locked_sweep(router, readers, now, services.notifier, on_action=show)
+            found = locked_sweep(
+                router, readers, now, services.notifier, on_action=show,
+                tasks=services.task_writers(),
+            )  # fmt: skip
             if found is None:
                 click.echo("error: another sweep is running; try again later", err=True)
                 sys.exit(EXIT_NOT_RUN)

@@ -149,7 +149,7 @@ def _records(base: str, token: str, config_path: Path) -> list[AssignmentRecord]
         assert answer.status_code == 200, answer.text
         page = answer.json()
         for data in page["assignments"]:
-            fields = {k: v for k, v in data.items() if k not in ("writeback", "outcomes")}
+            fields = {k: v for k, v in data.items() if k not in ("writeback", "outcomes", "task")}
             records.append(AssignmentRecord.from_dict(fields))
         before = page["next"]
         if before is None:

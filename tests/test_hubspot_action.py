@@ -47,6 +47,7 @@ def test_contact_is_routed_and_owner_goes_out_as_output_fields(hubspot_app, fake
         "rule": "everyone",
         "reason": "everyone: pool team (round_robin) chose alice",
         "outcome": "assigned",
+        "task_id": "",
     }
     assert fake_hubspot.requests == []
 
@@ -387,6 +388,7 @@ def test_a_deleted_company_sends_an_account_rule_to_its_else_and_says_why(
         "reason": "customers: account owner: company 77 not found; "
         "customers: pool team (round_robin) chose alice",
         "outcome": "assigned",
+        "task_id": "",
     }
     assert [(r.method, r.path) for r in fake_hubspot.requests] == [
         ("GET", "/crm/v3/objects/companies/77"),

@@ -131,6 +131,7 @@ def test_a_flush_writes_owners_in_batches_and_completes_each_execution_once(
             "rule": record.decision.rule,
             "reason": record.decision.reason,
             "outcome": "assigned",
+            "task_id": "",
         }
         assert fake_hubspot.contacts[record.lead_id]["hubspot_owner_id"] == owner
         assert store.writeback(record.id)["status"] == "written"

@@ -56,7 +56,7 @@ def test_register_dry_run_prints_the_definition_derived_from_app_yaml(write_conf
     assert [o["label"] for o in options][1:3] == ["Pool: big", "Pool: team"]
     assert overwrite["typeDefinition"]["type"] == "bool"
     outputs = {f["typeDefinition"]["name"]: f["typeDefinition"] for f in definition["outputFields"]}
-    assert list(outputs) == ["owner_id", "owner_email", "rule", "reason", "outcome"]
+    assert list(outputs) == ["owner_id", "owner_email", "rule", "reason", "outcome", "task_id"]
     assert [o["value"] for o in outputs["outcome"]["options"]] == [
         "assigned", "kept", "unassigned", "queued", "failed",
     ]  # fmt: skip

@@ -165,7 +165,7 @@ def test_the_action_has_the_same_fields_as_the_registered_definition(make_config
     for key in ("inputFields", "outputFields", "labels", "objectTypes", "objectRequestOptions"):
         assert action[key] == definition[key], key
     outputs = [field["typeDefinition"]["name"] for field in action["outputFields"]]
-    assert outputs == ["owner_id", "owner_email", "rule", "reason", "outcome"]
+    assert outputs == ["owner_id", "owner_email", "rule", "reason", "outcome", "task_id"]
 
 
 def test_properties_the_rules_read_are_sent_with_each_execution(write_config, tmp_path):

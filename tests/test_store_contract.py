@@ -1071,3 +1071,73 @@ def test_two_processes_never_claim_the_same_outbox_item(tmp_path, make_router, s
     assert [worker.exitcode for worker in workers] == [0, 0]
     claimed = [int(x) for out in outs for x in out.read_text().split(",") if x]
     assert sorted(claimed) == list(range(1, 201))
+
+
+# -- follow-up tasks (task:<id> beside wb:<id>) -------------------------------------------------
+
+
+def wanted(record, owner: str = "005A", create: bool = True):
+    return {record.id: {"crm": record.crm, "lead_id": record.lead_id, "owner": owner,
+                        "create": create}}  # fmt: skip
+
+
+def test_a_task_claim_holds_for_its_lease_and_a_made_task_is_never_claimed_again(
+    make_router, store
+):
+    record = make_router().route(lead(), TUESDAY_10AM).record
+    assert record is not None
+    (claim,) = store.claim_tasks(wanted(record), LEASE, TUESDAY_10AM).values()
+    assert claim["action"] == "create" and claim["row"]["status"] == "pending"
+    # A concurrent delivery of the same decision finds the claim held.
+    (busy,) = store.claim_tasks(wanted(record), LEASE, TUESDAY_10AM + LEASE / 2).values()
+    assert busy["action"] == "busy"
+    store.set_tasks({record.id: {"status": "created", "task_id": "T1"}}, TUESDAY_10AM)
+    row = store.task(record.id)
+    assert row is not None
+    assert (row["status"], row["task_id"], row["attempts"], row["claimed_until"]) == (
+        "created", "T1", 1, "",
+    )  # fmt: skip
+    (done,) = store.claim_tasks(wanted(record), LEASE, TUESDAY_10AM + LEASE * 9).values()
+    assert done["action"] == "done" and done["row"]["task_id"] == "T1"
+
+
+def test_a_failed_task_is_claimed_again_once_and_a_final_failure_never(make_router, store):
+    router = make_router()
+    a = router.route(lead("A"), TUESDAY_10AM).record
+    b = router.route(lead("B"), TUESDAY_10AM).record
+    assert a is not None and b is not None
+    store.claim_tasks({**wanted(a), **wanted(b)}, LEASE, TUESDAY_10AM)
+    store.set_tasks(
+        {a.id: {"status": "failed", "detail": "503"},
+         b.id: {"status": "failed", "detail": "no such record", "final": True}},
+        TUESDAY_10AM,
+    )  # fmt: skip
+    claims = store.claim_tasks({**wanted(a), **wanted(b)}, LEASE, TUESDAY_10AM)
+    assert (claims[a.id]["action"], claims[b.id]["action"]) == ("create", "done")
+    again = store.claim_tasks(wanted(a), LEASE, TUESDAY_10AM)
+    assert again[a.id]["action"] == "busy"
+
+
+def test_a_later_decision_moves_the_leads_task_instead_of_making_another(make_router, store):
+    router = make_router()
+    first = router.route(lead("L1"), TUESDAY_10AM, idempotency_key="one").record
+    assert first is not None
+    store.claim_tasks(wanted(first, "005A"), LEASE, TUESDAY_10AM)
+    store.set_tasks({first.id: {"status": "created", "task_id": "T1"}}, TUESDAY_10AM)
+    second = router.route(lead("L1"), TUESDAY_10AM, idempotency_key="two").record
+    assert second is not None
+    (claim,) = store.claim_tasks(wanted(second, "005B"), LEASE, TUESDAY_10AM).values()
+    assert (claim["action"], claim.get("task_id")) == ("move", "T1")
+    assert claim["row"]["moved_from"] == first.id
+    store.set_tasks({second.id: {"status": "moved", "task_id": "T1"}}, TUESDAY_10AM)
+    # The first decision's redelivery now creates nothing: its moment has passed.
+    (late,) = store.claim_tasks(wanted(first), LEASE, TUESDAY_10AM + LEASE * 2).values()
+    assert late["action"] == "done"
+
+
+def test_no_task_wanted_and_none_to_move_writes_nothing(make_router, store):
+    record = make_router().route(lead(), TUESDAY_10AM).record
+    assert record is not None
+    (claim,) = store.claim_tasks(wanted(record, create=False), LEASE, TUESDAY_10AM).values()
+    assert claim["action"] == "none"
+    assert store.task(record.id) is None

@@ -20,6 +20,7 @@ from workflows.config_schema import HubSpotSpec, NotifySpec, SalesforceSpec
 from workflows.crm_ids import id_key
 from workflows.flow import CompiledFlow
 from workflows.model import Rep, SlaClock, TargetKind
+from workflows.task_spec import DEFAULT_TASK, RuleTask, TaskSettings
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class Rule:
     flow: CompiledFlow[Rule] | None
     path: str
     sla: RuleSla | None = None
+    task: RuleTask | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class Config:
     notify: tuple[NotifySpec, ...] = ()
     outcomes: OutcomeSettings | None = None  # None: no outcome watcher in ``serve``
     queues: dict[str, Queue] = field(default_factory=dict)
+    task: TaskSettings | None = None  # None: no follow-up task unless a rule sets its own
 
     def sla_for(self, rule_path: str) -> SlaSettings | None:
         """The SLA for an assignment made by the rule at ``rule_path`` (``a/b``), or None.
@@ -160,16 +163,33 @@ class Config:
         entries use the global settings.
         """
         settings = self.sla
+        for rule in self._rules_along(rule_path):
+            if rule.sla is not None:
+                base = settings or DEFAULT_SLA
+                settings = rule.sla.over(base)
+        return settings if settings is not None and settings.enabled else None
+
+    def task_for(self, rule_path: str) -> TaskSettings | None:
+        """The follow-up task for an assignment made by the rule at ``rule_path``, or None.
+
+        Inherited and overridden like ``sla_for``; the fallback and routing entries use the
+        global ``task:``.
+        """
+        settings = self.task
+        for rule in self._rules_along(rule_path):
+            if rule.task is not None:
+                settings = rule.task.over(settings or DEFAULT_TASK)
+        return settings if settings is not None and settings.enabled else None
+
+    def _rules_along(self, rule_path: str) -> Iterator[Rule]:
+        """The rules a path (``a/b``) names, outermost first, as far as they exist."""
         flow: CompiledFlow[Rule] | None = self.flow
         for name in rule_path.split("/"):
             rule = next((r for r in flow.rules if r.name == name), None) if flow else None
             if rule is None:
-                break
-            if rule.sla is not None:
-                base = settings or DEFAULT_SLA
-                settings = rule.sla.over(base)
+                return
+            yield rule
             flow = rule.flow
-        return settings if settings is not None and settings.enabled else None
 
     def targets(self) -> Iterator[Target]:
         """Every target routing may try: the fallback's chain and each rule's, nested rules

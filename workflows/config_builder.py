@@ -34,8 +34,10 @@ from workflows.config_schema import (
     RepSpec,
     RuleSlaSpec,
     RuleSpec,
+    RuleTaskSpec,
     SlaSpec,
     TargetSpec,
+    TaskSpec,
     error_path,
 )
 from workflows.crm_ids import id_key
@@ -44,6 +46,7 @@ from workflows.flow import CompiledFlow
 from workflows.model import TARGET_KINDS, Rep, TargetKind
 from workflows.postgres_url import redact
 from workflows.strategies import ABSENCE_MODES, STRATEGIES
+from workflows.task_spec import DEFAULT_TASK, RuleTask, TaskSettings, Template, parse_template
 from workflows.webhook_url import url_problem
 from workflows.working_hours import DateRange, WeeklyHours, parse_date_ranges, parse_hours
 
@@ -95,6 +98,7 @@ class _Builder:
         flow = self._flow(spec.flow, "flow")
         fallback = self._target(spec.fallback, "fallback")
         sla = self._sla(spec.sla) if spec.sla else None
+        task = self._task(spec.task) if spec.task else None
         for i, hook in enumerate(spec.notify):
             if (hook.url is None) == (hook.url_env is None):
                 self._fail(f"notify[{i}]", "give exactly one of url or url_env")
@@ -127,6 +131,7 @@ class _Builder:
             notify=tuple(spec.notify),
             outcomes=outcomes,
             queues=self.queues,
+            task=task,
         )
 
     def _outcomes(self, spec: OutcomesSpec) -> OutcomeSettings | None:
@@ -252,7 +257,10 @@ class _Builder:
             nested = self._flow(spec.flow, f"{rule_path}.flow") if spec.flow is not None else None
             target = self._target(spec.assign, f"{rule_path}.assign") if spec.assign else None
             sla = self._rule_sla(spec.sla, f"{rule_path}.sla") if spec.sla else None
-            built.append(Rule(spec.name, spec.when, condition, target, nested, rule_path, sla))
+            task = self._rule_task(spec.task, f"{rule_path}.task") if spec.task else None
+            built.append(
+                Rule(spec.name, spec.when, condition, target, nested, rule_path, sla, task)
+            )
         return CompiledFlow(built)
 
     def _sla(self, spec: SlaSpec) -> SlaSettings:
@@ -266,6 +274,38 @@ class _Builder:
             self._target(spec.escalate_to, f"{path}.escalate_to") if spec.escalate_to else None
         )
         return RuleSla(spec.first_touch, spec.clock, spec.max_reassignments, escalate, spec.enabled)
+
+    def _template(self, text: str | None, path: str) -> Template | None:
+        if text is None:
+            return None
+        try:
+            return parse_template(text, path)
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return ()
+
+    def _task(self, spec: TaskSpec) -> TaskSettings:
+        subject = self._template(spec.subject, "task.subject")
+        return TaskSettings(
+            subject=DEFAULT_TASK.subject if subject is None else subject,
+            body=self._template(spec.body, "task.body") or (),
+            due=spec.due,
+            clock=spec.clock,
+            priority=spec.priority,
+            type=spec.type,
+            enabled=spec.enabled,
+        )
+
+    def _rule_task(self, spec: RuleTaskSpec, path: str) -> RuleTask:
+        return RuleTask(
+            subject=self._template(spec.subject, f"{path}.subject"),
+            body=self._template(spec.body, f"{path}.body"),
+            due=spec.due,
+            clock=spec.clock,
+            priority=spec.priority,
+            type=spec.type,
+            enabled=spec.enabled,
+        )
 
     def _target(self, spec: TargetSpec, path: str) -> Target | None:
         kinds = [k for k in TARGET_KINDS if getattr(spec, k) not in (None, False)]

@@ -130,6 +130,37 @@ class SlaSpec(Strict):
     enabled: bool = True
 
 
+def _task_switch(value: Any) -> Any:
+    # `task: false` under a rule switches the inherited task off; `task: true` keeps it.
+    if isinstance(value, bool):
+        return {"enabled": value}
+    return value
+
+
+class RuleTaskSpec(Strict):
+    """A rule's own ``task:``: each key given overrides the global (or parent rule's) value."""
+
+    subject: str | None = Field(default=None, min_length=1)
+    body: str | None = None
+    due: Duration | None = None
+    clock: SlaClock | None = None
+    priority: Literal["low", "normal", "high"] | None = None
+    type: Literal["call", "email", "todo"] | None = None
+    enabled: bool | None = None  # false: assignments by this rule get no task
+
+
+class TaskSpec(Strict):
+    """``task:`` in app.yaml: the follow-up task the new owner gets once the owner is written."""
+
+    subject: str | None = Field(default=None, min_length=1)  # None: a default subject
+    body: str = ""
+    due: Duration = timedelta(hours=1)
+    clock: SlaClock = "working_hours"
+    priority: Literal["low", "normal", "high"] = "normal"
+    type: Literal["call", "email", "todo"] = "todo"
+    enabled: bool = True
+
+
 class NotifySpec(Strict):
     """One outgoing webhook of ``notify:``; a Slack incoming-webhook URL is a secret, so it
     comes from the environment variable named by ``url_env``."""
@@ -147,6 +178,7 @@ class RuleSpec(Strict):
     assign: TargetSpec | None = None
     flow: list[RuleSpec] | None = None
     sla: RuleSlaSpec | None = None
+    task: Annotated[RuleTaskSpec | None, BeforeValidator(_task_switch)] = None
 
 
 def _at_most(limit: timedelta) -> Any:
@@ -244,6 +276,7 @@ class AppSpec(Strict):
     hubspot: HubSpotSpec = Field(default_factory=HubSpotSpec)
     salesforce: SalesforceSpec = Field(default_factory=SalesforceSpec)
     sla: SlaSpec | None = None
+    task: Annotated[TaskSpec | None, BeforeValidator(_task_switch)] = None
     notify: list[NotifySpec] = Field(default_factory=list)
     outcomes: OutcomesSpec | None = None
 

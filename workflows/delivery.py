@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from workflows.errors import CrmError
+from workflows.follow_up import TaskOutcome, TaskWriter, follow_up
 from workflows.model import Decision, Lead, WritebackStatus
 from workflows.router import OutboxPayload, Router, RouteRequest, RoutingResult
+from workflows.tasks_with_owners import TasksWithOwners, owners_with_tasks
 
 log = logging.getLogger("leadrelay.delivery")
 
@@ -47,6 +49,7 @@ class Delivery:
     status: str  # "written", "not_needed", "failed", "in_progress" (another delivery writes),
     # or "pending" (the outbox's flusher writes it)
     error: CrmError | None = None
+    task: TaskOutcome | None = None  # the follow-up task, when app.yaml asks for one
 
     @property
     def done(self) -> bool:
@@ -57,6 +60,8 @@ class Delivery:
         """
         if self.status == "in_progress":
             return False  # the CRM should retry: the write under way may still fail
+        if self.task is not None and self.task.retry:
+            return False  # the owner is written; a redelivery creates (or moves) the task
         return self.status != "failed" or (self.error is not None and self.error.is_final)
 
 
@@ -68,11 +73,15 @@ def deliver(
     source: str,
     write: OwnerWriter | None,
     notify: Callable[[Sequence[Delivery]], None] | None = None,
+    tasks: TaskWriter | None = None,
 ) -> list[Delivery]:
     """Route each inbound lead, write the owners that need writing in one batch, record all.
 
     ``write=None`` means the CRM sets the owner itself from our answer (nothing to write).
     ``notify`` gets the deliveries once the write-back is done (it must not block).
+    ``tasks`` creates the follow-up tasks app.yaml asks for once owners are written (and
+    moves a lead's task to its new owner); None: no tasks. A ``TasksWithOwners`` (Salesforce)
+    writes the claimed owners and their new tasks in one call, in place of ``write``.
     """
     # The same lead twice in one delivery (two notifications, one record) is decided once, and
     # the decision is kept under every key, so a CRM retrying either one alone replays it.
@@ -111,7 +120,12 @@ def deliver(
         for item, result in zip(unique.values(), results, strict=True)
         if write is not None and result.claimed
     ]
-    errors = _write_batch(write, [(lead, r.decision) for lead, r in to_write]) if write else {}
+    early: dict[int, TaskOutcome] = {}  # tasks made in the owners' own call
+    if write is not None and isinstance(tasks, TasksWithOwners) and to_write:
+        pairs = [(lead, r.record) for lead, r in to_write if r.record is not None]
+        errors, early = owners_with_tasks(router.store, router.config, pairs, tasks, router.clock)
+    else:
+        errors = _write_batch(write, [(lead, r.decision) for lead, r in to_write]) if write else {}
     updates: dict[int, tuple[WritebackStatus, str]] = {}
     final: set[int] = set()  # failures no retry can fix: the sweep must not wait on them
     for lead, result in to_write:
@@ -134,6 +148,8 @@ def deliver(
             if status in ("pending", "failed") and write is not None:
                 status = "in_progress"
         deliveries[item.lead.id] = Delivery(item.lead, result, status, error)
+    if tasks is not None:
+        _follow_up(router, deliveries, tasks, early)
     answer = [deliveries[item.lead.id] for item in inbound]
     if notify is not None:
         try:
@@ -141,6 +157,32 @@ def deliver(
         except Exception:  # a notification problem must never fail the CRM's delivery
             log.exception("notifying about %d deliveries failed", len(deliveries))
     return answer
+
+
+def _follow_up(
+    router: Router,
+    deliveries: dict[str, Delivery],
+    tasks: TaskWriter,
+    early: dict[int, TaskOutcome],
+) -> None:
+    """The follow-up tasks of the owners written (now or by an earlier delivery); ``early``:
+    those already made in the owners' own call."""
+    written = [
+        (d.lead, d.result.record)
+        for d in deliveries.values()
+        if d.status == "written" and d.result.record is not None
+        and d.result.record.id not in early
+    ]  # fmt: skip
+    outcomes = dict(early)
+    if written:
+        try:
+            outcomes.update(follow_up(router.store, router.config, written, tasks, router.clock))
+        except CrmError as exc:  # no claim was taken: a redelivery tries again
+            outcomes.update({record.id: TaskOutcome("failed", None, exc) for _, record in written})
+    for lead_id, delivery in deliveries.items():
+        record = delivery.result.record
+        if record is not None and record.id in outcomes:
+            deliveries[lead_id] = replace(delivery, task=outcomes[record.id])
 
 
 def _write_batch(

@@ -21,6 +21,7 @@ Key layout:
                               and once settled its outcome and time to first touch
     outcome:<12-digit id>     OutcomeTimes: when the CRM first showed the record's lead
                               contacted, converted or disqualified, and when it last looked
+    task:<12-digit id>        TaskRow: the record's follow-up task (``workflows.task_ledger``)
     outbox:<12-digit id>      OutboxItem: work a decision left for a background flusher (HubSpot's
                               batch mode: the owner to write, the execution to complete)
     due:<UTC time>:<12-digit id>  the deadline index: one key per open SLA, sorted by

@@ -11,11 +11,23 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from typing import cast
 
-from workflows import ledger
+from workflows import ledger, task_ledger
 from workflows.model import AssignmentRecord, WritebackStatus
 from workflows.sqlite_transaction import SqliteTransaction
-from workflows.store import DueAssignment, OutboxChange, OutboxItem, SlaState, SlaUpdate, WriteBack
+from workflows.store import (
+    DueAssignment,
+    OutboxChange,
+    OutboxItem,
+    SlaState,
+    SlaUpdate,
+    TaskClaim,
+    TaskRow,
+    TaskUpdate,
+    TaskWanted,
+    WriteBack,
+)
 
 # Keys read per round when scanning the outbox past items others hold.
 _PAGE = 500
@@ -79,6 +91,42 @@ class LedgerStore(ABC):
             tx.prefetch_keys(map(ledger.outbox_key, changes))
             previous = {i: tx.get(ledger.outbox_key(i)) for i in changes}
             tx.apply(ledger.outbox_rows(done, changes, previous))
+
+    def claim_tasks(
+        self, wanted: Mapping[int, TaskWanted], lease: timedelta, now: datetime
+    ) -> dict[int, TaskClaim]:
+        """Claim follow-up task work (a creation, or a move of the lead's task), one commit."""
+        if not wanted:
+            return {}
+        with self.transaction() as tx:
+            tx.prefetch_keys(ledger.lead_key(w["crm"], w["lead_id"]) for w in wanted.values())
+            logs = {
+                record_id: task_ledger.earlier_logs(
+                    tx.history(want["crm"], want["lead_id"])["log_ids"], record_id
+                )
+                for record_id, want in wanted.items()
+            }
+            ids = {log_id for ids in logs.values() for log_id in ids}
+            tx.prefetch_keys(map(task_ledger.task_key, ids))
+            rows = {log_id: tx.get(task_ledger.task_key(log_id)) for log_id in ids}
+            claims, out = task_ledger.claim_tasks(wanted, rows, logs, lease, now)
+            tx.apply(out)
+        return claims
+
+    def set_tasks(self, updates: Mapping[int, TaskUpdate], now: datetime) -> None:
+        """Record how claimed task work ended, in one commit."""
+        if not updates:
+            return
+        with self.transaction() as tx:
+            tx.prefetch_keys(map(task_ledger.task_key, updates))
+            previous = {i: tx.get(task_ledger.task_key(i)) for i in updates}
+            tx.apply(task_ledger.task_rows(updates, previous, now))
+
+    def task(self, record_id: int) -> TaskRow | None:
+        """The follow-up task row of a log record."""
+        with self.transaction() as tx:
+            value = tx.get(task_ledger.task_key(record_id))
+            return cast(TaskRow, dict(value)) if value else None
 
     def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
         """Open assignments due at ``now``, earliest deadline first, read in one lock hold."""

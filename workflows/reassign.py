@@ -18,12 +18,13 @@ the next attempt number (``:try1``...), so a full pool today does not pin it for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from workflows.delivery import Delivery, Inbound, OwnerWriter, deliver
 from workflows.errors import LeadRelayError
+from workflows.follow_up import TaskWriter
 from workflows.model import Decision, Lead
 from workflows.router import Router
 from workflows.store import StoreTransaction
@@ -71,6 +72,8 @@ class Reassignment:
     notify: Callable[[Sequence[Delivery]], None] | None = None
     stopping: Callable[[], bool] = lambda: False  # asked to stop: decide no further batch
     why: str | None = None  # the operator's reason, for each moved lead's log row
+    # By CRM: moves each lead's follow-up task to its new owner along with the lead.
+    tasks: Mapping[str, TaskWriter] = field(default_factory=dict)
 
     @property
     def why_moved(self) -> str:
@@ -138,6 +141,7 @@ class Reassignment:
             source=SOURCE,
             write=None if self.dry_run else write,
             notify=None if self.dry_run else self.notify,
+            tasks=None if self.dry_run else self.tasks.get(todo[0].lead.crm),
         )
         return outcomes + [self._outcome(delivery) for delivery in deliveries]
 
@@ -172,6 +176,10 @@ class Reassignment:
             return Outcome(lead, "would_reassign", decision, decision.reason)
         if delivery.status == "failed":
             return Outcome(lead, "failed", decision, str(delivery.error))
+        task = delivery.task
+        if task is not None and task.error is not None:
+            moved = f"owner moved, follow-up task not: {task.error}"
+            return Outcome(lead, "failed", decision, moved)
         return Outcome(lead, "reassigned", decision, decision.reason)
 
 

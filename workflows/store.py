@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NotRequired, Protocol, TypedDict
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
 from workflows.model import (
     AssignmentRecord,
@@ -96,6 +96,56 @@ class OutboxChange(TypedDict, total=False):
     payload: dict[str, Any]  # replaces the payload (e.g. the owner is written now)
     retry_at: str  # ISO time before which no flusher claims it again
     error: str
+
+
+# A follow-up task's state beside its log record: being created or moved (a live claim),
+# created, moved (an earlier record's task given to this record's owner), failed, superseded
+# (a later decision took the lead over before the task was made).
+TaskStatus = Literal["pending", "created", "moved", "failed", "superseded"]
+
+
+class TaskRow(TypedDict, total=False):
+    """The follow-up task of one log record (``task:<id>`` beside ``wb:<id>``)."""
+
+    status: TaskStatus
+    task_id: str  # the CRM's id of the task (a moved task keeps the id it had)
+    owner: str  # the CRM owner id it is (to be) assigned to
+    attempts: int  # calls that ended (created, moved or failed)
+    detail: str
+    at: str  # ISO time of the last change
+    claimed_until: str  # ISO time: a delivery creates or moves it until then
+    final: bool  # a failure no retry can fix
+    moved_from: int  # the log id whose task this record's owner got
+
+
+class TaskWanted(TypedDict):
+    """What a delivery asks of a record whose owner is written: its lead, its owner, and
+    whether a new task is wanted (app.yaml's ``task:``; a task the lead already has moves
+    to the new owner either way)."""
+
+    crm: str
+    lead_id: str
+    owner: str
+    create: bool
+
+
+class TaskClaim(TypedDict):
+    """The work a delivery claimed for a record: ``create`` a task, ``move`` the lead's task
+    ``task_id`` to the owner, or nothing (``done``: already there, ``busy``: another delivery
+    holds the claim, ``none``: no task wanted and none to move)."""
+
+    action: Literal["create", "move", "done", "busy", "none"]
+    row: TaskRow  # the record's task row as it stands after the claim
+    task_id: NotRequired[str]
+
+
+class TaskUpdate(TypedDict, total=False):
+    """How a claimed creation or move ended."""
+
+    status: Literal["created", "moved", "failed"]
+    task_id: str
+    detail: str
+    final: bool
 
 
 class LeadHistory(TypedDict):
@@ -415,6 +465,19 @@ class Store(Protocol):
 
     def outbox_size(self) -> int:
         """How many items the outbox holds (claimed or not)."""
+
+    def claim_tasks(
+        self, wanted: Mapping[int, TaskWanted], lease: timedelta, now: datetime
+    ) -> dict[int, TaskClaim]:
+        """Claim, in one commit, the follow-up task work of log records whose owners are
+        written: a new task, or the lead's open task moved to the new owner. A task created or
+        moved is never claimed again, and two deliveries never hold one claim at once."""
+
+    def set_tasks(self, updates: Mapping[int, TaskUpdate], now: datetime) -> None:
+        """Record how claimed creations and moves ended, in one commit (releasing claims)."""
+
+    def task(self, record_id: int) -> TaskRow | None:
+        """The follow-up task row of a log record (None: no task was asked for)."""
 
     def due(self, now: datetime, limit: int, after: str = "") -> list[DueAssignment]:
         """Up to ``limit`` open assignments with a deadline at or before ``now``, earliest

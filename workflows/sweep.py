@@ -23,6 +23,7 @@ from workflows.config import Config
 from workflows.crm_ids import same_id
 from workflows.delivery import Delivery, Inbound, deliver
 from workflows.errors import CrmError
+from workflows.follow_up import TaskWriter
 from workflows.model import OWNER_OUTCOMES, Decision, NotifyEvent, SlaOutcome
 from workflows.outcome_watch import seen_outcomes, utc_text
 from workflows.router import ESCALATE, Router, RouteRequest
@@ -56,8 +57,11 @@ def sweep(
     notify: Notify | None = None,
     on_action: Callable[[SweepAction], None] | None = None,
     page: int = PAGE,
+    tasks: Mapping[str, TaskWriter] | None = None,
 ) -> SweepSummary:
-    """Sweep every assignment due at ``now`` (aware); see the module docstring."""
+    """Sweep every assignment due at ``now`` (aware); see the module docstring.
+
+    ``tasks`` (by CRM) moves a rotated lead's follow-up task to its new owner."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     summary = SweepSummary()
@@ -67,7 +71,7 @@ def sweep(
         if on_action is not None:
             on_action(action)
 
-    run = _Run(router, readers, now, dry_run, notify, report)
+    run = _Run(router, readers, now, dry_run, notify, report, tasks or {})
     after = ""
     while True:
         due = router.store.due(now, page, after)
@@ -89,6 +93,7 @@ class _Run:
     dry_run: bool
     notify: Notify | None
     report: Callable[[SweepAction], None]
+    tasks: Mapping[str, TaskWriter]
 
     @property
     def config(self) -> Config:
@@ -148,12 +153,19 @@ class _Run:
         seen: dict[int, OutcomeTimes] = {}  # what each lead shows, for its record's outcomes
         rotate: list[tuple[DueAssignment, LeadState]] = []
         escalate: list[tuple[DueAssignment, LeadState]] = []
+        moved = self._moved_before(items)
         for item in items:
             state = states.get(item.record.lead_id)
             if state is None:
                 continue  # its read failed: reported above, and it stays due
             if state.error is not None:
                 self.report(_action(item, "failed", state.error))
+                continue
+            if item.record.id in moved:
+                # An earlier sweep moved it but did not finish (its follow-up task was not
+                # moved): the owner the CRM shows is that sweep's, not someone else's change.
+                # The replay finishes what is left.
+                rotate.append((item, state))
                 continue
             try:
                 outcome = self.settle_outcome(item, state)
@@ -204,6 +216,13 @@ class _Run:
             )
         for item in items:
             self.report(_action(item, "untracked", detail))
+
+    def _moved_before(self, items: list[DueAssignment]) -> set[int]:
+        """The items an earlier sweep already routed again (under ``sweep:<log id>``)."""
+        if self.dry_run or not self.tasks:
+            return set()
+        with self.router.store.transaction() as tx:  # reads only
+            return {item.record.id for item in items if tx.seen(f"sweep:{item.record.id}")}
 
     def _escalation_target(self, item: DueAssignment) -> bool:
         settings = self.config.sla_for(item.record.rule)
@@ -276,10 +295,12 @@ class _Run:
         notifier = self.notify
         notify = (lambda ds: notifier(event, ds)) if notifier is not None else None
         write = reader.writer()
+        tasks = self.tasks.get(batch[0][0].record.crm)
         try:
             deliveries = deliver(
-                self.router, inbound, self.now, source="sweep", write=write, notify=notify
-            )
+                self.router, inbound, self.now, source="sweep", write=write, notify=notify,
+                tasks=tasks,
+            )  # fmt: skip
             outcomes: list[Delivery | Exception] = list(deliveries)
         except Exception:
             # One lead's decision raised: route them one by one to isolate it.
@@ -287,8 +308,9 @@ class _Run:
             for one in inbound:
                 try:
                     outcomes += deliver(
-                        self.router, [one], self.now, source="sweep", write=write, notify=notify
-                    )
+                        self.router, [one], self.now, source="sweep", write=write, notify=notify,
+                        tasks=tasks,
+                    )  # fmt: skip
                 except Exception as exc:
                     log.exception("rerouting lead %s failed", one.lead.id)
                     outcomes.append(exc)
@@ -326,6 +348,10 @@ class _Run:
             if outcome.status == "failed" and not outcome.done:
                 self.report(_action(item, "failed", f"writing the owner failed: {outcome.error}"))
                 continue  # stays due: the next sweep replays the decision and writes it
+            if outcome.task is not None and outcome.task.retry:
+                detail = f"owner moved, follow-up task not: {outcome.task.error or 'in progress'}"
+                self.report(_action(item, "failed", detail))
+                continue  # stays due: the next sweep replays the decision and moves the task
             record = outcome.result.record
             new_id = record.id if record is not None else None
             if new_id is None or decision.outcome not in OWNER_OUTCOMES:  # nobody can take it

@@ -165,6 +165,7 @@ class HubSpotApi:
         self.objects_search = client.crm.objects.search_api
         self._owners = client.crm.owners.owners_api
         self._callbacks = client.automation.actions.callbacks_api
+        self.tasks_batch = client.crm.objects.tasks.batch_api  # follow-up tasks (tasks.py)
         self.limiter = limiter or RateLimiter()
         self.policy = policy or RetryPolicy()
 
@@ -185,6 +186,11 @@ class HubSpotApi:
 
     def _call(self, do: Callable[[tuple[float, float]], T], what: str, deadline: float) -> T:
         return call(do, what, limiter=self.limiter, deadline=deadline, policy=self.policy)
+
+    def call(self, do: Callable[[tuple[float, float]], T], what: str, deadline: float) -> T:
+        """``do(timeout)`` on this client's budget and retry policy, ending by ``deadline``
+        (for the other modules of this adapter that call HubSpot)."""
+        return self._call(do, what, deadline)
 
     def read_contact(
         self, contact_id: str, properties: Sequence[str], deadline: float

@@ -84,6 +84,7 @@ def action_definition(config: Config, url: str) -> dict[str, Any]:
             _output("rule"),
             _output("reason"),
             _output("outcome", "enumeration", outcomes),
+            _output("task_id"),
         ],
         "labels": {
             "en": {
@@ -104,6 +105,7 @@ def action_definition(config: Config, url: str) -> dict[str, Any]:
                     "rule": "Matched rule",
                     "reason": "Reason",
                     "outcome": "Outcome",
+                    "task_id": "Follow-up task id",
                 },
             }
         },

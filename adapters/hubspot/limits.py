@@ -28,6 +28,7 @@ import urllib3
 from hubspot.automation.actions import ApiException as ActionsApiError
 from hubspot.crm.companies import ApiException as CompaniesApiError
 from hubspot.crm.contacts import ApiException as ContactsApiError
+from hubspot.crm.objects.tasks import ApiException as TasksApiError
 from hubspot.crm.owners import ApiException as OwnersApiError
 
 from adapters.crm_metrics import budget_waited, rate_limited
@@ -47,7 +48,7 @@ from workflows.store import SharedValue
 log = logging.getLogger("leadrelay.hubspot")
 
 # Each generated API package has its own ApiException class.
-API_ERRORS = (ActionsApiError, CompaniesApiError, ContactsApiError, OwnersApiError)
+API_ERRORS = (ActionsApiError, CompaniesApiError, ContactsApiError, OwnersApiError, TasksApiError)
 _HAPIKEY = re.compile(r"hapikey=[^&\s)'\"]+")
 T = TypeVar("T")
 # Opens the store's shared value that holds a budget: ``lambda: store.shared_value(name)``.

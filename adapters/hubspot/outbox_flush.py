@@ -26,11 +26,16 @@ from typing import Any
 from adapters.hubspot.client import BATCH_LIMIT, CALLBACK_BATCH_LIMIT, HubSpotApi
 from adapters.hubspot.limits import BudgetExhausted
 from adapters.hubspot.pause import PausedError
-from adapters.hubspot.payload import failed_write_fields
+from adapters.hubspot.payload import failed_write_fields, with_task
 from workflows.errors import CrmError
+from workflows.follow_up import TaskOutcome
 from workflows.ledger import stamp
 from workflows.model import WritebackStatus
 from workflows.store import OutboxChange, OutboxItem, Store
+
+# Makes the follow-up tasks of items whose owners are written (their payloads, by item id =
+# log record id): what became of each task. From the connector, which knows app.yaml.
+FollowUp = Callable[[HubSpotApi, Mapping[int, dict[str, Any]]], Mapping[int, TaskOutcome]]
 
 log = logging.getLogger("leadrelay.hubspot.flush")
 
@@ -50,6 +55,7 @@ class FlushResult:
     retry: int = 0  # items left for a later flush
     deferred: int = 0  # of which, items for a contact already in this batch: free at once
     calls: int = 0  # HubSpot API calls made
+    tasks: int = 0  # follow-up tasks created or moved
     stopped: str | None = None  # 401/403: why the flusher must stop
     # The owner writes that ended, by outbox item (= log record) id: None written, else why
     # HubSpot refused it for good.
@@ -63,8 +69,14 @@ class FlushResult:
         return f"{text}; stopped: {self.stopped}" if self.stopped else text
 
 
-def flush_once(store: Store, api: HubSpotApi, clock: Callable[[], datetime]) -> FlushResult:
-    """Claim up to 100 outbox items, write their owners, complete their executions.
+def flush_once(
+    store: Store,
+    api: HubSpotApi,
+    clock: Callable[[], datetime],
+    follow_up: FollowUp | None = None,
+) -> FlushResult:
+    """Claim up to 100 outbox items, write their owners, make their follow-up tasks (one
+    batch create per 100, with ``follow_up``), complete their executions with the task ids.
 
     ``clock`` is read at the claim and after each call (back-offs count from then)."""
     now = clock()
@@ -74,6 +86,8 @@ def flush_once(store: Store, api: HubSpotApi, clock: Callable[[], datetime]) -> 
         return result
     changes: dict[int, OutboxChange] = {}
     ready = _write_owners(store, api, items, clock, result, changes)
+    if result.stopped is None and ready and follow_up is not None:
+        ready = _follow_up(follow_up, api, ready, clock, result, changes)
     if result.stopped is None and ready:
         done = _complete(api, ready, clock, result, changes)
     else:
@@ -149,6 +163,41 @@ def _write_owners(
     if writebacks:
         store.set_writebacks(writebacks, now, final=final)
     return ready
+
+
+def _follow_up(
+    follow_up: FollowUp,
+    api: HubSpotApi,
+    ready: dict[int, dict[str, Any]],
+    clock: Callable[[], datetime],
+    result: FlushResult,
+    changes: dict[int, OutboxChange],
+) -> dict[int, dict[str, Any]]:
+    """The ready payloads with their task ids in the output fields; an item whose task failed
+    in a way a retry can fix stays in the outbox (its owner is written: only the task and the
+    completion are left), so an execution never completes before its task exists."""
+    owned = {i: p for i, p in ready.items() if p.get("owner_written") and p.get("task_lead")}
+    if not owned:
+        return ready
+    try:
+        outcomes = dict(follow_up(api, owned))
+    except CrmError as exc:
+        outcomes = {i: TaskOutcome("failed", None, exc) for i in owned}
+    made = [o for o in outcomes.values() if o.status in ("created", "moved", "failed")]
+    result.tasks += sum(o.status in ("created", "moved") for o in made)
+    result.calls += 1 if made else 0
+    still = dict(ready)
+    for item_id, outcome in outcomes.items():
+        payload = ready[item_id]
+        if outcome.retry:
+            del still[item_id]
+            error = outcome.error or CrmError("another flush makes this task", retryable=True)
+            changes[item_id] = {"payload": payload, **_retry_change(0, error, clock())}
+            continue
+        failure = str(outcome.error) if outcome.error is not None else None
+        fields = with_task(payload["output_fields"], outcome.task_id, failure)
+        still[item_id] = {**payload, "output_fields": fields}
+    return still
 
 
 def _set_owners(

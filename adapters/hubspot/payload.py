@@ -27,7 +27,7 @@ _NUMERIC_ID = re.compile(r"[0-9]{1,20}")
 MAX_ID = 2**63 - 1
 
 # Output fields, and the values of ``outcome`` a workflow branches on.
-OUTPUT_FIELDS = ("owner_id", "owner_email", "rule", "reason", "outcome")
+OUTPUT_FIELDS = ("owner_id", "owner_email", "rule", "reason", "outcome", "task_id")
 OUTCOMES = {
     "assigned": "A rep was chosen and is now the record's owner (or is in owner_id).",
     "kept": "The record already had an owner and overwrite_owner is off; it keeps that owner.",
@@ -176,7 +176,15 @@ def output_fields(
         "rule": decision.rule,
         "reason": reason,
         "outcome": outcome,
+        "task_id": "",  # the follow-up task's id, when app.yaml's ``task:`` made one
     }
+
+
+def with_task(fields: dict[str, Any], task_id: str | None, failure: str | None) -> dict[str, Any]:
+    """``fields`` naming the follow-up task (``task_id``), or saying why it was not made."""
+    if failure:
+        return {**fields, "reason": f"{fields['reason']}; follow-up task not created: {failure}"}
+    return {**fields, "task_id": task_id or ""}
 
 
 def blocked_fields(expiration: timedelta) -> dict[str, Any]:
@@ -217,4 +225,5 @@ def failure_fields(error: CrmError) -> dict[str, Any]:
         "rule": "",
         "reason": str(error),
         "outcome": "failed",
+        "task_id": "",
     }

@@ -54,6 +54,33 @@ def write_owners(
     """
     if not 1 <= chunk_size <= COLLECTION_LIMIT:
         raise ValueError(f"chunk_size must be 1 to {COLLECTION_LIMIT}")
+    results, sendable = split_sendable(batch)
+    if len(sendable) == 1:
+        lead, owner = sendable[0]
+        sobject = written_as(lead.object_type, lead.id).sobject
+        try:
+            # Through restful, not sf.Lead.update: SFType re-signs in without a retry limit.
+            sf.restful(f"sobjects/{sobject}/{lead.id}", method="PATCH", json={"OwnerId": owner})
+        except CALL_ERRORS as exc:
+            return {**results, lead.id: crm_error(exc, f"updating {sobject} {lead.id}")}
+        return {**results, lead.id: None}
+    for start in range(0, len(sendable), chunk_size):
+        chunk = sendable[start : start + chunk_size]
+        body = owner_collection(chunk)
+        try:
+            answers = sf.restful("composite/sobjects", method="PATCH", json=body)
+        except CALL_ERRORS as exc:
+            error = crm_error(exc, f"updating {len(chunk)} records")
+            results.update({lead.id: error for lead, _ in sendable[start:]})
+            break
+        results.update(record_results([lead for lead, _ in chunk], answers))
+    return results
+
+
+def split_sendable(
+    batch: Sequence[tuple[Lead, Decision]],
+) -> tuple[dict[str, CrmError | None], list[tuple[Lead, str]]]:
+    """The owners that can be sent (lead, user id), and why each other one cannot."""
     results: dict[str, CrmError | None] = {}
     sendable: list[tuple[Lead, str]] = []
     for lead, decision in batch:
@@ -80,39 +107,26 @@ def write_owners(
                 f" ({fix})",
                 retryable=False,
             )
-    if len(sendable) == 1:
-        lead, owner = sendable[0]
-        sobject = written_as(lead.object_type, lead.id).sobject
-        try:
-            # Through restful, not sf.Lead.update: SFType re-signs in without a retry limit.
-            sf.restful(f"sobjects/{sobject}/{lead.id}", method="PATCH", json={"OwnerId": owner})
-        except CALL_ERRORS as exc:
-            return {**results, lead.id: crm_error(exc, f"updating {sobject} {lead.id}")}
-        return {**results, lead.id: None}
-    for start in range(0, len(sendable), chunk_size):
-        chunk = sendable[start : start + chunk_size]
-        body = {
-            "allOrNone": False,
-            "records": [
-                {
-                    "attributes": {"type": written_as(lead.object_type, lead.id).sobject},
-                    "Id": lead.id,
-                    "OwnerId": owner,
-                }
-                for lead, owner in chunk
-            ],
-        }
-        try:
-            answers = sf.restful("composite/sobjects", method="PATCH", json=body)
-        except CALL_ERRORS as exc:
-            error = crm_error(exc, f"updating {len(chunk)} records")
-            results.update({lead.id: error for lead, _ in sendable[start:]})
-            break
-        results.update(_record_results([lead for lead, _ in chunk], answers))
-    return results
+    return results, sendable
 
 
-def _record_results(chunk: list[Lead], answers: Any) -> dict[str, CrmError | None]:
+def owner_collection(chunk: Sequence[tuple[Lead, str]]) -> dict[str, Any]:
+    """The sObject Collections body that sets OwnerId on each record of ``chunk``, each
+    naming its own type (a call may mix Leads, Cases...)."""
+    return {
+        "allOrNone": False,
+        "records": [
+            {
+                "attributes": {"type": written_as(lead.object_type, lead.id).sobject},
+                "Id": lead.id,
+                "OwnerId": owner,
+            }
+            for lead, owner in chunk
+        ],
+    }
+
+
+def record_results(chunk: list[Lead], answers: Any) -> dict[str, CrmError | None]:
     # One result per record, in the order sent; per-record errors carry "statusCode".
     answers = answers if isinstance(answers, list) else []
     results: dict[str, CrmError | None] = {}

@@ -79,6 +79,8 @@ class FakeHubSpot:
     batch_completed: list[dict[str, Any]] = field(default_factory=list)
     # Callbacks HubSpot no longer knows (expired): a batch naming one is refused whole (400).
     expired_callbacks: set[str] = field(default_factory=set)
+    # Follow-up tasks by id: their properties and associations ({"to", "typeId"}).
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     failures: list[_Failure] = field(default_factory=list)
     page_size: int = 100
@@ -231,6 +233,11 @@ class FakeHubSpot:
             if start + limit < len(self.owners):
                 page["paging"] = {"next": {"after": str(start + limit), "link": "?after="}}
             return self._json(page)
+        if parts[:4] == ["crm", "v3", "objects", "tasks"] and request.method == "POST":
+            if parts[4:] == ["batch", "create"]:
+                return self._create_tasks(body or {})
+            if parts[4:] == ["batch", "update"]:
+                return self._update_tasks(body or {})
         if parts[:3] != ["crm", "v3", "objects"] or len(parts) not in (5, 6):
             return self._error(404)
         kind = parts[3]
@@ -348,6 +355,66 @@ class FakeHubSpot:
         answer: dict[str, Any] = {
             "status": "COMPLETE", "results": results, "startedAt": STAMP, "completedAt": STAMP,
         }  # fmt: skip
+        if errors:
+            answer.update(errors=errors, numErrors=len(errors))
+        return self._json(answer, 207 if errors else 200)
+
+    def tasks_of(self, object_id: str) -> list[dict[str, Any]]:
+        """The tasks associated with a record, oldest first."""
+        return [t for t in self.tasks.values() if any(a["to"] == object_id for a in t["assoc"])]
+
+    def _create_tasks(self, body: dict[str, Any]) -> Response:
+        # POST /crm/v3/objects/tasks/batch/create: 201 with the created tasks, each echoing
+        # its input's objectWriteTraceId; an invalid input refuses the whole batch (400).
+        inputs = body.get("inputs") or []
+        if not inputs or len(inputs) > BATCH_LIMIT:
+            return self._json(_search_error(f"inputs: 1 to {BATCH_LIMIT} expected"), 400)
+        made = []
+        for item in inputs:
+            props = item.get("properties") or {}
+            if any(not isinstance(v, str) for v in props.values()) or "hs_timestamp" not in props:
+                return self._json(_search_error("hs_timestamp required; values as strings"), 400)
+            problem = self._invalid(props)
+            if problem:
+                return self._json(problem, 400)
+            assoc = []
+            for link in item.get("associations") or []:
+                for kind in link.get("types") or []:
+                    if kind.get("associationCategory") != "HUBSPOT_DEFINED":
+                        return self._json(_search_error("unknown association category"), 400)
+                    assoc.append({"to": str(link["to"]["id"]), "typeId": kind["associationTypeId"]})
+            made.append((item, props, assoc))
+        results = []
+        with self._lock:
+            for item, props, assoc in made:
+                task_id = str(next(self._ids) + 90_000_000)
+                self.tasks[task_id] = {"id": task_id, "properties": dict(props), "assoc": assoc}
+                result = self._object(task_id, props, [])
+                if item.get("objectWriteTraceId") is not None:
+                    result["objectWriteTraceId"] = item["objectWriteTraceId"]
+                results.append(result)
+        answer = {"status": "COMPLETE", "results": results, "startedAt": STAMP,
+                  "completedAt": STAMP}  # fmt: skip
+        return self._json(answer, 201)
+
+    def _update_tasks(self, body: dict[str, Any]) -> Response:
+        inputs = body.get("inputs") or []
+        ids = [str(item["id"]) for item in inputs]
+        if not inputs or len(inputs) > BATCH_LIMIT or len(set(ids)) != len(ids):
+            return self._json(_search_error("too many inputs, or duplicate IDs"), 400)
+        results, errors = [], []
+        with self._lock:
+            for item in inputs:
+                task = self.tasks.get(str(item["id"]))
+                if task is None:
+                    errors.append({"status": "error", "category": "OBJECT_NOT_FOUND",
+                                   "message": "Could not get some TASK objects.",
+                                   "context": {"ids": [str(item["id"])]}})  # fmt: skip
+                    continue
+                task["properties"].update(item.get("properties") or {})
+                results.append(self._object(task["id"], task["properties"], []))
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": STAMP,
+                                  "completedAt": STAMP}  # fmt: skip
         if errors:
             answer.update(errors=errors, numErrors=len(errors))
         return self._json(answer, 207 if errors else 200)

@@ -99,12 +99,20 @@ class FakeSalesforce:
     owned_queries: list[str] = field(default_factory=list)
     owned_query_pages: int | None = None  # pages answered before the next ones answer 503
     _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Task records by id, as created (and later updated) through sObject Collections.
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task_calls: int = 0  # sObject Collections calls that carried Task records
+    tasks_down: int = 0  # the next Task calls that answer 503
 
     def __post_init__(self) -> None:
         types = "|".join(SOBJECT_PREFIXES)
         lead_url = re.compile(rf"{re.escape(DATA)}/sobjects/({types})/(?P<id>[^/?]+)$")
         self.mock.add_callback("PATCH", lead_url, callback=self._update_one)
         self.mock.add_callback("PATCH", f"{DATA}/composite/sobjects", callback=self._update_many)
+        self.mock.add_callback("POST", f"{DATA}/composite/sobjects", callback=self._create_many)
+        self.mock.add_callback("POST", f"{DATA}/composite", callback=self._composite)
+        self.mock.add_callback("DELETE", re.compile(rf"{re.escape(DATA)}/composite/sobjects\?.*"),
+                               callback=self._delete_many)  # fmt: skip
         self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/query/?(\?.*)?$"),
                                callback=self._query)  # fmt: skip
         self.mock.add_callback("GET", re.compile(rf"{re.escape(DATA)}/queryAll/?(\?.*)?$"),
@@ -199,12 +207,14 @@ class FakeSalesforce:
         refusal = self._write_refusal(request)
         if refusal is not None:
             return refusal
-        body = json.loads(request.body or b"{}")
-        records = body.get("records")
-        if not isinstance(body.get("allOrNone"), bool) or not isinstance(records, list):
-            return _error(400, "JSON_PARSER_ERROR", "allOrNone and records are required")
-        if not 1 <= len(records) <= 200:
-            return _error(400, "EXCEEDED_ID_LIMIT", "record limit exceeded. Limit is 200")
+        return self._apply_update(request)
+
+    def _apply_update(self, request: Any) -> Answer:
+        records = _collection(request)
+        if isinstance(records, tuple):
+            return records
+        if all(r.get("attributes", {}).get("type") == "Task" for r in records):
+            return self._update_tasks(records)
         results = []
         for record in records:
             lead_id = record.get("Id")
@@ -220,6 +230,103 @@ class FakeSalesforce:
             else:
                 self._record(lead_id, record["OwnerId"], request, sobject)
                 results.append({"id": lead_id, "success": True, "errors": []})
+        return 200, {"Content-Type": "application/json"}, json.dumps(results)
+
+    def tasks_of(self, record_id: str) -> list[dict[str, Any]]:
+        """The tasks whose WhoId or WhatId is ``record_id``, oldest first."""
+        return [t for t in self.tasks.values() if record_id in (t.get("WhoId"), t.get("WhatId"))]
+
+    def _task_outage(self) -> Answer | None:
+        self.task_calls += 1
+        if self.tasks_down > 0:
+            self.tasks_down -= 1
+            return _error(503, "SERVER_UNAVAILABLE", "Service Unavailable")
+        return None
+
+    def _create_many(self, request: PreparedRequest) -> Answer:
+        # POST composite/sobjects: create up to 200 records, one result each, in order.
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        return self._apply_create(request)
+
+    def _composite(self, request: PreparedRequest) -> Answer:
+        # POST composite: up to 25 subrequests in one call, each answered in
+        # compositeResponse (here: sObject Collections updates and creates).
+        refusal = self._write_refusal(request)
+        if refusal is not None:
+            return refusal
+        body = json.loads(request.body or b"{}")
+        subs = body.get("compositeRequest")
+        if not isinstance(body.get("allOrNone", False), bool) or not isinstance(subs, list):
+            return _error(400, "JSON_PARSER_ERROR", "compositeRequest is required")
+        if not 1 <= len(subs) <= 25:
+            return _error(400, "INVALID_BATCH_REQUEST", "1 to 25 subrequests")
+        parts = []
+        for sub in subs:
+            inner = _Inner(json.dumps(sub.get("body")).encode(),
+                           {**request.headers, **(sub.get("httpHeaders") or {})})  # fmt: skip
+            collections = f"/services/data/v{VERSION}/composite/sobjects"
+            if sub.get("url") != collections or sub.get("method") not in ("PATCH", "POST"):
+                status, _, text = _error(400, "NOT_FOUND", "the fake knows collections only")
+            elif sub["method"] == "PATCH":
+                status, _, text = self._apply_update(inner)
+            else:
+                status, _, text = self._apply_create(inner)
+            parts.append({"body": json.loads(text), "httpHeaders": {}, "httpStatusCode": status,
+                          "referenceId": sub.get("referenceId")})  # fmt: skip
+        return 200, {"Content-Type": "application/json"}, json.dumps({"compositeResponse": parts})
+
+    def _delete_many(self, request: PreparedRequest) -> Answer:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        ids = parse_qs(urlparse(str(request.url)).query).get("ids", [""])[0].split(",")
+        results = []
+        for record_id in ids:
+            gone = self.tasks.pop(record_id, None)
+            results.append({"id": record_id, "success": True, "errors": []} if gone else
+                           _record_error("ENTITY_IS_DELETED", "entity is deleted"))  # fmt: skip
+        return 200, {"Content-Type": "application/json"}, json.dumps(results)
+
+    def _apply_create(self, request: Any) -> Answer:
+        records = _collection(request)
+        if isinstance(records, tuple):
+            return records
+        outage = self._task_outage()
+        if outage is not None:
+            return outage
+        results = []
+        for record in records:
+            if record.get("attributes", {}).get("type") != "Task" or "Id" in record:
+                results.append(_record_error("INVALID_FIELD", "only new Task records"))
+                continue
+            owner, who, what = record.get("OwnerId"), record.get("WhoId"), record.get("WhatId")
+            if not str(owner).startswith("005"):
+                problem = "Assigned To ID: id value of incorrect type"
+                results.append(_record_error("FIELD_INTEGRITY_EXCEPTION", problem))
+            elif who is not None and not str(who).startswith(("00Q", "003")):
+                results.append(_record_error("FIELD_INTEGRITY_EXCEPTION", "Name ID: bad type"))
+            elif what is not None and not str(what).startswith(("001", "006", "500")):
+                results.append(_record_error("FIELD_INTEGRITY_EXCEPTION", "Related To ID: bad"))
+            else:
+                task_id = f"00T5g{len(self.tasks) + 1:010d}AAA"
+                self.tasks[task_id] = {k: v for k, v in record.items() if k != "attributes"}
+                results.append({"id": task_id, "success": True, "errors": []})
+        return 200, {"Content-Type": "application/json"}, json.dumps(results)
+
+    def _update_tasks(self, records: list[dict[str, Any]]) -> Answer:
+        outage = self._task_outage()
+        if outage is not None:
+            return outage
+        results = []
+        for record in records:
+            task = self.tasks.get(str(record.get("Id")))
+            if task is None:
+                results.append(_record_error("ENTITY_IS_DELETED", "entity is deleted"))
+                continue
+            task.update({k: v for k, v in record.items() if k not in ("attributes", "Id")})
+            results.append({"id": record["Id"], "success": True, "errors": []})
         return 200, {"Content-Type": "application/json"}, json.dumps(results)
 
     def _query(self, request: PreparedRequest) -> Answer:
@@ -418,6 +525,25 @@ class FakeSalesforce:
             "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
         )
         return 200, {"Content-Type": "text/xml"}, body
+
+
+def _collection(request: Any) -> list[dict[str, Any]] | Answer:
+    """The records of an sObject Collections body, or the 400 that refuses it."""
+    body = json.loads(request.body or b"{}")
+    records = body.get("records")
+    if not isinstance(body.get("allOrNone"), bool) or not isinstance(records, list):
+        return _error(400, "JSON_PARSER_ERROR", "allOrNone and records are required")
+    if not 1 <= len(records) <= 200:
+        return _error(400, "EXCEEDED_ID_LIMIT", "record limit exceeded. Limit is 200")
+    return records
+
+
+@dataclass
+class _Inner:
+    """A composite subrequest, shaped like the request a handler reads."""
+
+    body: bytes
+    headers: dict[str, str]
 
 
 def _error(status: int, code: str, message: str) -> Answer:
