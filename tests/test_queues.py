@@ -191,6 +191,7 @@ def test_a_hubspot_contact_sent_to_a_queue_gets_the_holding_owner_and_outcome_qu
         "rule": "organic",
         "reason": "organic: queue nurture",
         "outcome": "queued",
+        "task_id": "",  # a queue gets no follow-up task
     }
     (update,) = fake_hubspot.calls("PATCH", "/crm/v3/objects/contacts/904")
     assert update.body == {"properties": {"hubspot_owner_id": HOLDING_OWNER}}
