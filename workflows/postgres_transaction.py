@@ -36,6 +36,18 @@ _TAKE_ROUTING_LOCK = (
     f"ELSE (SELECT true FROM pg_advisory_xact_lock({_ROUTING_KEY})) END"
 )
 
+# PostgreSQL flushes a commit to disk before it releases the transaction's locks, so with the
+# routing lock released at COMMIT every other decision would wait for this one's fsync (on a
+# busy disk, most of the lock's time). So the decision commits without waiting for the flush
+# (visible at once, the lock free) and, in the same round trip, a one-statement transaction
+# that takes a transaction id commits with the session's synchronous_commit: its flush covers
+# the WAL up to its own commit record, the decision's included, before ``commit`` returns, so
+# nothing is answered before it is durable. A decision that read this one's rows commits after
+# it in the WAL and so cannot outlive it in a crash; a routing transaction that only read (a
+# replay, the sweep) flushes too before its reader acts on what it read.
+_COMMIT_UNFLUSHED = "SET LOCAL synchronous_commit = off"
+_FLUSH = "SELECT pg_current_xact_id()"
+
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -174,8 +186,10 @@ class PostgresTransaction(SqliteTransaction):
         try:
             with self._pg.pipeline():
                 self._begin()
+                self._pg.execute(_COMMIT_UNFLUSHED)
                 self._pg.execute(*statement)
                 self._pg.execute("COMMIT")
+                self._pg.execute(_FLUSH)
             self._note_lock()
         except psycopg.Error as exc:
             self._cache.clear()  # it holds the writes that were just refused
@@ -190,8 +204,12 @@ class PostgresTransaction(SqliteTransaction):
         if self._begun:
             self._begun = False
             try:
-                # COMMIT, not ROLLBACK: after a ROLLBACK psycopg drops every prepared statement.
-                self._pg.execute("COMMIT")
+                with self._pg.pipeline():
+                    # COMMIT, not ROLLBACK: after a ROLLBACK psycopg drops every prepared
+                    # statement. What was read may be another decision not yet flushed: it is
+                    # made durable before anyone acts on it (a replay's answer, a sweep).
+                    self._pg.execute("COMMIT")
+                    self._pg.execute(_FLUSH)
             except psycopg.Error as exc:
                 raise store_error("could not end a transaction", exc) from exc
 
