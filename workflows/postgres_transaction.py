@@ -121,7 +121,7 @@ class PostgresTransaction(SqliteTransaction):
         except psycopg.Error as exc:
             raise store_error("could not read the routing state", exc) from exc
         # A key whose text PostgreSQL cannot hold as is reads back escaped: map it home.
-        home = {stored_key(key): key for key in wanted}
+        home = {stored_key(key): key for key in wanted if not key.isascii() or "\x00" in key}
         found = {home.get(key, key): value for key, value in rows}
         # With what rode along (a replay's decision); never over what this transaction wrote.
         for key, value in found.items():
