@@ -4,11 +4,13 @@ write and the commit.
 The routing lock is a transaction-level advisory lock (``pg_advisory_xact_lock``): every
 process and instance on the database takes the same one, and PostgreSQL releases it at COMMIT,
 at ROLLBACK, and when a connection dies. The first read pipelines BEGIN, the lock and the
-SELECT into one round trip; ``commit`` pipelines every write and COMMIT into one more. When
-the last transaction had to wait for the lock (another process held it), the store takes the
-lock first instead (``lock_now``, one round trip more), so that the requests its threads
-queue while it waits join this transaction: measured 1.1x to 1.9x the throughput under
-contention (bench/store_bench.py, 2 processes x 4 threads).
+SELECT into one round trip; ``commit`` pipelines every write, COMMIT and the flush (see
+``_FLUSH``: the lock is free before the disk is written, the answer waits for it) into one
+more. When the last transaction had to wait for the lock (another process held it), the store
+takes the lock first instead (``lock_now``, one round trip more), so that the requests its
+threads queue while it waits join this transaction: measured 1.1x to 1.9x the throughput
+under contention (bench/store_bench.py, 2 processes x 4 threads), and still ahead with the
+flush out of the lock.
 
 The reads and the decision's rows are the embedded store's (``SqliteTransaction``: it reads
 what the ledger asks for); only the three methods that touch the database differ.
@@ -50,12 +52,12 @@ _TAKE_ROUTING_LOCK = (
 # routing lock released at COMMIT every other decision would wait for this one's fsync (on a
 # busy disk, most of the lock's time). So the decision commits without waiting for the flush
 # (synchronous_commit off, set with the lock: visible at once, the lock free) and, in the same
-# round trip, a one-statement transaction
-# that takes a transaction id commits with the session's synchronous_commit: its flush covers
-# the WAL up to its own commit record, the decision's included, before ``commit`` returns, so
-# nothing is answered before it is durable. A decision that read this one's rows commits after
-# it in the WAL and so cannot outlive it in a crash; a routing transaction that only read (a
-# replay, the sweep) flushes too before its reader acts on what it read.
+# round trip, a one-statement transaction that takes a transaction id commits with the
+# session's synchronous_commit: its flush covers the WAL up to its own commit record, the
+# decision's included, before ``commit`` returns, so nothing is answered before it is durable.
+# A decision that read this one's rows commits after it in the WAL and so cannot outlive it in
+# a crash; a routing transaction that only read (a replay, the sweep) flushes too before its
+# reader acts on what it read.
 _FLUSH = "SELECT pg_current_xact_id()"
 
 Connection = psycopg.Connection[tuple[Any, ...]]
