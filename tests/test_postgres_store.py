@@ -405,6 +405,26 @@ def test_a_routed_lead_costs_at_most_two_round_trips(tmp_path, url):
     assert replays == [2] * 2  # the key, its decision and its write-back; the end
 
 
+def test_a_decision_frees_the_routing_lock_before_its_flush_and_answers_after_it(tmp_path, url):
+    store = open_store(f"{url}&pool_size=1")  # one connection: every call goes through it
+    router = team_router(store, tmp_path)
+    trace = tmp_path / "libpq.trace"
+    try:
+        router.route(lead("warm-up"), TUESDAY_10AM, idempotency_key="warm-up")
+        trips = round_trips(store, trace, lambda: router.route(lead("L1"), TUESDAY_10AM))
+    finally:
+        store.close()
+    sent = [line.split('"')[-2] for line in trace.read_text().splitlines() if "\tParse\t" in line]
+    writes = next(n for n, sql in enumerate(sent) if "INSERT INTO assignment_log" in sql)
+    lock = next(sql for sql in sent if "pg_try_advisory_xact_lock" in sql)
+    # The decision commits without waiting for the disk (freeing the lock at once); a
+    # transaction that writes WAL commits behind it, durably, in the same round trip: its
+    # flush covers the decision's commit before the answer.
+    assert "set_config('synchronous_commit', 'off', true)" in lock
+    assert sent[writes + 1 :] == ["COMMIT", "SELECT pg_current_xact_id()"]
+    assert trips == 2
+
+
 def test_after_waiting_for_another_holder_a_process_takes_the_lock_first_then_goes_back(
     tmp_path, url
 ):

@@ -81,11 +81,12 @@ def stored_key(key: str) -> str:
     return table.key_of(str(table.part_of(key)))
 
 
+# Every table's prefix is one word and a colon: a key's first word names its table.
+_BY_PREFIX = {table.prefix: table for table in TABLES}
+
+
 def table_of(key: str) -> Table:
-    for table in TABLES:
-        if key.startswith(table.prefix):
-            return table
-    return STATE
+    return _BY_PREFIX.get(key[: key.find(":") + 1], STATE)
 
 
 def read_statement(keys: Iterable[str]) -> Statement:

@@ -4,11 +4,13 @@ write and the commit.
 The routing lock is a transaction-level advisory lock (``pg_advisory_xact_lock``): every
 process and instance on the database takes the same one, and PostgreSQL releases it at COMMIT,
 at ROLLBACK, and when a connection dies. The first read pipelines BEGIN, the lock and the
-SELECT into one round trip; ``commit`` pipelines every write and COMMIT into one more. When
-the last transaction had to wait for the lock (another process held it), the store takes the
-lock first instead (``lock_now``, one round trip more), so that the requests its threads
-queue while it waits join this transaction: measured 1.1x to 1.9x the throughput under
-contention (bench/store_bench.py, 2 processes x 4 threads).
+SELECT into one round trip; ``commit`` pipelines every write, COMMIT and the flush (see
+``_FLUSH``: the lock is free before the disk is written, the answer waits for it) into one
+more. When the last transaction had to wait for the lock (another process held it), the store
+takes the lock first instead (``lock_now``, one round trip more), so that the requests its
+threads queue while it waits join this transaction: measured 1.1x to 1.9x the throughput
+under contention (bench/store_bench.py, 2 processes x 4 threads), and still ahead with the
+flush out of the lock.
 
 The reads and the decision's rows are the embedded store's (``SqliteTransaction``: it reads
 what the ledger asks for); only the three methods that touch the database differ.
@@ -29,12 +31,34 @@ from workflows.postgres_url import redact
 from workflows.sqlite_transaction import _MISSING, SqliteTransaction
 
 ROUTING_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':routing', 0))"
-# The same lock, saying whether it had to wait for another holder (contention).
+# The same lock, saying whether it had to wait for another holder (contention), and the
+# routing transaction's two settings, riding in the same statement (each statement of a
+# pipeline costs about 30 us of the client's CPU): its commit does not wait for the flush
+# (see _FLUSH), and its statements run on generic plans. Planning the batched read (a UNION
+# ALL over the key tables) and the writes cost the server more than running them, on every
+# transaction, as PostgreSQL keeps choosing a custom plan for ``= ANY(array)`` parameters; the
+# routing statements' text never changes (keys travel as arrays) and psycopg prepares them,
+# so one generic plan per connection serves every call (measured: 0.1 to 0.15 ms less of the
+# server's CPU per transaction). Both settings end with the transaction.
 _ROUTING_KEY = "hashtextextended(current_schema() || ':routing', 0)"
 _TAKE_ROUTING_LOCK = (
-    f"SELECT CASE WHEN pg_try_advisory_xact_lock({_ROUTING_KEY}) THEN false "
+    "SELECT set_config('synchronous_commit', 'off', true), "
+    "set_config('plan_cache_mode', 'force_generic_plan', true), "
+    f"CASE WHEN pg_try_advisory_xact_lock({_ROUTING_KEY}) THEN false "
     f"ELSE (SELECT true FROM pg_advisory_xact_lock({_ROUTING_KEY})) END"
 )
+
+# PostgreSQL flushes a commit to disk before it releases the transaction's locks, so with the
+# routing lock released at COMMIT every other decision would wait for this one's fsync (on a
+# busy disk, most of the lock's time). So the decision commits without waiting for the flush
+# (synchronous_commit off, set with the lock: visible at once, the lock free) and, in the same
+# round trip, a one-statement transaction that takes a transaction id commits with the
+# session's synchronous_commit: its flush covers the WAL up to its own commit record, the
+# decision's included, before ``commit`` returns, so nothing is answered before it is durable.
+# A decision that read this one's rows commits after it in the WAL and so cannot outlive it in
+# a crash; a routing transaction that only read (a replay, the sweep) flushes too before its
+# reader acts on what it read.
+_FLUSH = "SELECT pg_current_xact_id()"
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -69,7 +93,7 @@ class PostgresTransaction(SqliteTransaction):
         if self._lock_answer is not None:
             row = self._lock_answer.fetchone()
             self._lock_answer = None
-            self.waited = bool(row and row[0])
+            self.waited = bool(row and row[-1])
 
     def lock_now(self) -> None:
         """Take the routing lock before anything is read (one round trip more), so that
@@ -109,7 +133,7 @@ class PostgresTransaction(SqliteTransaction):
         except psycopg.Error as exc:
             raise store_error("could not read the routing state", exc) from exc
         # A key whose text PostgreSQL cannot hold as is reads back escaped: map it home.
-        home = {stored_key(key): key for key in wanted}
+        home = {stored_key(key): key for key in wanted if not key.isascii() or "\x00" in key}
         found = {home.get(key, key): value for key, value in rows}
         # With what rode along (a replay's decision); never over what this transaction wrote.
         for key, value in found.items():
@@ -176,6 +200,7 @@ class PostgresTransaction(SqliteTransaction):
                 self._begin()
                 self._pg.execute(*statement)
                 self._pg.execute("COMMIT")
+                self._pg.execute(_FLUSH)
             self._note_lock()
         except psycopg.Error as exc:
             self._cache.clear()  # it holds the writes that were just refused
@@ -190,8 +215,12 @@ class PostgresTransaction(SqliteTransaction):
         if self._begun:
             self._begun = False
             try:
-                # COMMIT, not ROLLBACK: after a ROLLBACK psycopg drops every prepared statement.
-                self._pg.execute("COMMIT")
+                with self._pg.pipeline():
+                    # COMMIT, not ROLLBACK: after a ROLLBACK psycopg drops every prepared
+                    # statement. What was read may be another decision not yet flushed: it is
+                    # made durable before anyone acts on it (a replay's answer, a sweep).
+                    self._pg.execute("COMMIT")
+                    self._pg.execute(_FLUSH)
             except psycopg.Error as exc:
                 raise store_error("could not end a transaction", exc) from exc
 
