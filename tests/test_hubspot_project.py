@@ -307,6 +307,26 @@ def test_the_next_steps_quote_a_folder_with_spaces(write_config, tmp_path):
     assert f"cd '{out}' && hs project upload" in result.output
 
 
+@pytest.mark.parametrize(
+    ("objects", "records"),
+    [
+        (["contact"], "contacts"),
+        (["contact", "company", "deal", "ticket"], "contacts, companies, deals and tickets"),
+        (["deal", "ticket"], "deals and tickets"),
+    ],
+)
+def test_the_output_names_the_records_the_action_is_offered_on(
+    write_config, tmp_path, objects, records
+):
+    config = write_config(hubspot={"write_owner": "output", "objects": objects})
+    result = leadrelay(config, "hubspot", "project", str(tmp_path / "hs"), "--url", URL)
+    assert result.exit_code == 0, result.output
+    assert f"HubSpot will send these properties of the {records}: " in result.output
+    assert f"the account whose {records} you route" in result.output
+    assert f"to a workflow of\n     {records} (hubspot.objects)" in result.output
+    assert "contact properties" not in result.output
+
+
 def test_check_names_the_token_batch_mode_needs(make_config, monkeypatch):
     config = in_mode(make_config(hubspot_config_data()), "batch")
     env = {"HUBSPOT_CLIENT_SECRET": "s"}
