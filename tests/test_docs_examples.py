@@ -87,6 +87,8 @@ reps:
 pools:
   closers: {members: [alice]}
   team: {members: [bob]}
+queues:
+  nurture: {salesforce: 00G5g000004NuRtEAK}
 flow:
   - name: big deals
     when: {object: deal, raw.amount: {gte: 50000}}
@@ -123,3 +125,10 @@ def test_simulate_reads_an_object_column(deals_yaml, tmp_path):
     assert '"rule": "big deals"' in rules[0]
     assert '"rule": "fallback"' in rules[1]
     assert "Object" not in result.output.split("{")[0]  # no "no rule reads the column" warning
+
+
+def test_route_names_the_queue_a_lead_is_parked_in(deals_yaml):
+    text = deals_yaml.read_text().replace("fallback: {pool: team}", "fallback: {queue: nurture}")
+    deals_yaml.write_text(text)
+    result = leadrelay(deals_yaml, "route", '{"id": "L1", "crm": "salesforce"}')
+    assert "L1: queue nurture 00G5g000004NuRtEAK (queued) by rule fallback" in result.output
