@@ -227,6 +227,18 @@ def test_account_owner_rules_add_the_company_read_except_in_output_mode(make_con
     assert "crm.objects.companies.read" not in required_scopes(in_mode(config, "output"))
 
 
+@pytest.mark.parametrize("mode", ["api", "batch"])
+def test_follow_up_tasks_on_deals_ask_for_the_tasks_apis_scope(make_config, mode):
+    # HubSpot's tasks API (crm/v3/objects/tasks) lists crm.objects.contacts.write as its
+    # scope, whatever record the task is associated with.
+    config = in_mode(make_config(hubspot={"objects": ["deal"]}, task={"type": "call"}), mode)
+    assert "crm.objects.contacts.write" in required_scopes(config)
+    without = in_mode(make_config(hubspot={"objects": ["deal"]}), mode)
+    assert "crm.objects.contacts.write" not in required_scopes(without)
+    output = in_mode(make_config(hubspot={"objects": ["deal"]}, task={}), "output")
+    assert "crm.objects.contacts.write" not in required_scopes(output)  # the workflow's task
+
+
 def test_an_sla_sweep_needs_the_owner_write_even_in_output_mode(make_config):
     config = make_config(hubspot_config_data(sla={"first_touch": "15m"}))
     assert "crm.objects.contacts.write" in required_scopes(in_mode(config, "output"))
