@@ -132,3 +132,17 @@ def test_route_names_the_queue_a_lead_is_parked_in(deals_yaml):
     deals_yaml.write_text(text)
     result = leadrelay(deals_yaml, "route", '{"id": "L1", "crm": "salesforce"}')
     assert "L1: queue nurture 00G5g000004NuRtEAK (queued) by rule fallback" in result.output
+
+
+def test_route_refuses_an_object_kind_no_rule_could_match(deals_yaml):
+    result = leadrelay(deals_yaml, "route", '{"id": "D1", "object": "dael"}')
+    assert result.exit_code == 1
+    assert "object_type: unknown object kind 'dael'; expected one of contact," in result.output
+
+
+def test_simulate_names_the_row_and_column_of_an_unknown_object_kind(deals_yaml, tmp_path):
+    csv_path = tmp_path / "deals.csv"
+    csv_path.write_text("Record ID,Object\n1,Deal\n2,dael\n")
+    result = leadrelay(deals_yaml, "simulate", str(csv_path))
+    assert result.exit_code == 1
+    assert "deals.csv line 3: Object: unknown object kind 'dael'" in result.output

@@ -193,6 +193,11 @@ class Lead:
                 raise LeadError(f"raw.{key}", f"expected a finite number, got {value!r}")
         if not values.get("id"):
             raise LeadError("id", "a lead needs an id")
+        kind = values.get("object_type")
+        if kind is not None and kind.casefold() not in OBJECT_KINDS:
+            # Rules refuse an unknown kind at start-up; a lead naming one would match none.
+            kinds = ", ".join(OBJECT_KINDS)
+            raise LeadError("object_type", f"unknown object kind {kind!r}; expected one of {kinds}")
         return cls(**values, raw=raw)
 
     def to_dict(self) -> dict[str, Any]:
