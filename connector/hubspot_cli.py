@@ -100,7 +100,8 @@ def project(state: Any, directory: Path, url: str, name: str, force: bool) -> No
         f"     the account whose {records} you route.\n"
         '  3. leadrelay check; then add "Rotate to owner via leadrelay" to a workflow of\n'
         f"     {records} (hubspot.objects).\n"
-        "  Run this command and `hs project upload` again after changing rules or write_owner."
+        "  Run this command and `hs project upload` again after changing rules, write_owner,\n"
+        "  hubspot.objects or task: (the properties and scopes the app needs follow them)."
     )
 
 

@@ -337,6 +337,7 @@ def test_the_output_names_the_records_the_action_is_offered_on(
     assert f"the account whose {records} you route" in result.output
     assert f"to a workflow of\n     {records} (hubspot.objects)" in result.output
     assert "contact properties" not in result.output
+    assert "after changing rules, write_owner,\n  hubspot.objects or task:" in result.output
 
 
 def test_check_names_the_token_batch_mode_needs(make_config, monkeypatch):
