@@ -157,3 +157,10 @@ def test_a_bad_duration_says_what_it_got_once(tmp_path):
         "sla.first_touch: expected a duration like 15m, 2h, 1h30m or 1d, got '15 minutes'",
         "task.due: expected a duration like 15m, 2h, 1h30m or 1d, got 'soon'",
     ]
+
+
+def test_an_object_type_listed_twice_is_an_error_at_its_path(tmp_path):
+    path = write(tmp_path, GOOD + "hubspot:\n  objects: [deal, ticket, deal]\n")
+    assert errors(path) == [
+        "hubspot.objects: deal listed more than once (got ['deal', 'ticket', 'deal'])"
+    ]
