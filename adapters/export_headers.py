@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from adapters.hubspot.contact import CONTACT_PROPERTY
 from adapters.salesforce.lead import LEAD_FIELDS as SALESFORCE_FIELDS
-from workflows.model import LEAD_FIELDS
+from workflows.model import FIELD_ALIASES, LEAD_FIELDS
 
 # Labels as HubSpot's contact export titles its columns (Settings > Properties > Contact).
 HUBSPOT_LABELS = {
@@ -71,6 +71,8 @@ def _known() -> dict[str, str]:
             known[header_key(name)] = field
     for field in LEAD_FIELDS:  # leadrelay's own names win over any label
         known[header_key(field)] = field
+    for alias, field in FIELD_ALIASES.items():
+        known[header_key(alias)] = field
     return known
 
 

@@ -37,6 +37,7 @@ from workflows.postgres_url import redact
 from workflows.simulate import Distribution, count_rows, csv_headers, read_leads, simulate
 from workflows.store import LogQuery
 from workflows.store_check import store_problem
+from workflows.sweep_model import duration_text
 
 
 def _fail(message: str) -> NoReturn:
@@ -100,9 +101,12 @@ def check(state: _State) -> None:
     click.echo(f"reps: {len(config.reps)} ({active} active)")
     for pool in config.pools.values():
         click.echo(f"pool {pool.id}: {pool.strategy}, {', '.join(pool.members)}")
+    for queue in config.queues.values():
+        click.echo(f"queue {queue.name}: {_queue_ids(queue)}")
     click.echo("flow:")
-    _print_flow(config.flow.rules, indent=2)
-    click.echo(f"fallback: {', '.join(t.describe() for t in config.fallback.chain())}")
+    _print_flow(config, config.flow.rules, indent=2)
+    fallback = f"fallback: {', '.join(t.describe() for t in config.fallback.chain())}"
+    click.echo(fallback + _task_text(config.task))
     click.echo(f"store: {redact(config.store_url)}")
     click.echo(console_status(os.environ)[0])
     for warning in [
@@ -129,12 +133,31 @@ def _check_startup(config: Config) -> None:
         _fail(f"store: {problem}")
 
 
-def _print_flow(rules: list[Any], indent: int) -> None:
+def _print_flow(config: Config, rules: list[Any], indent: int, parent: str = "") -> None:
     for rule in rules:
-        target = f" -> {rule.assign.describe()}" if rule.assign else ""
-        click.echo(f"{' ' * indent}{rule.name}{target}")
+        path = f"{parent}/{rule.name}" if parent else rule.name
+        line = f"{' ' * indent}{rule.name}"
+        if rule.assign:  # the whole else: chain, as the fallback's line shows it
+            line += f" -> {', else '.join(t.describe() for t in rule.assign.chain())}"
+            if any(t.kind not in ("queue", "keep") for t in rule.assign.chain()):
+                line += _task_text(config.task_for(path))  # a queue or a kept owner gets none
+        click.echo(line)
         if rule.flow is not None:
-            _print_flow(rule.flow.rules, indent + 2)
+            _print_flow(config, rule.flow.rules, indent + 2, path)
+
+
+def _queue_ids(queue: Any) -> str:
+    ids = [f"salesforce {queue.salesforce}"] if queue.salesforce else []
+    ids += [f"hubspot owner {queue.hubspot_owner_id}"] if queue.hubspot_owner_id else []
+    ids += [f"pick-up {duration_text(queue.first_touch)}"] if queue.first_touch else []
+    return ", ".join(ids) or "no CRM id (its else: decides)"
+
+
+def _task_text(task: Any) -> str:
+    if task is None:
+        return ""
+    clock = "working hours" if task.clock == "working_hours" else "wall clock"
+    return f"; task: {task.type}, {task.priority}, due {duration_text(task.due)} ({clock})"
 
 
 @main.command()

@@ -88,7 +88,8 @@ def project(state: Any, directory: Path, url: str, name: str, force: bool) -> No
     properties = files[ACTION_FILE]["config"]["objectRequestOptions"]["properties"]
     mode = config.hubspot.write_owner
     click.echo(f"scopes for write_owner: {mode}: {', '.join(scopes)}")
-    click.echo(f"HubSpot will send these contact properties: {', '.join(properties)}")
+    click.echo(_sends(config, properties))
+    records = _records(config)
     click.echo(
         "next steps:\n"
         f"  1. cd {shlex.quote(str(directory))} && hs project upload\n"
@@ -96,9 +97,11 @@ def project(state: Any, directory: Path, url: str, name: str, force: bool) -> No
         "  2. In HubSpot, Development > Projects > your project > the app > Auth: copy the\n"
         f"     client secret into {CLIENT_SECRET_ENV} and the static access token into\n"
         f"     {ACCESS_TOKEN_ENV} (leadrelay's environment, never app.yaml); install the app in\n"
-        "     the account whose contacts you route.\n"
-        '  3. leadrelay check; then add "Rotate to owner via leadrelay" to a contact workflow.\n'
-        "  Run this command and `hs project upload` again after changing rules or write_owner."
+        f"     the account whose {records} you route.\n"
+        '  3. leadrelay check; then add "Rotate to owner via leadrelay" to a workflow of\n'
+        f"     {records} (hubspot.objects).\n"
+        "  Run this command and `hs project upload` again after changing rules, write_owner,\n"
+        "  hubspot.objects or task: (the properties and scopes the app needs follow them)."
     )
 
 
@@ -122,8 +125,18 @@ def register(state: Any, app_id: int, url: str, dry_run: bool) -> None:
     except CrmError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{how} action {definition_id} for app {app_id}: {definition['actionUrl']}")
-    properties = ", ".join(definition["objectRequestOptions"]["properties"])
-    click.echo(f"HubSpot will send these contact properties: {properties}")
+    click.echo(_sends(config, definition["objectRequestOptions"]["properties"]))
+
+
+def _records(config: Any) -> str:
+    """The records the action is offered on, for a person: "contacts, deals and tickets"."""
+    names = ["companies" if kind == "company" else f"{kind}s" for kind in config.hubspot.objects]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _sends(config: Any, properties: list[str]) -> str:
+    # One list for every object type: HubSpot sends each record those of its own type it has.
+    return f"HubSpot will send these properties of the {_records(config)}: {', '.join(properties)}"
 
 
 @hubspot.command()

@@ -46,6 +46,9 @@ def result_line(decision: Decision, as_json: bool, verbose: bool = False) -> str
     if as_json:
         return json.dumps(decision_json(decision))
     owner = decision.rep_id or decision.owner_crm_id or "nobody"
+    if decision.queue:  # the queue's name first: its CRM id alone says little to a person
+        crm_id = decision.owner_crm_id
+        owner = f"queue {decision.queue}" + (f" {crm_id}" if crm_id != decision.queue else "")
     text = f"{decision.lead_id}: {owner} ({decision.outcome}) by rule {decision.rule}"
     if verbose:
         text += f"\n  why: {decision.reason}"

@@ -40,6 +40,30 @@ def test_check_summarises_a_valid_config(app_yaml):
     assert "everyone -> pool team" in result.output
 
 
+def test_check_shows_else_chains_queues_and_follow_up_tasks(tmp_path):
+    data = config_data(
+        store="sqlite:///state.sqlite",
+        queues={"nurture": {"salesforce": "00G5g000004NuRtEAK", "first_touch": "4h"}},
+        task={"type": "email"},
+        flow=[
+            {"name": "big deals", "when": {"object": "deal"}, "assign": {"pool": "team"},
+             "task": {"type": "call", "priority": "high", "due": "15m"}},
+            {"name": "customers", "assign": {"account_owner": True, "else": {"rep": "bob"}}},
+            {"name": "cold", "when": {"score": {"lt": 20}}, "assign": {"queue": "nurture"}},
+        ],
+    )  # fmt: skip
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(data))
+    lines = leadrelay("check", config=path).output.splitlines()
+    assert "queue nurture: salesforce 00G5g000004NuRtEAK, pick-up 4h00m" in lines
+    assert "  big deals -> pool team; task: call, high, due 15m (working hours)" in lines
+    assert (
+        "  customers -> account owner, else rep bob; task: email, normal, due 1h00m (working hours)"
+        in lines
+    )
+    assert "  cold -> queue nurture" in lines  # a queue gets no task
+
+
 def test_check_names_the_path_of_an_error_and_exits_1(tmp_path):
     data = config_data(
         pools={"team": {"members": ["alice"], "strategy": "round_robin"}},

@@ -148,3 +148,19 @@ def test_a_value_yaml_cannot_build_is_an_error_at_its_path(tmp_path, line, expec
 )
 def test_odd_files_end_in_a_config_error(tmp_path, text):
     assert errors(write(tmp_path, text))
+
+
+def test_a_bad_duration_says_what_it_got_once(tmp_path):
+    path = write(tmp_path, GOOD + "sla:\n  first_touch: 15 minutes\ntask:\n  due: soon\n")
+    found = errors(path)
+    assert found == [
+        "sla.first_touch: expected a duration like 15m, 2h, 1h30m or 1d, got '15 minutes'",
+        "task.due: expected a duration like 15m, 2h, 1h30m or 1d, got 'soon'",
+    ]
+
+
+def test_an_object_type_listed_twice_is_an_error_at_its_path(tmp_path):
+    path = write(tmp_path, GOOD + "hubspot:\n  objects: [deal, ticket, deal]\n")
+    assert errors(path) == [
+        "hubspot.objects: deal listed more than once (got ['deal', 'ticket', 'deal'])"
+    ]

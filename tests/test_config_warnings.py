@@ -40,3 +40,37 @@ def test_check_prints_the_warning_and_still_succeeds(tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert "warning: pool pair: every member is inactive (alice, bob)" in result.output
     assert "pool team" not in result.output.split("warning:", 1)[1]
+
+
+QUEUES = {"nurture": {"salesforce": "00G5g000004NuRtEAK", "first_touch": "4h"}}
+
+
+def test_a_queues_pick_up_time_without_any_sla_is_named(make_config):
+    config = make_config(queues=QUEUES, flow=[{"name": "x", "assign": {"queue": "nurture"}}])
+    assert config_warnings(config) == [
+        "queues.nurture.first_touch: no sla: is set, so nothing checks that leads are picked up"
+        " from the queue; add sla: (docs/sla.md#queues)"
+    ]
+    with_sla = make_config(
+        queues=QUEUES, flow=[{"name": "x", "assign": {"queue": "nurture"}, "sla": {}}]
+    )
+    assert config_warnings(with_sla) == []
+
+
+def test_a_task_on_a_rule_that_only_queues_or_keeps_is_named(make_config):
+    flow = [
+        {"name": "team", "flow": [
+            {"name": "cold", "assign": {"queue": "nurture"}, "task": {"type": "call"}},
+            {"name": "owned", "assign": {"keep": True}, "task": {"type": "call"}},
+            {"name": "off", "assign": {"queue": "nurture"}, "task": False},
+            {"name": "warm", "assign": {"queue": "nurture", "else": {"pool": "team"}},
+             "task": {"type": "call"}},
+        ]},
+    ]  # fmt: skip
+    config = make_config(queues=QUEUES, sla={}, flow=flow)
+    assert config_warnings(config) == [
+        "flow[0].flow[0].task: rule 'cold' only parks leads in a queue, and no follow-up task"
+        " is made for a queue or a kept owner",
+        "flow[0].flow[1].task: rule 'owned' only keeps the owner, and no follow-up task is made"
+        " for a queue or a kept owner",
+    ]

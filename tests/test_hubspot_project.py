@@ -227,6 +227,18 @@ def test_account_owner_rules_add_the_company_read_except_in_output_mode(make_con
     assert "crm.objects.companies.read" not in required_scopes(in_mode(config, "output"))
 
 
+@pytest.mark.parametrize("mode", ["api", "batch"])
+def test_follow_up_tasks_on_deals_ask_for_the_tasks_apis_scope(make_config, mode):
+    # HubSpot's tasks API (crm/v3/objects/tasks) lists crm.objects.contacts.write as its
+    # scope, whatever record the task is associated with.
+    config = in_mode(make_config(hubspot={"objects": ["deal"]}, task={"type": "call"}), mode)
+    assert "crm.objects.contacts.write" in required_scopes(config)
+    without = in_mode(make_config(hubspot={"objects": ["deal"]}), mode)
+    assert "crm.objects.contacts.write" not in required_scopes(without)
+    output = in_mode(make_config(hubspot={"objects": ["deal"]}, task={}), "output")
+    assert "crm.objects.contacts.write" not in required_scopes(output)  # the workflow's task
+
+
 def test_an_sla_sweep_needs_the_owner_write_even_in_output_mode(make_config):
     config = make_config(hubspot_config_data(sla={"first_touch": "15m"}))
     assert "crm.objects.contacts.write" in required_scopes(in_mode(config, "output"))
@@ -305,6 +317,27 @@ def test_the_next_steps_quote_a_folder_with_spaces(write_config, tmp_path):
     out = tmp_path / "my project"
     result = leadrelay(write_config(), "hubspot", "project", str(out), "--url", URL)
     assert f"cd '{out}' && hs project upload" in result.output
+
+
+@pytest.mark.parametrize(
+    ("objects", "records"),
+    [
+        (["contact"], "contacts"),
+        (["contact", "company", "deal", "ticket"], "contacts, companies, deals and tickets"),
+        (["deal", "ticket"], "deals and tickets"),
+    ],
+)
+def test_the_output_names_the_records_the_action_is_offered_on(
+    write_config, tmp_path, objects, records
+):
+    config = write_config(hubspot={"write_owner": "output", "objects": objects})
+    result = leadrelay(config, "hubspot", "project", str(tmp_path / "hs"), "--url", URL)
+    assert result.exit_code == 0, result.output
+    assert f"HubSpot will send these properties of the {records}: " in result.output
+    assert f"the account whose {records} you route" in result.output
+    assert f"to a workflow of\n     {records} (hubspot.objects)" in result.output
+    assert "contact properties" not in result.output
+    assert "after changing rules, write_owner,\n  hubspot.objects or task:" in result.output
 
 
 def test_check_names_the_token_batch_mode_needs(make_config, monkeypatch):

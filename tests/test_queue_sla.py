@@ -195,3 +195,19 @@ def test_hubspot_a_contact_taken_from_the_holding_owner_settles_one_left_there_e
     assert "picked up from queue nurture by alice" in output
     assert fake_hubspot.contacts["501"]["hubspot_owner_id"] == "103"  # chen, the escalation
     assert fake_hubspot.contacts["502"]["hubspot_owner_id"] == "101"
+
+
+def test_a_queue_salesforce_refuses_is_named_in_the_sweeps_report(tmp_path, fake_salesforce):
+    # The managers queue is not one the org lets own Leads: Salesforce refuses it for good.
+    path = write_config(tmp_path, escalate_to={"queue": "managers"})
+    data = yaml.safe_load(path.read_text())
+    data["queues"]["managers"] = {"salesforce": "00G5g000004MgRsEAK"}
+    data["sla"]["max_reassignments"] = 0
+    path.write_text(yaml.safe_dump(data))
+    route(path, fake_salesforce, {OWNED: "Web"})
+
+    now = (TUESDAY_10AM + timedelta(minutes=121)).isoformat()
+    result = CliRunner().invoke(main, ["--config", str(path), "sweep", "--once", "--now", now])
+    assert result.exit_code == 3, result.output
+    assert "salesforce refused queue managers as the new owner, so it stays with" in result.output
+    assert "None" not in result.output

@@ -101,6 +101,15 @@ def test_a_missing_value_renders_empty_and_leaves_no_gap():
     assert render(template, values, 255, one_line=True) == "Call Ana at Hooli Inc"
 
 
+def test_brackets_a_missing_value_leaves_empty_go_too():
+    # The default subject on a HubSpot deal, which has no name or company of a person.
+    default = parse_template("Follow up with {first_name} {last_name} ({company})", "subject")
+    assert render(default, {}, 255, one_line=True) == "Follow up with"
+    assert render(default, {"company": "Acme"}, 255, one_line=True) == "Follow up with (Acme)"
+    body = parse_template("Call ({company})", "task.body")
+    assert render(body, {}, 255, one_line=False) == "Call ()"  # a body is kept as written
+
+
 def test_a_long_value_is_cut_to_what_the_crm_keeps_and_raw_properties_can_be_named(make_config):
     config = make_config(task={"subject": "Call {company} {raw.Region__c}"})
     assert config.task is not None

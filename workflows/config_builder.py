@@ -70,7 +70,10 @@ def _pydantic_message(error: Any) -> str:
     if error["type"] == "missing":
         return "required"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{message} (got {error.get('input')!r})"
+    got = repr(error.get("input"))
+    if message.endswith(f"got {got}"):  # our own validators already say what they got
+        return message
+    return f"{message} (got {got})"
 
 
 class _Builder:

@@ -205,6 +205,14 @@ class HubSpotBatchSpec(Strict):
 HubSpotObjectKind = Literal["contact", "company", "deal", "ticket"]
 
 
+def _each_once(values: list[str]) -> list[str]:
+    # HubSpot would be sent the object type twice in the action's objectTypes.
+    repeated = sorted({value for value in values if values.count(value) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} listed more than once")
+    return values
+
+
 class HubSpotSpec(Strict):
     """``hubspot:`` in app.yaml. Secrets never live here: they come from the environment."""
 
@@ -235,7 +243,7 @@ class HubSpotSpec(Strict):
         default_factory=lambda: ["opportunity", "customer", "evangelist"]
     )
     # The object types the workflow action is offered on (its definition's objectTypes).
-    objects: list[HubSpotObjectKind] = Field(
+    objects: Annotated[list[HubSpotObjectKind], AfterValidator(_each_once)] = Field(
         default_factory=lambda: list(get_args(HubSpotObjectKind)), min_length=1
     )
 

@@ -68,6 +68,8 @@ TEXT_FIELDS = (
     "account_owner",
 )  # fmt: skip
 LEAD_FIELDS = frozenset(TEXT_FIELDS + NUMERIC_FIELDS + ("created_at",))
+# Rules say ``object: deal``, so a lead typed in by hand (``route``, a CSV) may say it too.
+FIELD_ALIASES = {"object": "object_type"}
 # The kinds of CRM record leadrelay routes (``Lead.object_type``), per CRM; a rule names them
 # as ``object: deal``.
 HUBSPOT_OBJECTS = ("contact", "company", "deal", "ticket")
@@ -176,6 +178,7 @@ class Lead:
         for key, value in data.items():
             if key == "raw":
                 continue
+            key = FIELD_ALIASES.get(key, key)
             if key not in LEAD_FIELDS:
                 raw[key] = value
             elif key in NUMERIC_FIELDS:
@@ -190,6 +193,11 @@ class Lead:
                 raise LeadError(f"raw.{key}", f"expected a finite number, got {value!r}")
         if not values.get("id"):
             raise LeadError("id", "a lead needs an id")
+        kind = values.get("object_type")
+        if kind is not None and kind.casefold() not in OBJECT_KINDS:
+            # Rules refuse an unknown kind at start-up; a lead naming one would match none.
+            kinds = ", ".join(OBJECT_KINDS)
+            raise LeadError("object_type", f"unknown object kind {kind!r}; expected one of {kinds}")
         return cls(**values, raw=raw)
 
     def to_dict(self) -> dict[str, Any]:

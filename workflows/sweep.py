@@ -365,7 +365,7 @@ class _Run:
             if outcome.status == "failed" and new_id is not None:
                 # The CRM refused the new owner for good: the lead never moved, so neither
                 # assignment has an SLA to run, and the log must not claim a rotation.
-                refused = f"{item.record.crm} refused {decision.rep_id} as the new owner"
+                refused = f"{item.record.crm} refused {_taker(decision)} as the new owner"
                 updates[new_id] = self._settled("write_failed", f"{refused}: {outcome.error}")
                 detail = f"{refused}, so it stays with {item.record.new_owner}: {outcome.error}"
                 updates[item.record.id] = {**self._settled("write_failed", detail)}

@@ -10,6 +10,7 @@ that text, and an unknown placeholder is a config error naming its app.yaml path
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,7 @@ DECISION_FIELDS = ("rule", "rep", "rep_name", "rep_email", "pool", "reason")
 SUBJECT_LIMIT = 255  # Salesforce's Task.Subject; HubSpot shows about as much
 BODY_LIMIT = 32000  # Salesforce's Task.Description
 DEFAULT_SUBJECT = "Follow up with {first_name} {last_name} ({company})"
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)")
 
 # (literal text, placeholder or None), in order.
 Template = tuple[tuple[str, str | None], ...]
@@ -63,7 +65,7 @@ def _known(name: str) -> bool:
 def render(template: Template, values: dict[str, Any], limit: int, *, one_line: bool) -> str:
     """The template with each placeholder replaced by its value's text (empty when missing),
     cut at ``limit`` characters; ``one_line``: whitespace runs (a value's newlines too) become
-    one space, so an empty value leaves no gap."""
+    one space, so an empty value leaves no gap, and brackets left empty go."""
     out = []
     for literal, name in template:
         out.append(literal)
@@ -71,7 +73,8 @@ def render(template: Template, values: dict[str, Any], limit: int, *, one_line: 
             value = values.get(name)
             out.append("" if value is None else str(value))
     text = "".join(out)
-    text = " ".join(text.split()) if one_line else text.strip()
+    # "({company})" with no company (a deal, a ticket): the rep would read "()" in the subject.
+    text = " ".join(_EMPTY_BRACKETS.sub(" ", text).split()) if one_line else text.strip()
     return text[:limit]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from adapters.hubspot.contact import needs_account_owner
 from adapters.hubspot.definition import action_definition
 from workflows.config import Config, Rule
+from workflows.follow_up import tasks_configured
 
 PLATFORM_VERSION = "2025.2"
 APP_FILE = "src/app/app-hsmeta.json"
@@ -65,6 +66,7 @@ def required_scopes(config: Config) -> list[str]:
     ``check``), the read and write scopes of each object type the action is offered on
     (``hubspot.objects``: owner writes in ``api``/``batch``, the sweep, ``reassign``),
     companies read (``account_owner`` rules, unless ``output`` mode, which reads nothing),
+    contacts write (``task:``: HubSpot's tasks API asks for it, unless ``output`` mode),
     ``automation`` (``batch`` completes the blocked executions through the callbacks API)."""
     mode = str(config.hubspot.write_owner)
     kinds = config.hubspot.objects
@@ -73,6 +75,8 @@ def required_scopes(config: Config) -> list[str]:
         scopes.update(OBJECT_SCOPES[kind][1] for kind in kinds)
     if mode != "output" and needs_account_owner(config):
         scopes.add(READ_COMPANIES)
+    if mode != "output" and tasks_configured(config):
+        scopes.add(WRITE_CONTACTS)  # the tasks API's scope, whatever record a task is on
     if mode == "batch":
         scopes.add(COMPLETE_CALLBACKS)
     return sorted(scopes)
