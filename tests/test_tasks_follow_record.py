@@ -140,3 +140,33 @@ def test_the_sweep_moves_a_hubspot_contacts_task_to_its_new_owner(
     assert new_owner != fields["owner_id"]
     assert list(fake_hubspot.tasks) == [task_id]
     assert fake_hubspot.tasks[task_id]["properties"]["hubspot_owner_id"] == new_owner
+
+
+def test_a_hubspot_contact_escalated_into_a_queue_takes_its_task_to_the_holding_owner(
+    tmp_path, fake_hubspot, monkeypatch
+):
+    from fakes.hubspot_api import owner_record
+
+    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("LEADRELAY_PUBLIC_URL", PUBLIC_URL)
+    fake_hubspot.owners.append(owner_record("150", "inbox@example.com", "Lead", "Inbox", 9150))
+    data = config_data(
+        reps=[rep(name, hubspot_owner_id=owner) for name, owner in
+              (("alice", "101"), ("bob", "102"), ("chen", "103"))],
+        hubspot={"write_owner": "api"}, queues={"nurture": {"hubspot_owner_id": "150"}},
+        sla={"first_touch": "15m", "clock": "wall", "max_reassignments": 0,
+             "escalate_to": {"queue": "nurture"}},
+        store=f"sqlite:///{tmp_path / 'hs.sqlite'}", task=TASK,
+    )  # fmt: skip
+    path = tmp_path / "hubspot.yaml"
+    path.write_text(yaml.safe_dump(data))
+    fake_hubspot.add_contact("904", hs_lead_status="NEW")
+    client = create_app(config=load_config(path)).test_client()
+    fields = post_action(client, action_body()).json["outputFields"]
+    (task_id,) = fake_hubspot.tasks
+    assert fields["task_id"] == task_id
+    sweep(path, minutes=20)
+    assert fake_hubspot.contacts["904"]["hubspot_owner_id"] == "150"
+    # Never left with the rep whom the record left; and the queue gets no second task.
+    assert list(fake_hubspot.tasks) == [task_id]
+    assert fake_hubspot.tasks[task_id]["properties"]["hubspot_owner_id"] == "150"

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from workflows.config import Config
 from workflows.errors import CrmError
-from workflows.model import AssignmentRecord, Lead
+from workflows.model import OWNER_OUTCOMES, AssignmentRecord, Lead
 from workflows.sla_clock import deadline
 from workflows.store import Store, TaskClaim, TaskRow, TaskUpdate, TaskWanted
 from workflows.task_spec import (
@@ -151,9 +151,13 @@ def wanted_tasks(
     plans: dict[int, NewTask | None] = {}
     for lead, record in written:
         owner = record.decision.owner_crm_id
-        if record.decision.outcome != "assigned" or not owner or not writer.can_own(owner):
-            continue  # a queue cannot own a task: the rep who takes the lead makes their own
-        plan = plan_task(config, lead, record)
+        if record.decision.outcome not in OWNER_OUTCOMES or not owner:
+            continue
+        if not writer.can_own(owner):
+            continue  # a Salesforce queue cannot own a task (docs/sla.md: it stays where it is)
+        # A queue's holding owner (HubSpot) gets no new task, nobody works it there; a task the
+        # record already has moves to it, so it never stays with the rep the record left.
+        plan = plan_task(config, lead, record) if record.decision.outcome == "assigned" else None
         wanted[record.id] = {
             "crm": record.crm, "lead_id": record.lead_id, "owner": owner, "create": bool(plan)
         }  # fmt: skip
