@@ -210,3 +210,29 @@ def test_batch_mode_writes_each_object_type_in_its_own_batch_call(hubspot_app, f
     assert len(fake_hubspot.calls("POST", "/automation/v4/actions/callbacks/complete")) == 1
     flusher.flush()  # nothing left: no call
     assert sum(1 for r in fake_hubspot.calls("POST") if "batch/update" in r.path) == 3
+
+
+def test_a_contact_and_a_deal_with_the_same_id_are_two_records(hubspot_app, fake_hubspot, store):
+    # HubSpot numbers each object type on its own: contact 9001 and deal 9001 share nothing,
+    # neither their history (a task moved from one to the other) nor an idempotency key.
+    fake_hubspot.add_contact("9001")
+    fake_hubspot.add_record("deals", "9001", amount="900")
+    task = {"subject": "Call about {rule}", "due": "1h", "clock": "wall"}
+    client = hubspot_app(hubspot=API, flow=FLOW, task=task)
+    contact = execution("CONTACT", 9001, "ap-same-1")
+    first = outputs(post_action(client, contact))
+    deal = outputs(post_action(client, execution("DEAL", 9001, "ap-same-2", amount="900")))
+    assert first["owner_id"] != deal["owner_id"]  # two turns of the team's round robin
+    # Each got its own task, and the contact's stayed with the contact's owner.
+    owners = {t["properties"]["hubspot_owner_id"] for t in fake_hubspot.tasks.values()}
+    assert len(fake_hubspot.tasks) == 2 and owners == {first["owner_id"], deal["owner_id"]}
+    assert fake_hubspot.tasks[first["task_id"]]["properties"]["hubspot_owner_id"] == (
+        first["owner_id"]
+    )
+    # The contact's callbackId sent again with the deal is not a retry of the contact.
+    reused = outputs(post_action(client, execution("DEAL", 9001, "ap-same-1", amount="900")))
+    assert reused["task_id"] != first["task_id"]
+    records = list(store.log())
+    assert [(r.object_type, r.lead_id) for r in records] == [
+        ("contact", "9001"), ("deal", "9001"), ("deal", "9001"),
+    ]  # fmt: skip

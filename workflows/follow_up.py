@@ -159,7 +159,8 @@ def wanted_tasks(
         # record already has moves to it, so it never stays with the rep the record left.
         plan = plan_task(config, lead, record) if record.decision.outcome == "assigned" else None
         wanted[record.id] = {
-            "crm": record.crm, "lead_id": record.lead_id, "owner": owner, "create": bool(plan)
+            "crm": record.crm, "lead_id": record.lead_id, "owner": owner, "create": bool(plan),
+            "object_type": record.object_type,
         }  # fmt: skip
         plans[record.id] = plan
     return wanted, plans

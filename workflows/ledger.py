@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from workflows.model import OWNER_OUTCOMES, AssignmentRecord, WritebackStatus
+from workflows.model import OWNER_OUTCOMES, AssignmentRecord, WritebackStatus, record_name
 from workflows.sla_clock import to_key
 from workflows.store import (
     LeadHistory,
@@ -129,8 +129,8 @@ def idem_key(key: str) -> str:
     return f"idem:{text(key)}"
 
 
-def lead_key(crm: str, lead_id: str) -> str:
-    return f"lead:{crm}:{text(lead_id)}"
+def lead_key(crm: str, lead_id: str, object_type: str = "") -> str:
+    return f"lead:{crm}:{text(record_name(crm, lead_id, object_type))}"
 
 
 def lead_range(crm: str | None) -> tuple[str, str]:
@@ -141,7 +141,10 @@ def lead_range(crm: str | None) -> tuple[str, str]:
 
 def lead_id_of(key: str) -> str:
     """The (key-safe) lead id of a lead-history key, to compare with ``text(lead_id)``."""
-    return key.rsplit(":", 1)[-1]
+    name = key.rsplit(":", 1)[-1]
+    if key.startswith("lead:hubspot:") and "/" in name:
+        return name.partition("/")[2]  # a HubSpot deal's, ticket's or company's own id
+    return name
 
 
 def email_key(email: str) -> str:
@@ -195,7 +198,7 @@ def record_rows(
     under ``superseded_sla``) and the sticky-owner index."""
     log_id = record.id
     assigned = record.decision.outcome == "assigned"
-    lead = lead_key(record.crm, record.lead_id)
+    lead = lead_key(record.crm, record.lead_id, record.object_type)
     updated: LeadHistory = {
         **history,
         "log_ids": [*history["log_ids"], log_id],

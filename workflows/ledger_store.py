@@ -99,10 +99,16 @@ class LedgerStore(ABC):
         if not wanted:
             return {}
         with self.transaction() as tx:
-            tx.prefetch_keys(ledger.lead_key(w["crm"], w["lead_id"]) for w in wanted.values())
+            tx.prefetch_keys(
+                ledger.lead_key(w["crm"], w["lead_id"], w.get("object_type", ""))
+                for w in wanted.values()
+            )
             logs = {
                 record_id: task_ledger.earlier_logs(
-                    tx.history(want["crm"], want["lead_id"])["log_ids"], record_id
+                    tx.history(want["crm"], want["lead_id"], want.get("object_type", ""))[
+                        "log_ids"
+                    ],
+                    record_id,
                 )
                 for record_id, want in wanted.items()
             }
@@ -138,12 +144,15 @@ class LedgerStore(ABC):
             rows = [(key, i, tx.get(ledger.log_key(i)), tx.sla(i)) for key, i in
                     zip(keys, ids, strict=True)]  # fmt: skip
             found = [(key, i, row, sla) for key, i, row, sla in rows if row and sla]
-            tx.prefetch_keys(ledger.lead_key(row["crm"], row["lead_id"]) for _, _, row, _ in found)
+            tx.prefetch_keys(
+                ledger.lead_key(row["crm"], row["lead_id"], row.get("object_type") or "")
+                for _, _, row, _ in found
+            )
             return [
                 DueAssignment(
                     AssignmentRecord.from_dict(row),
                     sla,
-                    tuple(tx.lead_owners(row["crm"], row["lead_id"])),
+                    tuple(tx.lead_owners(row["crm"], row["lead_id"], row.get("object_type") or "")),
                     key,
                     tx.writeback(i),
                 )

@@ -127,6 +127,20 @@ def parse_datetime(name: str, value: Any, default_tz: tzinfo = UTC) -> datetime 
     return moment.astimezone(UTC)
 
 
+# Kinds whose records are named by their id alone: a CRM's ids either name their object type
+# (Salesforce's prefixes) or, in HubSpot, contacts were the only kind before there were others
+# (so the names already in a store stay as they are).
+_PLAIN_KINDS = frozenset(("", "contact", "lead"))
+
+
+def record_name(crm: str, lead_id: str, object_type: str = "") -> str:
+    """What tells one CRM record from every other: HubSpot numbers each object type on its
+    own (contact 42 and deal 42 are two records), so its other kinds carry their kind."""
+    if crm == "hubspot" and object_type not in _PLAIN_KINDS:
+        return f"{object_type}/{lead_id}"
+    return lead_id
+
+
 @dataclass
 class Lead:
     """A record to route from any CRM (a lead, contact, company, deal, ticket, account,

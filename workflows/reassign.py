@@ -25,7 +25,7 @@ from datetime import datetime
 from workflows.delivery import Delivery, Inbound, OwnerWriter, deliver
 from workflows.errors import LeadRelayError
 from workflows.follow_up import TaskWriter
-from workflows.model import Decision, Lead
+from workflows.model import Decision, Lead, record_name
 from workflows.router import Router
 from workflows.store import StoreTransaction
 
@@ -147,8 +147,9 @@ class Reassignment:
 
     def _key(self, tx: StoreTransaction, item: Owned) -> str:
         lead = item.lead
-        times = tx.lead_owners(lead.crm, lead.id).count(self.from_rep)
-        base = f"reassign:{lead.crm}:{lead.id}:from:{self.from_rep}:{times}"
+        times = tx.lead_owners(lead.crm, lead.id, lead.object_type).count(self.from_rep)
+        name = record_name(lead.crm, lead.id, lead.object_type)
+        base = f"reassign:{lead.crm}:{name}:from:{self.from_rep}:{times}"
         if item.marker:
             base += f":{item.marker}"
         for attempt in range(MAX_ATTEMPTS_KEYS):

@@ -23,7 +23,14 @@ from typing import Any
 from workflows.config import Config, Target
 from workflows.deciding import FREE_MAIL_DOMAINS, Deciding
 from workflows.errors import CrmError, LeadError
-from workflows.model import OWNER_OUTCOMES, AssignmentRecord, Decision, Lead, WritebackStatus
+from workflows.model import (
+    OWNER_OUTCOMES,
+    AssignmentRecord,
+    Decision,
+    Lead,
+    WritebackStatus,
+    record_name,
+)
 from workflows.sla_clock import sla_terms
 from workflows.store import SlaTerms, Store, StoreTransaction, WriteBack
 
@@ -257,7 +264,7 @@ class Router:
                 idempotency_key=request.idempotency_key,
                 email=lead.email if sticky else None,
                 domain=lead.domain if sticky else None,
-                lead=(lead.crm, lead.id),
+                lead=(lead.crm, lead.id, lead.object_type),
             )
 
     def _decide(
@@ -397,7 +404,8 @@ def _replay_of(tx: StoreTransaction, key: str, lead: Lead) -> tuple[str, Assignm
 
 
 def _made_for(record: AssignmentRecord, lead: Lead) -> bool:
-    return (record.crm, record.lead_id) == (lead.crm, lead.id)
+    made = record_name(record.crm, record.lead_id, record.object_type)
+    return record.crm == lead.crm and made == record_name(lead.crm, lead.id, lead.object_type)
 
 
 _SCOPE = "|"
@@ -405,4 +413,4 @@ _SCOPE = "|"
 
 def record_key(key: str, lead: Lead) -> str:
     """``key`` scoped to one record: what a key reused for another record is stored under."""
-    return f"{key}{_SCOPE}{lead.crm}:{lead.id}"
+    return f"{key}{_SCOPE}{lead.crm}:{record_name(lead.crm, lead.id, lead.object_type)}"

@@ -81,8 +81,9 @@ class SqliteTransaction:
         value = self.get(ledger.sla_key(record_id))
         return cast(SlaState, dict(value)) if value else None
 
-    def history(self, crm: str, lead_id: str) -> LeadHistory:
-        return cast(LeadHistory, self.get(ledger.lead_key(crm, lead_id)) or ledger.new_history())
+    def history(self, crm: str, lead_id: str, object_type: str = "") -> LeadHistory:
+        key = ledger.lead_key(crm, lead_id, object_type)
+        return cast(LeadHistory, self.get(key) or ledger.new_history())
 
     def claim_writeback(self, record_id: int, lease: timedelta, now: datetime) -> bool:
         claimed = ledger.claim(self.get(ledger.writeback_key(record_id)), lease, now)
@@ -98,7 +99,7 @@ class SqliteTransaction:
         idempotency_key: str | None = None,
         email: str | None = None,
         domain: str | None = None,
-        lead: tuple[str, str] | None = None,
+        lead: tuple[str, str, str] | None = None,
         reps: Iterable[str] = (),
     ) -> None:
         keys = [ledger.SEQ, *map(ledger.pool_key, pools), *map(ledger.count_key, reps)]
@@ -138,8 +139,8 @@ class SqliteTransaction:
                 return str(owner)
         return None
 
-    def lead_owners(self, crm: str, lead_id: str) -> list[str]:
-        return list(self.history(crm, lead_id)["owners"])
+    def lead_owners(self, crm: str, lead_id: str, object_type: str = "") -> list[str]:
+        return list(self.history(crm, lead_id, object_type)["owners"])
 
     def record(
         self,
@@ -154,7 +155,7 @@ class SqliteTransaction:
         outbox: dict[str, Any] | None = None,
     ) -> AssignmentRecord:
         record.id = int(self.get(ledger.SEQ, 0)) + 1  # the router's fresh record, in place
-        history = self.history(record.crm, record.lead_id)
+        history = self.history(record.crm, record.lead_id, record.object_type)
         previous = ledger.superseded_sla(record, history)
         rows = ledger.record_rows(
             record,

@@ -127,6 +127,7 @@ class TaskWanted(TypedDict):
     lead_id: str
     owner: str
     create: bool
+    object_type: NotRequired[str]  # HubSpot's kinds number their records apart
 
 
 class TaskClaim(TypedDict):
@@ -346,7 +347,7 @@ class StoreTransaction(Protocol):
         idempotency_key: str | None = None,
         email: str | None = None,
         domain: str | None = None,
-        lead: tuple[str, str] | None = None,
+        lead: tuple[str, str, str] | None = None,  # crm, id, object type
         reps: Iterable[str] = (),
     ) -> None:
         """Load what a decision will read in one round trip (an optimisation, never required)."""
@@ -363,7 +364,7 @@ class StoreTransaction(Protocol):
     def previous_owner(self, email: str | None, domain: str | None) -> str | None:
         """The rep who last owned a lead with this email, else this domain."""
 
-    def lead_owners(self, crm: str, lead_id: str) -> list[str]:
+    def lead_owners(self, crm: str, lead_id: str, object_type: str = "") -> list[str]:
         """Every rep this lead was ever assigned to, oldest first."""
 
     def record(
