@@ -226,8 +226,9 @@ def test_a_contact_and_a_deal_with_the_same_id_are_two_records(hubspot_app, fake
     # Each got its own task, and the contact's stayed with the contact's owner.
     owners = {t["properties"]["hubspot_owner_id"] for t in fake_hubspot.tasks.values()}
     assert len(fake_hubspot.tasks) == 2 and owners == {first["owner_id"], deal["owner_id"]}
-    assert fake_hubspot.tasks[first["task_id"]]["properties"]["hubspot_owner_id"] == (
-        first["owner_id"]
+    assert (
+        fake_hubspot.tasks[first["task_id"]]["properties"]["hubspot_owner_id"]
+        == (first["owner_id"])
     )
     # The contact's callbackId sent again with the deal is not a retry of the contact.
     reused = outputs(post_action(client, execution("DEAL", 9001, "ap-same-1", amount="900")))
