@@ -210,3 +210,24 @@ def test_batch_mode_writes_each_object_type_in_its_own_batch_call(hubspot_app, f
     assert len(fake_hubspot.calls("POST", "/automation/v4/actions/callbacks/complete")) == 1
     flusher.flush()  # nothing left: no call
     assert sum(1 for r in fake_hubspot.calls("POST") if "batch/update" in r.path) == 3
+
+
+# -- Records of different kinds sharing a numeric id ------------------------------------------
+
+
+def test_a_callback_id_reused_for_a_deal_with_a_contacts_id_routes_the_deal(
+    hubspot_app, fake_hubspot, store
+):
+    fake_hubspot.add_contact("42")
+    fake_hubspot.add_record("deals", "42", dealname="D", amount="75000")
+    client = hubspot_app(hubspot=API, flow=FLOW)
+    contact = outputs(post_action(client, execution("CONTACT", 42, "ap-shared")))
+    deal = outputs(post_action(client, execution("DEAL", 42, "ap-shared", amount="75000")))
+
+    assert (contact["rule"], deal["rule"]) == ("everyone", "big deals")
+    assert fake_hubspot.deals["42"]["hubspot_owner_id"] == "103"
+    assert [(r.object_type, r.lead_id) for r in store.log()] == [("contact", "42"), ("deal", "42")]
+    # A retry of either still replays its own decision and writes nothing again.
+    assert outputs(post_action(client, execution("DEAL", 42, "ap-shared", amount="75000"))) == deal
+    assert outputs(post_action(client, execution("CONTACT", 42, "ap-shared"))) == contact
+    assert len(fake_hubspot.calls("PATCH", "/crm/v3")) == 2

@@ -397,12 +397,21 @@ def _replay_of(tx: StoreTransaction, key: str, lead: Lead) -> tuple[str, Assignm
 
 
 def _made_for(record: AssignmentRecord, lead: Lead) -> bool:
-    return (record.crm, record.lead_id) == (lead.crm, lead.id)
+    # HubSpot numbers each object kind on its own: contact 42 and deal 42 are two records.
+    return (record.crm, record.object_type, record.lead_id) == (lead.crm, lead.object_type, lead.id)
 
 
 _SCOPE = "|"
 
 
 def record_key(key: str, lead: Lead) -> str:
-    """``key`` scoped to one record: what a key reused for another record is stored under."""
-    return f"{key}{_SCOPE}{lead.crm}:{lead.id}"
+    """``key`` scoped to one record: what a key reused for another record is stored under.
+
+    The kind is named unless it is the CRM's first (a contact, a Salesforce lead), so keys
+    stored before other kinds were routed still replay."""
+    if lead.object_type == _FIRST_KIND.get(lead.crm, "lead"):
+        return f"{key}{_SCOPE}{lead.crm}:{lead.id}"
+    return f"{key}{_SCOPE}{lead.crm}:{lead.object_type}:{lead.id}"
+
+
+_FIRST_KIND = {"hubspot": "contact", "salesforce": "lead"}
