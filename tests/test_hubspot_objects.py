@@ -231,3 +231,17 @@ def test_a_callback_id_reused_for_a_deal_with_a_contacts_id_routes_the_deal(
     assert outputs(post_action(client, execution("DEAL", 42, "ap-shared", amount="75000"))) == deal
     assert outputs(post_action(client, execution("CONTACT", 42, "ap-shared"))) == contact
     assert len(fake_hubspot.calls("PATCH", "/crm/v3")) == 2
+
+
+def test_a_deal_hubspot_no_longer_has_answers_failed_not_a_server_error(
+    hubspot_app, fake_hubspot, store, caplog
+):
+    # The deals API (crm/v3/objects) answers 404: its client raises its own ApiException.
+    client = hubspot_app(hubspot=API, flow=FLOW)
+    response = post_action(client, execution("DEAL", 404404, "ap-gone", dealname="D"))
+
+    fields = outputs(response)
+    assert fields["outcome"] == "failed"
+    assert "404 while reading deal 404404" in fields["reason"]
+    assert not [r for r in caplog.records if r.exc_info], "a stack trace was logged"
+    assert not fake_hubspot.calls("PATCH", "/crm/v3")
