@@ -112,7 +112,7 @@ def hubspot_bodies(draw: st.DrawFn) -> bytes:
     body = action_body(draw(st.sampled_from(["new_contact", "owned_contact"])))
     body["object"]["properties"]["numemployees"] = NUMBER
     part = draw(st.sampled_from(["", "", "callbackId", "origin", "object", "inputFields", "id",
-                                 "properties", "inputs"]))  # fmt: skip
+                                 "properties", "inputs", "objectType"]))  # fmt: skip
     if part in ("callbackId", "origin", "object", "inputFields"):
         body[part] = draw(json_values)
     elif part == "id":
@@ -122,16 +122,29 @@ def hubspot_bodies(draw: st.DrawFn) -> bytes:
     elif part == "properties":
         props = draw(st.dictionaries(st.sampled_from(["numemployees", "country", "x"]), scalars))
         body["object"]["properties"].update(props)
+    elif part == "objectType":  # every kind, with its own properties, or any value
+        body["object"]["objectType"] = draw(
+            st.one_of(st.sampled_from(["COMPANY", "DEAL", "TICKET", "deal", "0-3"]), scalars)
+        )
+        names = st.sampled_from(["amount", "dealstage", "hs_ticket_priority", "domain", "name"])
+        body["object"]["properties"].update(draw(st.dictionaries(names, scalars)))
     elif part == "inputs":
         body["inputFields"] = {"routing_entry": draw(scalars), "overwrite_owner": draw(scalars)}
     return draw(anything_instead_of(to_json(body)))
+
+
+# A Contact, Account, Opportunity, Case, a queue, a user: the Flow knows the object by prefix.
+FLOW_IDS = ["0035g0000000001AAA", "0015g0000000001AAA", "0065g0000000001AAA",
+            "5005g0000000001AAA", "00G5g000003Qe1AEAS", "0055g00000Ab1CdAAJ", "500"]  # fmt: skip
 
 
 @st.composite
 def flow_bodies(draw: st.DrawFn) -> bytes:
     """Flow requests: a Lead's fields with fuzzed values and control keys, or anything."""
     lead: dict[str, Any] = {
-        "Id": draw(mostly("00Q5g0000000001EAA", st.text(max_size=20))),
+        "Id": draw(
+            mostly("00Q5g0000000001EAA", st.one_of(st.sampled_from(FLOW_IDS), st.text(max_size=20)))
+        ),
         "OwnerId": draw(st.sampled_from([QUEUE_ID, "0055g00000Ab1CdAAJ", ""])),
         "NumberOfEmployees": NUMBER,
     }
@@ -149,7 +162,7 @@ xml_text = st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=30
 
 
 SOAP_VALUES = ["", "00D5g000004SbAxEAK", "04l5g0000000001AAA", "00Q5g0000000001EAA", ">250<",
-               ">2.5E7<", "2026-11-24T15:00:00.000Z", "00G5g000003Qe1AEAS"]  # fmt: skip
+               ">2.5E7<", "2026-11-24T15:00:00.000Z", "00G5g000003Qe1AEAS", "sf:Lead"]  # fmt: skip
 
 
 # The parser looks up whatever encoding the XML declaration names: every codec name Python

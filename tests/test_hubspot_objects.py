@@ -237,3 +237,38 @@ def test_a_contact_and_a_deal_with_the_same_id_are_two_records(hubspot_app, fake
     assert [(r.object_type, r.lead_id) for r in records] == [
         ("contact", "9001"), ("deal", "9001"), ("deal", "9001"),
     ]  # fmt: skip
+
+
+# -- Records of different kinds sharing a numeric id ------------------------------------------
+
+
+def test_a_callback_id_reused_for_a_deal_with_a_contacts_id_routes_the_deal(
+    hubspot_app, fake_hubspot, store
+):
+    fake_hubspot.add_contact("42")
+    fake_hubspot.add_record("deals", "42", dealname="D", amount="75000")
+    client = hubspot_app(hubspot=API, flow=FLOW)
+    contact = outputs(post_action(client, execution("CONTACT", 42, "ap-shared")))
+    deal = outputs(post_action(client, execution("DEAL", 42, "ap-shared", amount="75000")))
+
+    assert (contact["rule"], deal["rule"]) == ("everyone", "big deals")
+    assert fake_hubspot.deals["42"]["hubspot_owner_id"] == "103"
+    assert [(r.object_type, r.lead_id) for r in store.log()] == [("contact", "42"), ("deal", "42")]
+    # A retry of either still replays its own decision and writes nothing again.
+    assert outputs(post_action(client, execution("DEAL", 42, "ap-shared", amount="75000"))) == deal
+    assert outputs(post_action(client, execution("CONTACT", 42, "ap-shared"))) == contact
+    assert len(fake_hubspot.calls("PATCH", "/crm/v3")) == 2
+
+
+def test_a_deal_hubspot_no_longer_has_answers_failed_not_a_server_error(
+    hubspot_app, fake_hubspot, store, caplog
+):
+    # The deals API (crm/v3/objects) answers 404: its client raises its own ApiException.
+    client = hubspot_app(hubspot=API, flow=FLOW)
+    response = post_action(client, execution("DEAL", 404404, "ap-gone", dealname="D"))
+
+    fields = outputs(response)
+    assert fields["outcome"] == "failed"
+    assert "404 while reading deal 404404" in fields["reason"]
+    assert not [r for r in caplog.records if r.exc_info], "a stack trace was logged"
+    assert not fake_hubspot.calls("PATCH", "/crm/v3")

@@ -28,6 +28,7 @@ import urllib3
 from hubspot.automation.actions import ApiException as ActionsApiError
 from hubspot.crm.companies import ApiException as CompaniesApiError
 from hubspot.crm.contacts import ApiException as ContactsApiError
+from hubspot.crm.objects import ApiException as ObjectsApiError
 from hubspot.crm.objects.tasks import ApiException as TasksApiError
 from hubspot.crm.owners import ApiException as OwnersApiError
 
@@ -48,7 +49,16 @@ from workflows.store import SharedValue
 log = logging.getLogger("leadrelay.hubspot")
 
 # Each generated API package has its own ApiException class.
-API_ERRORS = (ActionsApiError, CompaniesApiError, ContactsApiError, OwnersApiError, TasksApiError)
+# crm/v3/objects (companies, deals and tickets as objects) raises its own: without it, a 404,
+# 429 or 5xx from those calls escaped every handler as a 500 with a stack trace.
+API_ERRORS = (
+    ActionsApiError,
+    CompaniesApiError,
+    ContactsApiError,
+    ObjectsApiError,
+    OwnersApiError,
+    TasksApiError,
+)
 _HAPIKEY = re.compile(r"hapikey=[^&\s)'\"]+")
 T = TypeVar("T")
 # Opens the store's shared value that holds a budget: ``lambda: store.shared_value(name)``.
