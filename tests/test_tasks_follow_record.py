@@ -117,22 +117,31 @@ def test_reassign_moves_the_departing_reps_tasks_with_their_leads(
     assert fake_salesforce.tasks[task_id]["OwnerId"] == new_owner
 
 
-def test_the_sweep_moves_a_hubspot_contacts_task_to_its_new_owner(
-    tmp_path, fake_hubspot, monkeypatch
-):
+def routed_hubspot_contact(
+    tmp_path: Path, fake_hubspot, monkeypatch, **config
+) -> tuple[Path, dict]:
+    """Contact 904 routed through the action (api mode, ``task:``) with ``config``'s app.yaml
+    over three reps; the config's path and the answer's output fields."""
     monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", SECRET)
     monkeypatch.setenv("LEADRELAY_PUBLIC_URL", PUBLIC_URL)
     reps = [rep(name, hubspot_owner_id=owner) for name, owner in
             (("alice", "101"), ("bob", "102"), ("chen", "103"))]  # fmt: skip
-    data = config_data(
-        reps=reps, hubspot={"write_owner": "api"}, store=f"sqlite:///{tmp_path / 'hs.sqlite'}",
-        sla={"first_touch": "15m", "clock": "wall", "max_reassignments": 2}, task=TASK,
-    )  # fmt: skip
+    data = config_data(reps=reps, hubspot={"write_owner": "api"}, task=TASK,
+                       store=f"sqlite:///{tmp_path / 'hs.sqlite'}", **config)  # fmt: skip
     path = tmp_path / "hubspot.yaml"
     path.write_text(yaml.safe_dump(data))
     fake_hubspot.add_contact("904", hs_lead_status="NEW")
     client = create_app(config=load_config(path)).test_client()
-    fields = post_action(client, action_body()).json["outputFields"]
+    return path, post_action(client, action_body()).json["outputFields"]
+
+
+def test_the_sweep_moves_a_hubspot_contacts_task_to_its_new_owner(
+    tmp_path, fake_hubspot, monkeypatch
+):
+    path, fields = routed_hubspot_contact(
+        tmp_path, fake_hubspot, monkeypatch,
+        sla={"first_touch": "15m", "clock": "wall", "max_reassignments": 2},
+    )  # fmt: skip
     (task_id,) = fake_hubspot.tasks
     assert fields["task_id"] == task_id
     sweep(path, minutes=20)
@@ -147,22 +156,13 @@ def test_a_hubspot_contact_escalated_into_a_queue_takes_its_task_to_the_holding_
 ):
     from fakes.hubspot_api import owner_record
 
-    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", SECRET)
-    monkeypatch.setenv("LEADRELAY_PUBLIC_URL", PUBLIC_URL)
     fake_hubspot.owners.append(owner_record("150", "inbox@example.com", "Lead", "Inbox", 9150))
-    data = config_data(
-        reps=[rep(name, hubspot_owner_id=owner) for name, owner in
-              (("alice", "101"), ("bob", "102"), ("chen", "103"))],
-        hubspot={"write_owner": "api"}, queues={"nurture": {"hubspot_owner_id": "150"}},
+    path, fields = routed_hubspot_contact(
+        tmp_path, fake_hubspot, monkeypatch,
+        queues={"nurture": {"hubspot_owner_id": "150"}},
         sla={"first_touch": "15m", "clock": "wall", "max_reassignments": 0,
              "escalate_to": {"queue": "nurture"}},
-        store=f"sqlite:///{tmp_path / 'hs.sqlite'}", task=TASK,
     )  # fmt: skip
-    path = tmp_path / "hubspot.yaml"
-    path.write_text(yaml.safe_dump(data))
-    fake_hubspot.add_contact("904", hs_lead_status="NEW")
-    client = create_app(config=load_config(path)).test_client()
-    fields = post_action(client, action_body()).json["outputFields"]
     (task_id,) = fake_hubspot.tasks
     assert fields["task_id"] == task_id
     sweep(path, minutes=20)
